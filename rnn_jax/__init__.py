@@ -1,0 +1,32 @@
+"""rnn_jax: pure-JAX recurrent networks for studying long-range learning and vanishing gradients.
+
+The public API, re-exported here:
+
+* :mod:`rnn_jax.cells` -- ``Cell`` and the registry (``cells.get("lstm")``).
+* :func:`unroll` -- run a cell over time (lengths, reverse, remat, probes).
+* :class:`SequenceModel` -- stacked / bidirectional layers with a readout head.
+* :func:`from_torch` / :func:`to_torch` -- exact weight transfer with PyTorch.
+
+Importing this package has no side effects (no device or config changes).
+"""
+
+from rnn_jax import cells, initializers
+from rnn_jax.cells import Cell
+from rnn_jax.interop import from_torch, to_torch
+from rnn_jax.model import Readout, SequenceModel
+from rnn_jax.types import Batch
+from rnn_jax.unroll import unroll
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Batch",
+    "Cell",
+    "Readout",
+    "SequenceModel",
+    "cells",
+    "from_torch",
+    "initializers",
+    "to_torch",
+    "unroll",
+]

@@ -1,0 +1,167 @@
+"""The ``Cell`` contract and the cell registry.
+
+A cell is a NamedTuple of pure functions on arrays with any leading batch dimensions::
+
+    params = cell.init(key, input_size, hidden_size)        # dict of arrays
+    carry = cell.initial_carry(params, batch_shape)         # zeros
+    xs_proj = cell.project_inputs(params, xs)               # [..., G*h], hoisted over time
+    carry, h = cell.step(params, carry, xs_proj[t])         # the recurrence only
+    h = cell.hidden(carry)                                  # what the next layer sees
+    carry = cell.replace_hidden(carry, h)                   # used by unroll's probe
+
+Unrolled by hand (what :func:`rnn_jax.unroll` does, with masks, reverse and probes)::
+
+    def body(carry, x_t):
+        return cell.step(params, carry, x_t)
+    final, hs = jax.lax.scan(body, carry, cell.project_inputs(params, xs_time_major))
+
+``replace_hidden`` is an addition to the contract in DESIGN.md: the ``probe`` of ``unroll``
+must enter the carry (not only the output) so that ``grad(loss, probe)[t]`` is the total
+derivative dL/dh_t through every later step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from rnn_jax import initializers
+from rnn_jax.types import Carry, Params
+
+
+class Cell(NamedTuple):
+    """A recurrent cell as pure functions. See the module docstring for the contract.
+
+    Attributes:
+        name: registry name (``"lstm"``...).
+        num_gates: ``G``, the number of ``[h, h]`` blocks stacked in ``w_hh``.
+        init: ``(key, input_size, hidden_size, **options) -> params``.
+        initial_carry: ``(params, batch_shape) -> carry`` of zeros in the params' dtype.
+        project_inputs: ``(params, xs[..., i]) -> xs_proj[..., G*h]``.
+        step: ``(params, carry, x_proj_t[*b, G*h]) -> (carry, h_t[*b, h])``.
+        hidden: ``carry -> h``.
+        replace_hidden: ``(carry, h) -> carry`` with its hidden part replaced.
+        options: the options this cell was made with (for configs and reprs).
+    """
+
+    name: str
+    num_gates: int
+    init: Callable[..., Params]
+    initial_carry: Callable[[Params, tuple[int, ...]], Carry]
+    project_inputs: Callable[[Params, jax.Array], jax.Array]
+    step: Callable[[Params, Carry, jax.Array], tuple[Carry, jax.Array]]
+    hidden: Callable[[Carry], jax.Array]
+    replace_hidden: Callable[[Carry, jax.Array], Carry]
+    options: tuple[tuple[str, Any], ...] = ()
+
+
+# --- helpers shared by the cell files ---------------------------------------------------
+
+
+def linear(x: jax.Array, w: jax.Array) -> jax.Array:
+    """``x @ w.T`` for ``x[..., n]`` and ``w[m, n]`` (PyTorch's weight layout), no transpose copy."""
+    return jax.lax.dot_general(x, w, (((x.ndim - 1,), (1,)), ((), ())))
+
+
+def add_bias(y: jax.Array, b: jax.Array) -> jax.Array:
+    """``y + b`` with the bias broadcast explicitly (safe under ``jax_numpy_rank_promotion='raise'``)."""
+    return y + jnp.broadcast_to(b, y.shape)
+
+
+def hidden_size(params: Params) -> int:
+    return params["w_hh"].shape[-1]
+
+
+def zeros_hidden(params: Params, batch_shape: tuple[int, ...]) -> jax.Array:
+    return jnp.zeros((*tuple(batch_shape), hidden_size(params)), params["w_hh"].dtype)
+
+
+def project_with_bias(params: Params, xs: jax.Array, folded_hh_bias: jax.Array | None) -> jax.Array:
+    """``xs @ w_ih.T + b_ih (+ the part of b_hh that can be folded out of the recurrence)``.
+
+    Inputs are cast to the parameters' dtype so the recurrence accumulates in it (float32
+    by default) whatever the input dtype.
+    """
+    y = linear(xs.astype(params["w_ih"].dtype), params["w_ih"])
+    bias = params.get("b_ih")
+    if folded_hh_bias is not None:
+        bias = folded_hh_bias if bias is None else bias + folded_hh_bias
+    return y if bias is None else add_bias(y, bias)
+
+
+def project_all_biases(params: Params, xs: jax.Array) -> jax.Array:
+    """Input projection for cells whose whole ``b_hh`` adds to the pre-activation (rnn, lstm)."""
+    return project_with_bias(params, xs, params.get("b_hh"))
+
+
+def bound_init(num_gates: int, defaults: dict[str, Any], **fixed: Any) -> Callable[..., Params]:
+    """An ``init(key, input_size, hidden_size, **overrides)`` with the cell's init options bound.
+
+    The options are checked now, when the cell is made, not when ``init`` is first called.
+    """
+    initializers.resolve(defaults, num_gates=num_gates, **fixed)
+
+    def init(key, input_size: int, hidden_size: int, **overrides: Any) -> Params:
+        return initializers.init_params(
+            key, input_size, hidden_size, num_gates=num_gates, **fixed, **{**defaults, **overrides}
+        )
+
+    return init
+
+
+def identity_hidden(carry: jax.Array) -> jax.Array:
+    return carry
+
+
+def replace_whole(carry: jax.Array, h: jax.Array) -> jax.Array:
+    del carry
+    return h
+
+
+# --- registry ----------------------------------------------------------------------------
+
+_REGISTRY: dict[str, Callable[..., Cell]] = {}
+
+
+def register(name: str, factory: Callable[..., Cell], *, overwrite: bool = False) -> None:
+    """Makes ``get(name, **options)`` call ``factory(**options)``.
+
+    Args:
+        name: the registry key.
+        factory: a function of keyword options returning a :class:`Cell`.
+        overwrite: allow replacing an existing name (default refuses).
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name={name!r} must be a non-empty str")
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(f"a cell named {name!r} is already registered; pass overwrite=True to replace it")
+    _REGISTRY[name] = factory
+
+
+def get(name: str | Cell, **options: Any) -> Cell:
+    """Returns the cell registered as ``name``, made with ``options``.
+
+    Args:
+        name: a registered name (see :func:`available`), or a :class:`Cell` (returned as is).
+        **options: the cell's options, e.g. ``activation="relu"`` for ``rnn``,
+            ``reset_after=False`` for ``gru``, or init options (``init="keras"``...).
+
+    Raises:
+        ValueError: unknown name.
+        TypeError: an option the cell does not take.
+    """
+    if isinstance(name, Cell):
+        if options:
+            raise TypeError("options cannot be given together with a Cell instance")
+        return name
+    if name not in _REGISTRY:
+        raise ValueError(f"cell={name!r} is not a registered cell; available: {', '.join(available())}")
+    return _REGISTRY[name](**options)
+
+
+def available() -> list[str]:
+    """The registered cell names, sorted."""
+    return sorted(_REGISTRY)

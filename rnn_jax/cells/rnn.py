@@ -1,0 +1,67 @@
+"""Elman RNN cell: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, with tanh (default) or relu.
+
+References:
+    Elman 1990, "Finding structure in time". PyTorch ``torch.nn.RNN`` (same equation and
+    weight layout). The ``irnn`` cell is this cell with ``activation="relu"`` and the IRNN
+    initialisation of Le, Jaitly & Hinton 2015.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from rnn_jax import _checks
+from rnn_jax.cells import base
+
+
+class Activation(enum.StrEnum):
+    TANH = "tanh"
+    RELU = "relu"
+
+
+def _activation(kind: Activation):
+    match kind:
+        case Activation.TANH:
+            return jnp.tanh
+        case Activation.RELU:
+            return jax.nn.relu
+
+
+def rnn(*, activation: str | Activation = Activation.TANH, **init_options: Any) -> base.Cell:
+    """An Elman cell.
+
+    Args:
+        activation: ``"tanh"`` (default) or ``"relu"``.
+        **init_options: defaults for ``init`` (see :mod:`rnn_jax.initializers`).
+
+    Returns:
+        A :class:`~rnn_jax.cells.base.Cell`; its carry is ``h[*b, h]``.
+    """
+    kind = _checks.choice(Activation, activation, "activation")
+    act = _activation(kind)
+
+    def step(params, h, x_t):
+        h = act(x_t + base.linear(h, params["w_hh"]))
+        return h, h
+
+    return base.Cell(
+        name="rnn",
+        num_gates=1,
+        init=base.bound_init(1, init_options),
+        initial_carry=base.zeros_hidden,
+        project_inputs=base.project_all_biases,
+        step=step,
+        hidden=base.identity_hidden,
+        replace_hidden=base.replace_whole,
+        options=tuple(sorted({"activation": kind.value, **init_options}.items())),
+    )
+
+
+def irnn(**options: Any) -> base.Cell:
+    """Le, Jaitly & Hinton 2015: a relu Elman cell with W_hh = I, zero biases, W_ih ~ N(0, 1e-3^2)."""
+    options = {"activation": Activation.RELU, "init": "irnn", **options}
+    return rnn(**options)._replace(name="irnn")

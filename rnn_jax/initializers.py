@@ -1,0 +1,190 @@
+"""Parameter initialisation for recurrent cells: presets and per-weight overrides.
+
+Every cell stores PyTorch's layout so that weights transfer exactly:
+
+    w_ih [G*h, i]    w_hh [G*h, h]    b_ih [G*h]    b_hh [G*h] (absent when ``hh_bias=False``)
+
+with the ``G`` gate blocks stacked in PyTorch's order (lstm ``i, f, g, o``; gru ``r, z, n``).
+
+Presets (``init=``):
+
+* ``"torch"`` (the default): every weight and bias ~ U(-1/sqrt(h), 1/sqrt(h)), both biases
+  present. This is exactly the scheme of ``torch.nn.RNN/LSTM/GRU.reset_parameters``.
+  Chosen as the default because PyTorch parity is this project's correctness anchor and the
+  published comparisons we reproduce (Arjovsky et al. 2016; Bai et al. 2018) used it.
+* ``"keras"``: input kernel glorot-uniform over the whole ``[i, G*h]`` matrix, recurrent
+  kernel orthogonal *per gate* (Keras orthogonalises the whole ``[h, G*h]`` matrix; one
+  orthogonal block per gate keeps every gate's spectral radius at exactly 1), zero biases,
+  LSTM forget bias 1 (``unit_forget_bias``), a single bias except for the reset-after GRU
+  (Keras ``GRU(reset_after=True)`` has two). Parameter counts equal Keras's.
+* ``"irnn"``: Le, Jaitly & Hinton 2015, "A Simple Way to Initialize Recurrent Networks of
+  Rectified Linear Units": W_hh = identity, zero biases, W_ih ~ N(0, 0.001^2). Use with
+  ``activation="relu"`` (the ``"irnn"`` cell does both).
+
+Overrides (each replaces the preset's choice): ``input_init`` (uniform, glorot_uniform,
+normal), ``recurrent_init`` (uniform, orthogonal, identity, glorot_uniform), ``input_std``
+(for ``normal``), ``forget_bias`` (LSTM: set in ``b_ih``'s forget block, with ``b_hh``'s
+forget block zeroed, so the total forget bias equals it), ``hh_bias`` (keep ``b_hh``),
+``bias`` (keep any bias at all) and ``recurrent_scale``, a gain multiplying W_hh. With
+orthogonal or identity W_hh the gain is exactly the spectral radius of every gate block;
+it may be a traced array, so a runner can sweep it without recompiling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from rnn_jax import _checks
+
+
+class Preset(enum.StrEnum):
+    TORCH = "torch"
+    KERAS = "keras"
+    IRNN = "irnn"
+
+
+class WeightInit(enum.StrEnum):
+    UNIFORM = "uniform"  # U(-1/sqrt(h), 1/sqrt(h)), PyTorch
+    GLOROT_UNIFORM = "glorot_uniform"  # U(-sqrt(6/(fan_in+fan_out)), ...) over the whole matrix
+    ORTHOGONAL = "orthogonal"  # one orthogonal [h, h] block per gate
+    IDENTITY = "identity"  # one identity block per gate
+    NORMAL = "normal"  # N(0, input_std^2)
+
+
+@dataclasses.dataclass(frozen=True)
+class InitSpec:
+    """A fully resolved initialisation: a preset with its overrides applied."""
+
+    input_init: WeightInit
+    recurrent_init: WeightInit
+    uniform_bias: bool  # U(-1/sqrt(h), 1/sqrt(h)) biases; zeros otherwise
+    bias: bool = True
+    hh_bias: bool = True
+    forget_bias: float | None = None
+    input_std: float = 1e-3
+    recurrent_scale: Any = 1.0
+
+
+OPTIONS = frozenset(
+    {"init", "input_init", "recurrent_init", "input_std", "forget_bias", "hh_bias", "bias", "recurrent_scale", "dtype"}
+)
+
+
+def _preset(preset: Preset, *, num_gates: int, gru_reset_after: bool) -> dict[str, Any]:
+    match preset:
+        case Preset.TORCH:
+            return dict(input_init=WeightInit.UNIFORM, recurrent_init=WeightInit.UNIFORM, uniform_bias=True)
+        case Preset.KERAS:
+            return dict(
+                input_init=WeightInit.GLOROT_UNIFORM,
+                recurrent_init=WeightInit.ORTHOGONAL,
+                uniform_bias=False,
+                hh_bias=gru_reset_after,
+                forget_bias=1.0 if num_gates == 4 else None,
+            )
+        case Preset.IRNN:
+            return dict(input_init=WeightInit.NORMAL, recurrent_init=WeightInit.IDENTITY, uniform_bias=False)
+
+
+def resolve(options: dict[str, Any], *, num_gates: int, gru_reset_after: bool = False) -> tuple[InitSpec, Any]:
+    """Turns user options into an :class:`InitSpec` and a dtype, checking every value."""
+    _checks.unknown_options(options, OPTIONS, "cell init")
+    preset = _checks.choice(Preset, options.get("init", Preset.TORCH), "init")
+    fields = _preset(preset, num_gates=num_gates, gru_reset_after=gru_reset_after)
+    for name in ("input_init", "recurrent_init"):
+        if name in options:
+            fields[name] = _checks.choice(WeightInit, options[name], name)
+    if "input_std" in options:
+        fields["input_std"] = float(_checks.positive(options["input_std"], "input_std"))
+    if "forget_bias" in options and options["forget_bias"] is not None:
+        if num_gates != 4:
+            raise ValueError(f"forget_bias={options['forget_bias']!r} applies only to the lstm cell (it has no forget gate here)")
+        fields["forget_bias"] = float(_checks.number(options["forget_bias"], "forget_bias"))
+    for name in ("hh_bias", "bias"):
+        if name in options:
+            if not isinstance(options[name], bool):
+                raise TypeError(f"{name}={options[name]!r} must be a bool")
+            fields[name] = options[name]
+    if "recurrent_scale" in options:
+        fields["recurrent_scale"] = _checks.positive(options["recurrent_scale"], "recurrent_scale")
+    if fields["input_init"] in (WeightInit.ORTHOGONAL, WeightInit.IDENTITY):
+        raise ValueError(f"input_init={fields['input_init'].value!r} is for square recurrent weights; use uniform, glorot_uniform or normal")
+    dtype = jnp.dtype(options.get("dtype", jnp.float32))
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype={dtype} must be a floating-point dtype")
+    return InitSpec(**fields), dtype
+
+
+def _per_gate(fn, key, num_gates: int, hidden_size: int, dtype):
+    keys = jax.random.split(key, num_gates)
+    return jnp.concatenate([fn(k, (hidden_size, hidden_size), dtype) for k in keys], axis=0)
+
+
+def _weight(kind: WeightInit, key, shape: tuple[int, int], num_gates: int, hidden_size: int, spec: InitSpec, dtype):
+    bound = 1.0 / math.sqrt(hidden_size)
+    match kind:
+        case WeightInit.UNIFORM:
+            return jax.random.uniform(key, shape, dtype, -bound, bound)
+        case WeightInit.GLOROT_UNIFORM:
+            # Keras stores the kernel as [fan_in, G*h]; ours is its transpose.
+            return jax.nn.initializers.glorot_uniform(in_axis=1, out_axis=0)(key, shape, dtype)
+        case WeightInit.NORMAL:
+            return spec.input_std * jax.random.normal(key, shape, dtype)
+        case WeightInit.ORTHOGONAL:
+            return _per_gate(jax.nn.initializers.orthogonal(), key, num_gates, hidden_size, dtype)
+        case WeightInit.IDENTITY:
+            return jnp.tile(jnp.eye(hidden_size, dtype=dtype), (num_gates, 1))
+
+
+def init_params(
+    key,
+    input_size: int,
+    hidden_size: int,
+    *,
+    num_gates: int,
+    gru_reset_after: bool = False,
+    **options: Any,
+) -> dict[str, jax.Array]:
+    """Initialises ``w_ih, w_hh, b_ih, b_hh`` for a cell with ``num_gates`` gate blocks.
+
+    Args:
+        key: a ``jax.random.key``.
+        input_size: ``i``, features per time step (>= 1).
+        hidden_size: ``h``, hidden units (>= 1).
+        num_gates: ``G``: 1 for rnn, 3 for gru, 4 for lstm.
+        gru_reset_after: the GRU variant (the keras preset keeps ``b_hh`` only for it).
+        **options: a preset ``init`` and overrides, see the module docstring.
+
+    Returns:
+        A dict of arrays in PyTorch's layout (see the module docstring).
+    """
+    input_size = _checks.positive_int(input_size, "input_size")
+    hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+    spec, dtype = resolve(options, num_gates=num_gates, gru_reset_after=gru_reset_after)
+    g = num_gates * hidden_size
+    k_ih, k_hh, k_bih, k_bhh = jax.random.split(key, 4)
+    params = {
+        "w_ih": _weight(spec.input_init, k_ih, (g, input_size), num_gates, hidden_size, spec, dtype),
+        "w_hh": _weight(spec.recurrent_init, k_hh, (g, hidden_size), num_gates, hidden_size, spec, dtype)
+        * spec.recurrent_scale,
+    }
+    if not spec.bias:
+        return params
+    bound = 1.0 / math.sqrt(hidden_size)
+    bias_keys = {"b_ih": k_bih, "b_hh": k_bhh} if spec.hh_bias else {"b_ih": k_bih}
+    for name, k in bias_keys.items():
+        if spec.uniform_bias:
+            b = jax.random.uniform(k, (g,), dtype, -bound, bound)
+        else:
+            b = jnp.zeros((g,), dtype)
+        if spec.forget_bias is not None:  # lstm gate order i, f, g, o: forget block is [h, 2h)
+            value = spec.forget_bias if name == "b_ih" else 0.0
+            b = b.at[hidden_size : 2 * hidden_size].set(value)
+        params[name] = b
+    return params

@@ -1,0 +1,261 @@
+"""``SequenceModel``: stacked, optionally bidirectional recurrent layers with a readout head.
+
+A frozen description with two pure functions, ``init(key, input_size)`` and
+``apply(params, inputs, lengths=None, *, key=None, train=False)``. It expresses the reference
+models people port from Keras and PyTorch with the same parameter counts::
+
+    # Keras: LSTM(50) -> Dropout(0.2) -> Dense(1, sigmoid)   (sigmoid: inside the bce loss)
+    SequenceModel("lstm", 50, output_dropout=0.2, cell_options={"init": "keras"})
+    # Keras: SimpleRNN(128, return_sequences=True) -> SimpleRNN(64) -> Dense(1)
+    SequenceModel("rnn", (128, 64), cell_options={"init": "keras"})
+    # PyTorch: nn.RNN(d, h) -> nn.Linear(h, o) on the last output
+    SequenceModel("rnn", h, output_size=o)
+
+Parameters are ``{"layers": [{"fwd": cell_params, "bwd": cell_params}, ...], "head": {"w", "b"}}``
+(``bwd`` only when bidirectional, ``head`` only when ``output_size`` is set; the head is
+PyTorch's ``Linear`` layout, ``w[o, f]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from rnn_jax import _checks, cells
+from rnn_jax.cells.base import Cell, add_bias, linear
+from rnn_jax.unroll import unroll
+
+
+class Readout(enum.StrEnum):
+    """What the head reads from the last layer's outputs."""
+
+    LAST = "last"  # each sequence's output at its own last valid step (bidirectional: both final states)
+    ALL = "all"  # every step: outputs [*b, t, o]
+    MEAN = "mean"  # mean over each sequence's valid steps
+
+
+def _dropout(key, x: jax.Array, rate: float) -> jax.Array:
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceModel:
+    """Recurrent layers followed by an optional linear head.
+
+    Attributes:
+        cell: registered cell name (``"rnn"``, ``"irnn"``, ``"lstm"``, ``"gru"`` or your own).
+        hidden_size: units per layer; an int (every layer) or a tuple (one per layer).
+        num_layers: number of stacked layers (default: ``len(hidden_size)`` or 1).
+        output_size: features of the linear head, or ``None`` for no head (outputs are then
+            the readout's features).
+        bidirectional: run a second, reversed cell per layer and concatenate the two.
+        dropout: dropout on the outputs of every layer but the last (PyTorch's ``dropout``).
+        output_dropout: dropout on the readout features before the head (Keras ``Dropout``).
+        readout: ``"last"`` (default), ``"all"`` or ``"mean"``; see :class:`Readout`.
+        cell_options: options for ``rnn_jax.cells.get`` (``{"init": "keras"}``,
+            ``{"activation": "relu"}``, ``{"forget_bias": 1.0}``...).
+        unroll: scan unroll factor passed to :func:`rnn_jax.unroll`.
+        remat: rematerialise each step in the backward pass (long sequences).
+    """
+
+    cell: str = "lstm"
+    hidden_size: int | tuple[int, ...] = 128
+    num_layers: int | None = None
+    output_size: int | None = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    output_dropout: float = 0.0
+    readout: Readout = Readout.LAST
+    cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
+    unroll: int = 1
+    remat: bool = False
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if not isinstance(self.cell, str):
+            raise TypeError(f"cell={self.cell!r} must be a registered cell name (str)")
+        sizes = self.hidden_size if isinstance(self.hidden_size, (tuple, list)) else None
+        if sizes is not None:
+            if not sizes:
+                raise ValueError("hidden_size=() must name at least one layer size")
+            sizes = tuple(_checks.positive_int(h, "hidden_size") for h in sizes)
+            if self.num_layers is not None and self.num_layers != len(sizes):
+                raise ValueError(f"num_layers={self.num_layers!r} does not match hidden_size={sizes} ({len(sizes)} layers)")
+            set_("hidden_size", sizes)
+            set_("num_layers", len(sizes))
+        else:
+            _checks.positive_int(self.hidden_size, "hidden_size")
+            set_("num_layers", 1 if self.num_layers is None else _checks.positive_int(self.num_layers, "num_layers"))
+        if self.output_size is not None:
+            _checks.positive_int(self.output_size, "output_size")
+        for name in ("dropout", "output_dropout"):
+            _checks.number(getattr(self, name), name, low=0.0, high=1.0, high_open=True)
+        set_("readout", _checks.choice(Readout, self.readout, "readout"))
+        if isinstance(self.cell_options, Mapping):
+            set_("cell_options", tuple(sorted(self.cell_options.items())))
+        if not isinstance(self.bidirectional, bool):
+            raise TypeError(f"bidirectional={self.bidirectional!r} must be a bool")
+        self.cell_fn  # noqa: B018 -- unknown cell names and options fail here, not at apply time
+
+    # --- derived values -------------------------------------------------------------------
+
+    @property
+    def cell_fn(self) -> Cell:
+        """The :class:`~rnn_jax.cells.Cell` every layer uses."""
+        return cells.get(self.cell, **dict(self.cell_options))
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        if isinstance(self.hidden_size, tuple):
+            return self.hidden_size
+        return (self.hidden_size,) * self.num_layers
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def feature_size(self) -> int:
+        """Features the head reads: the last layer's size times the number of directions."""
+        return self.layer_sizes[-1] * self.num_directions
+
+    # --- pure functions -------------------------------------------------------------------
+
+    def init(self, key, input_size: int) -> dict[str, Any]:
+        """Initialises every layer and the head.
+
+        Args:
+            key: a ``jax.random.key``.
+            input_size: ``i``, features per time step.
+
+        Returns:
+            The parameter pytree described in the module docstring.
+        """
+        input_size = _checks.positive_int(input_size, "input_size")
+        cell = self.cell_fn
+        keys = jax.random.split(key, self.num_layers + 1)
+        layers, size = [], input_size
+        for layer_key, hidden in zip(keys[:-1], self.layer_sizes):
+            k_fwd, k_bwd = jax.random.split(layer_key)
+            layer = {"fwd": cell.init(k_fwd, size, hidden)}
+            if self.bidirectional:
+                layer["bwd"] = cell.init(k_bwd, size, hidden)
+            layers.append(layer)
+            size = hidden * self.num_directions
+        params: dict[str, Any] = {"layers": layers}
+        if self.output_size is not None:
+            params["head"] = self._init_head(keys[-1], size)
+        return params
+
+    def _init_head(self, key, fan_in: int) -> dict[str, jax.Array]:
+        shape = (self.output_size, fan_in)
+        if dict(self.cell_options).get("init") == "keras":  # Keras Dense: glorot-uniform, zero bias
+            w = jax.nn.initializers.glorot_uniform(in_axis=1, out_axis=0)(key, shape, jnp.float32)
+            return {"w": w, "b": jnp.zeros((self.output_size,), jnp.float32)}
+        bound = 1.0 / math.sqrt(fan_in)  # torch.nn.Linear's default
+        k_w, k_b = jax.random.split(key)
+        return {
+            "w": jax.random.uniform(k_w, shape, jnp.float32, -bound, bound),
+            "b": jax.random.uniform(k_b, (self.output_size,), jnp.float32, -bound, bound),
+        }
+
+    def param_count(self, input_size: int) -> int:
+        """Number of scalars in ``init(key, input_size)`` (computed without allocating)."""
+        shapes = jax.eval_shape(lambda k: self.init(k, input_size), jax.random.key(0))
+        return sum(math.prod(a.shape) for a in jax.tree.leaves(shapes))
+
+    def apply(
+        self,
+        params: dict[str, Any],
+        inputs: jax.Array,
+        lengths: jax.Array | None = None,
+        *,
+        key=None,
+        train: bool = False,
+        probes: Sequence[jax.Array | None] | None = None,
+    ) -> jax.Array:
+        """Runs the model.
+
+        Args:
+            params: from :meth:`init`.
+            inputs: ``[*b, t, i]`` floats, batch-major.
+            lengths: ``[*b]`` ints in ``[1, t]``; padded steps are ignored.
+            key: a ``jax.random.key`` for dropout; required when ``train`` and a dropout > 0.
+            train: apply dropout.
+            probes: optional, one ``[t, *b, directions*h_l]`` array (zeros) per layer, added to
+                the hidden states (see :func:`rnn_jax.unroll`); ``grad`` with respect to it is
+                ``dL/dh_t`` for that layer.
+
+        Returns:
+            ``[*b, o]`` (readout last / mean) or ``[*b, t, o]`` (readout all); ``o`` is
+            ``output_size``, or :attr:`feature_size` without a head.
+        """
+        self._check_apply(params, inputs, key, train, probes)
+        cell = self.cell_fn
+        dropping = train and (self.dropout > 0 or self.output_dropout > 0)
+        keys = jax.random.split(key, self.num_layers + 1) if dropping else [None] * (self.num_layers + 1)
+        xs = jnp.moveaxis(inputs, -2, 0)  # time-major once, for every layer
+        run = dict(lengths=lengths, time_major=True, unroll=self.unroll, remat=self.remat)
+        for index, layer in enumerate(params["layers"]):
+            if index > 0 and train and self.dropout > 0:
+                xs = _dropout(keys[index], xs, self.dropout)
+            probe = None if probes is None else probes[index]
+            halves = [None, None] if probe is None else jnp.split(probe, self.num_directions, axis=-1) + [None]
+            final, hs = unroll(cell, layer["fwd"], xs, probe=halves[0], **run)
+            finals = [cell.hidden(final)]
+            if self.bidirectional:
+                final_b, hs_b = unroll(cell, layer["bwd"], xs, probe=halves[1], reverse=True, **run)
+                hs = jnp.concatenate([hs, hs_b], axis=-1)
+                finals.append(cell.hidden(final_b))
+            xs = hs
+        features = self._read(xs, finals, lengths)
+        if train and self.output_dropout > 0:
+            features = _dropout(keys[-1], features, self.output_dropout)
+        if "head" not in params:
+            return features
+        out = add_bias(linear(features, params["head"]["w"]), params["head"]["b"])
+        if self.readout is Readout.ALL and lengths is not None:  # padded steps emit zeros
+            lengths = jnp.asarray(lengths)
+            steps = jnp.arange(inputs.shape[-2]).reshape((1,) * lengths.ndim + (-1,))
+            valid = steps < lengths[..., None]
+            out = jnp.where(valid[..., None], out, jnp.zeros_like(out))
+        return out
+
+    def _read(self, hs: jax.Array, finals: list[jax.Array], lengths) -> jax.Array:
+        match self.readout:
+            case Readout.LAST:
+                return jnp.concatenate(finals, axis=-1)
+            case Readout.ALL:
+                return jnp.moveaxis(hs, 0, -2)
+            case Readout.MEAN:
+                total = jnp.sum(hs, axis=0)  # padded steps are zeros
+                count = hs.shape[0] if lengths is None else jnp.asarray(lengths)[..., None].astype(hs.dtype)
+                return total / count
+
+    def _check_apply(self, params, inputs, key, train, probes) -> None:
+        if not isinstance(params, dict) or "layers" not in params:
+            raise TypeError("params must be the dict returned by SequenceModel.init")
+        if len(params["layers"]) != self.num_layers:
+            raise ValueError(f"params has {len(params['layers'])} layers, the model has num_layers={self.num_layers}")
+        if ("head" in params) != (self.output_size is not None):
+            raise ValueError(f"params {'has' if 'head' in params else 'lacks'} a head but output_size={self.output_size!r}")
+        _checks.float_array(inputs, "inputs", ndim_min=2)
+        expected = params["layers"][0]["fwd"]["w_ih"].shape[-1]
+        if inputs.shape[-1] != expected:
+            raise ValueError(
+                f"inputs has {inputs.shape[-1]} features on its last axis (shape {tuple(inputs.shape)}), "
+                f"expected input_size={expected}; inputs are batch-major [*b, t, i]"
+            )
+        if not isinstance(train, bool):
+            raise TypeError(f"train={train!r} must be a bool")
+        if train and (self.dropout > 0 or self.output_dropout > 0) and key is None:
+            raise ValueError("key=None: apply(..., train=True) needs key=jax.random.key(...) for dropout")
+        if probes is not None and len(probes) != self.num_layers:
+            raise ValueError(f"probes has {len(probes)} entries, expected one per layer ({self.num_layers})")

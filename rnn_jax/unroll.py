@@ -1,0 +1,141 @@
+"""``unroll``: the one place where ``jax.lax.scan`` runs a cell over time.
+
+Everything that depends on time lives here: the hoisted input projection (one matmul for
+all steps), variable lengths, reversal over each sequence's valid part, the initial carry,
+the unroll factor, rematerialisation and the hidden-state probe used by the diagnostics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from rnn_jax import _checks
+from rnn_jax.cells.base import Cell
+from rnn_jax.types import Carry, Lengths, Params
+
+
+def _reverse_valid(x: jax.Array, lengths: jax.Array) -> jax.Array:
+    """Reverses each sequence of time-major ``x[t, *b, ...]`` over its valid part ``[0, len)``.
+
+    Padding stays at the end. The permutation is an involution: applying it twice is the
+    identity, so the same call maps outputs back to the original time order.
+    """
+    t = jnp.arange(x.shape[0]).reshape((-1,) + (1,) * lengths.ndim)  # [t, 1, ...]
+    lengths = lengths[None]  # [1, *b]
+    index = jnp.where(t < lengths, lengths - 1 - t, t)  # [t, *b]
+    index = index.reshape(index.shape + (1,) * (x.ndim - index.ndim))
+    return jnp.take_along_axis(x, jnp.broadcast_to(index, x.shape), axis=0)
+
+
+def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe):
+    if not isinstance(cell, Cell):
+        raise TypeError(f"cell must be a rnn_jax.cells.Cell, got {type(cell).__name__}; use rnn_jax.cells.get(name)")
+    if not isinstance(params, dict) or "w_ih" not in params or "w_hh" not in params:
+        raise TypeError("params must be the dict returned by cell.init (with 'w_ih' and 'w_hh')")
+    _checks.float_array(xs, "xs", ndim_min=2)
+    input_size = params["w_ih"].shape[-1]
+    if xs.shape[-1] != input_size:
+        raise ValueError(
+            f"xs has {xs.shape[-1]} features on its last axis (shape {tuple(xs.shape)}), "
+            f"expected input_size={input_size} from params"
+        )
+    seq_len = xs.shape[0] if time_major else xs.shape[-2]
+    batch_shape = tuple(xs.shape[1:-1] if time_major else xs.shape[:-2])
+    if seq_len < 1:
+        raise ValueError(f"xs has no time steps (shape {tuple(xs.shape)}); expected at least 1")
+    if lengths is not None:
+        _checks.lengths_array(lengths, batch_shape, seq_len)
+    if unroll is not True and (isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1):
+        raise ValueError(f"unroll={unroll!r} must be a positive int (steps per loop iteration) or True")
+    hidden = params["w_hh"].shape[-1]
+    if probe is not None:
+        expected = (seq_len, *batch_shape, hidden)
+        if tuple(probe.shape) != expected:
+            raise ValueError(f"probe must have shape [t, *b, h] = {expected}, got {tuple(probe.shape)}")
+    if initial_carry is not None:
+        want = jax.eval_shape(lambda p: cell.initial_carry(p, batch_shape), params)
+        got = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), initial_carry)
+        if jax.tree.structure(want) != jax.tree.structure(got) or any(
+            w.shape != g.shape for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got))
+        ):
+            shapes = jax.tree.map(lambda a: a.shape, want)
+            raise ValueError(
+                f"initial_carry must match cell.initial_carry(params, {batch_shape}) with shapes "
+                f"{shapes}, got {jax.tree.map(lambda a: a.shape, got)}"
+            )
+    return seq_len, batch_shape
+
+
+def unroll(
+    cell: Cell,
+    params: Params,
+    xs: jax.Array,
+    *,
+    lengths: Lengths | None = None,
+    initial_carry: Carry | None = None,
+    reverse: bool = False,
+    time_major: bool = False,
+    unroll: int | bool = 1,
+    remat: bool = False,
+    probe: jax.Array | None = None,
+) -> tuple[Carry, jax.Array]:
+    """Runs ``cell`` over the time axis of ``xs``.
+
+    Args:
+        cell: a :class:`~rnn_jax.cells.Cell`.
+        params: the cell's parameters (from ``cell.init``).
+        xs: ``[*b, t, i]`` float inputs (``[t, *b, i]`` when ``time_major``).
+        lengths: ``[*b]`` ints in ``[1, t]``. Steps ``t >= length`` keep the carry unchanged
+            and emit zeros, so ``final_carry`` is each sequence's carry at its own last step.
+        initial_carry: the carry before the first step (default: zeros).
+        reverse: run each sequence backwards over its valid part; outputs stay aligned with
+            the inputs' time positions and padding stays at the end.
+        time_major: ``xs`` (and the returned ``hs``) are ``[t, *b, ...]``.
+        unroll: steps per loop iteration of the scan (``True``: fully unrolled).
+        remat: recompute each step in the backward pass (``jax.checkpoint``) instead of
+            storing its intermediates: memory O(t·h) instead of O(t·G·h) per sequence.
+        probe: ``[t, *b, h]`` array (zeros) added to the hidden state after each step, inside
+            the carry, so ``jax.grad(loss, argnums=probe)[t] == dL/dh_t``.
+
+    Returns:
+        ``(final_carry, hs)`` with ``hs`` of shape ``[*b, t, h]`` (``[t, *b, h]`` if time-major).
+
+    Raises:
+        TypeError / ValueError: before tracing, for a wrong dtype, rank, feature size, lengths,
+            probe or initial carry.
+    """
+    seq_len, batch_shape = _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe)
+    xs_t = xs if time_major else jnp.moveaxis(xs, -2, 0)
+    reorder = reverse and lengths is not None
+    if reorder:
+        xs_t = _reverse_valid(xs_t, lengths)
+        probe = None if probe is None else _reverse_valid(probe, lengths)
+    xs_proj = cell.project_inputs(params, xs_t)
+    carry = cell.initial_carry(params, batch_shape) if initial_carry is None else initial_carry
+    if lengths is not None:
+        lengths = jnp.asarray(lengths)
+
+    def body(carry: Any, inputs: tuple) -> tuple[Any, jax.Array]:
+        x_t, t, probe_t = inputs
+        new_carry, h = cell.step(params, carry, x_t)
+        if probe_t is not None:
+            h = h + probe_t
+            new_carry = cell.replace_hidden(new_carry, h)
+        if lengths is not None:
+            valid = (t < lengths)[..., None]
+            new_carry = jax.tree.map(lambda new, old: jnp.where(valid, new, old), new_carry, carry)
+            h = jnp.where(valid, h, jnp.zeros_like(h))
+        return new_carry, h
+
+    if remat:
+        body = jax.checkpoint(body)
+    steps = jnp.arange(seq_len)
+    carry, hs = jax.lax.scan(
+        body, carry, (xs_proj, steps, probe), reverse=reverse and not reorder, unroll=unroll
+    )
+    if reorder:
+        hs = _reverse_valid(hs, lengths)
+    return carry, hs if time_major else jnp.moveaxis(hs, 0, -2)

@@ -1,0 +1,21 @@
+"""Test-wide JAX settings: strict dtype promotion and no implicit rank promotion.
+
+These catch ``(h,) + (b, h)`` broadcasting bugs and silent float64/bfloat16 mixing
+(the settings Equinox's own test suite uses).
+"""
+
+import jax
+import pytest
+
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def tolerance(dtype) -> float:
+    """Absolute tolerance for comparing two float computations of the same maths."""
+    return {"float32": 1e-5, "float64": 1e-10}[jax.numpy.dtype(dtype).name]
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)

@@ -1,0 +1,115 @@
+"""Cell registry, initialisation presets and their documented statistics."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnn_jax import cells
+from rnn_jax.cells import base
+
+H, I = 64, 5
+
+
+def _blocks(w, num_gates):
+    return np.split(np.asarray(w), num_gates, axis=0)
+
+
+@pytest.mark.parametrize("name,gates", [("rnn", 1), ("lstm", 4), ("gru", 3)])
+def test_torch_preset_is_uniform_within_one_over_sqrt_h(name, gates, key):
+    params = cells.get(name).init(key, I, H)
+    bound = 1 / math.sqrt(H)
+    assert set(params) == {"w_ih", "w_hh", "b_ih", "b_hh"}
+    assert params["w_ih"].shape == (gates * H, I) and params["w_hh"].shape == (gates * H, H)
+    for value in params.values():
+        v = np.asarray(value)
+        assert np.abs(v).max() <= bound
+        # U(-a, a): mean 0, variance a^2/3 (sampling error ~ a^2/3 * sqrt(2/n))
+        assert abs(v.mean()) < 4 * bound / math.sqrt(3 * v.size)
+        assert abs(v.var() - bound**2 / 3) < 6 * bound**2 / 3 * math.sqrt(2 / v.size)
+
+
+@pytest.mark.parametrize("name,gates", [("rnn", 1), ("lstm", 4), ("gru", 3)])
+def test_keras_preset(name, gates, key):
+    params = cells.get(name, init="keras").init(key, I, H)
+    for block in _blocks(params["w_hh"], gates):  # orthogonal per gate
+        np.testing.assert_allclose(block @ block.T, np.eye(H), atol=1e-5)
+    limit = math.sqrt(6 / (I + gates * H))  # glorot over the whole [i, G*h] kernel
+    assert np.abs(params["w_ih"]).max() <= limit and np.abs(params["w_ih"]).max() > 0.9 * limit
+    # single bias except the reset-after GRU (as Keras); zeros except the LSTM forget block
+    assert ("b_hh" in params) == (name == "gru")
+    expected = np.zeros(gates * H)
+    if name == "lstm":
+        expected[H : 2 * H] = 1.0
+    np.testing.assert_array_equal(params["b_ih"], expected)
+
+
+def test_irnn_preset(key):
+    cell = cells.get("irnn")
+    params = cell.init(key, I, 256)
+    np.testing.assert_array_equal(params["w_hh"], np.eye(256))
+    np.testing.assert_array_equal(params["b_ih"], 0.0)
+    np.testing.assert_array_equal(params["b_hh"], 0.0)
+    assert abs(float(jnp.std(params["w_ih"])) - 1e-3) < 1e-4  # N(0, 0.001^2)
+    # relu: negative pre-activations give exactly zero
+    _, h = cell.step(params, jnp.zeros((1, 256)), -jnp.ones((1, 256)))
+    np.testing.assert_array_equal(h, 0.0)
+
+
+def test_overrides_forget_bias_scale_and_inits(key):
+    lstm = cells.get("lstm", forget_bias=1.0)
+    p = lstm.init(key, I, H)
+    np.testing.assert_array_equal(p["b_ih"][H : 2 * H], 1.0)
+    np.testing.assert_array_equal(p["b_hh"][H : 2 * H], 0.0)  # total forget bias is exactly 1
+    p = cells.get("rnn", recurrent_init="orthogonal", recurrent_scale=1.3).init(key, I, H)
+    radius = np.max(np.abs(np.linalg.eigvals(np.asarray(p["w_hh"]))))
+    np.testing.assert_allclose(radius, 1.3, rtol=1e-4)  # gain == spectral radius for orthogonal
+    p = cells.get("gru", recurrent_init="identity", recurrent_scale=0.5, bias=False).init(key, I, H)
+    assert set(p) == {"w_ih", "w_hh"}
+    for block in _blocks(p["w_hh"], 3):
+        np.testing.assert_array_equal(block, 0.5 * np.eye(H))
+    # overrides given to init() win over the cell's bound options
+    p = cells.get("lstm", forget_bias=1.0).init(key, I, H, forget_bias=2.0)
+    np.testing.assert_array_equal(p["b_ih"][H : 2 * H], 2.0)
+    # recurrent_scale may be a traced array (swept by a runner without recompiling)
+    scaled = jax.jit(lambda s: cells.get("rnn").init(key, I, H, recurrent_scale=s)["w_hh"])(jnp.float32(2.0))
+    np.testing.assert_allclose(scaled, 2 * cells.get("rnn").init(key, I, H)["w_hh"], rtol=1e-6)
+
+
+def test_registry_round_trip_and_custom_cell(key):
+    assert {"rnn", "irnn", "lstm", "gru"} <= set(cells.available())
+    assert cells.get("gru", reset_after=False).options == (("reset_after", False),)
+    custom = cells.get("rnn", activation="relu")._replace(name="my_cell")
+    cells.register("my_cell_for_test", lambda **kw: custom)
+    try:
+        assert cells.get("my_cell_for_test") is custom
+        with pytest.raises(ValueError, match="already registered"):
+            cells.register("my_cell_for_test", lambda **kw: custom)
+    finally:
+        base._REGISTRY.pop("my_cell_for_test")
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda: cells.get("lstmm"), ValueError, "cell='lstmm' is not a registered cell"),
+        (lambda: cells.get("rnn", activation="sigmoid"), ValueError, "activation='sigmoid'"),
+        (lambda: cells.get("gru", reset_after="yes"), TypeError, "reset_after"),
+        (lambda: cells.get("lstm", init="xavier"), ValueError, "init='xavier'"),
+        (lambda: cells.get("lstm", recurrent_init="magic"), ValueError, "recurrent_init='magic'"),
+        (lambda: cells.get("lstm", input_init="orthogonal"), ValueError, "input_init='orthogonal'"),
+        (lambda: cells.get("rnn", forget_bias=1.0), ValueError, "forget_bias"),
+        (lambda: cells.get("rnn", recurrent_scale=-1.0), ValueError, "recurrent_scale"),
+        (lambda: cells.get("rnn", recurrent_scale=float("nan")), ValueError, "recurrent_scale"),
+        (lambda: cells.get("lstm", hiden_size=3), TypeError, "unknown option"),
+        (lambda: cells.get("lstm").init(jax.random.key(0), 0, 4), ValueError, "input_size=0"),
+        (lambda: cells.get("lstm").init(jax.random.key(0), 3, -2), ValueError, "hidden_size=-2"),
+        (lambda: cells.get("lstm").init(jax.random.key(0), 3, 2.5), TypeError, "hidden_size=2.5"),
+        (lambda: cells.get("lstm", dtype=jnp.int32), TypeError, "dtype"),
+    ],
+)
+def test_bad_options_raise(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
