@@ -19,3 +19,11 @@ def tolerance(dtype) -> float:
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+@pytest.fixture
+def standard_dtype_promotion():
+    """optax's own code (e.g. Adam's bias correction) mixes Python floats and int32 counts,
+    which strict promotion refuses; tests that run optax chains use standard promotion."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield

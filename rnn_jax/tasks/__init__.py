@@ -1,0 +1,51 @@
+"""Tasks and their registry: ``rnn_jax.tasks.get(name, **options)``.
+
+========  ============================================  =====================
+name      what                                           options
+========  ============================================  =====================
+adding    adding problem (Arjovsky 2016 / H&S 1997)      seq_len, variant
+copy      copy memory (Arjovsky 2016)                    delay
+parity    parity of a bit stream                         seq_len
+digits    sklearn 8×8 digits, pixel by pixel             permuted, seed
+mnist1d   MNIST-1D, generated offline                    seed
+forecast  one-step forecast of a noisy sum of sines      seq_len, noise, ...
+========  ============================================  =====================
+
+Your own data: :class:`ArrayTask`.
+"""
+
+from rnn_jax.tasks.adding import Adding, AddingVariant
+from rnn_jax.tasks.arrays import ArrayTask
+from rnn_jax.tasks.base import LossKind, Task, available, get, register
+from rnn_jax.tasks.copy_memory import CopyMemory
+from rnn_jax.tasks.digits import digits
+from rnn_jax.tasks.forecast import Forecast
+from rnn_jax.tasks.mnist1d import mnist1d
+from rnn_jax.tasks.parity import Parity
+
+for _name, _factory in (
+    ("adding", Adding),
+    ("copy", CopyMemory),
+    ("parity", Parity),
+    ("digits", digits),
+    ("mnist1d", mnist1d),
+    ("forecast", Forecast),
+):
+    register(_name, _factory)
+del _name, _factory
+
+__all__ = [
+    "Adding",
+    "AddingVariant",
+    "ArrayTask",
+    "CopyMemory",
+    "Forecast",
+    "LossKind",
+    "Parity",
+    "Task",
+    "available",
+    "digits",
+    "get",
+    "mnist1d",
+    "register",
+]

@@ -1,0 +1,179 @@
+"""The ``Task`` contract, the losses tasks share, and the task registry.
+
+A task is a frozen description with pure methods that run inside ``jit``::
+
+    batch = task.sample(key, batch_size)      # Batch(inputs [b, t, i], targets, lengths)
+    loss = task.loss(outputs, batch)          # scalar; outputs from a SequenceModel
+    metrics = task.metrics(outputs, batch)    # dict: "loss", "skill", the task's own measure
+    task.eval_batch()                         # the fixed held-out set (from a fixed key)
+    task.baseline_loss                        # the trivial memoryless predictor's loss
+
+and sizes ``input_size``, ``output_size``, ``seq_len`` plus ``readout`` (``"last"``: one output
+per sequence, ``"all"``: one per step). ``skill = 1 - loss / baseline_loss`` is reported by
+every task: 0 at the trivial baseline, 1 when solved exactly.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rnn_jax import _checks
+from rnn_jax.model import Readout
+from rnn_jax.types import Batch
+
+
+class LossKind(enum.StrEnum):
+    MSE = "mse"  # regression, outputs are predictions
+    BCE = "bce"  # binary targets in [0, 1], outputs are logits (sigmoid inside the loss)
+    CE = "ce"  # integer class labels, outputs are logits over classes
+
+
+def step_mask(lengths: jax.Array | None, seq_len: int) -> jax.Array | None:
+    """``[b, t]`` bool, true on each sequence's valid steps; ``None`` if all are valid."""
+    if lengths is None:
+        return None
+    return jnp.arange(seq_len)[None, :] < lengths[:, None]
+
+
+def masked_mean(values: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """Mean of ``values[b, ...]`` over entries where ``mask[b, t]`` (broadcast over the rest)."""
+    if mask is None:
+        return jnp.mean(values)
+    mask = mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim))
+    weights = jnp.broadcast_to(mask, values.shape).astype(values.dtype)
+    return jnp.sum(values * weights) / jnp.sum(weights)
+
+
+def pointwise_loss(kind: LossKind, outputs: jax.Array, targets: jax.Array) -> jax.Array:
+    """The loss of every output entry (not reduced)."""
+    match kind:
+        case LossKind.MSE:
+            return (outputs - targets) ** 2
+        case LossKind.BCE:
+            return optax.sigmoid_binary_cross_entropy(outputs, targets.astype(outputs.dtype))
+        case LossKind.CE:
+            return optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
+
+
+def predictions_correct(kind: LossKind, outputs: jax.Array, targets: jax.Array) -> jax.Array:
+    """Whether each prediction is right: the class (ce), the side of 0.5 (bce)."""
+    match kind:
+        case LossKind.BCE:
+            return (outputs > 0) == (targets > 0.5)
+        case LossKind.CE:
+            return jnp.argmax(outputs, axis=-1) == targets
+        case LossKind.MSE:
+            raise ValueError("accuracy is not defined for mse; tasks define their own tolerance")
+
+
+def binary_entropy(p: float) -> float:
+    """Loss of always predicting probability ``p`` for labels that are 1 with rate ``p``."""
+    if p <= 0.0 or p >= 1.0:
+        return 0.0
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+class Task(abc.ABC):
+    """Base class of every task. Subclasses are frozen dataclasses (or immutable classes).
+
+    Class attributes every subclass sets: ``name``, ``readout``, ``loss_kind``, and
+    ``success_metric`` (the key in :meth:`metrics` that says how well the task is solved).
+    """
+
+    name: ClassVar[str] = "task"
+    readout: ClassVar[Readout] = Readout.LAST
+    loss_kind: ClassVar[LossKind] = LossKind.MSE
+    success_metric: ClassVar[str] = "skill"
+    eval_seed: ClassVar[int] = 20_160_101  # fixed key of the held-out set of synthetic tasks
+
+    @property
+    @abc.abstractmethod
+    def input_size(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def output_size(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def seq_len(self) -> int:
+        """The (maximum) number of time steps of a batch."""
+
+    @property
+    @abc.abstractmethod
+    def baseline_loss(self) -> float:
+        """The loss of the trivial memoryless predictor, as documented by each task."""
+
+    @abc.abstractmethod
+    def sample(self, key, batch_size: int) -> Batch:
+        """A batch drawn with ``key``; deterministic in the key and safe inside ``jit``."""
+
+    def eval_batch(self) -> Batch:
+        """The fixed held-out set: ``eval_size`` sequences from a fixed key."""
+        return self.sample(jax.random.key(self.eval_seed), self.eval_size)
+
+    def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
+        """Mean loss over sequences (and valid steps when ``readout`` is ``"all"``)."""
+        values = pointwise_loss(self.loss_kind, outputs, batch.targets)
+        mask = step_mask(batch.lengths, batch.inputs.shape[1]) if self.readout is Readout.ALL else None
+        return masked_mean(values, mask)
+
+    def metrics(self, outputs: jax.Array, batch: Batch) -> dict[str, jax.Array]:
+        """``loss``, ``skill`` and the task's own measures (``accuracy`` for most tasks)."""
+        loss = self.loss(outputs, batch)
+        result = {"loss": loss, "skill": 1.0 - loss / self.baseline_loss}
+        result.update(self.extra_metrics(outputs, batch))
+        return result
+
+    def extra_metrics(self, outputs: jax.Array, batch: Batch) -> dict[str, jax.Array]:
+        """Task-specific measures; the default is classification accuracy for bce / ce."""
+        if self.loss_kind is LossKind.MSE:
+            return {}
+        correct = predictions_correct(self.loss_kind, outputs, batch.targets)
+        mask = step_mask(batch.lengths, batch.inputs.shape[1]) if self.readout is Readout.ALL else None
+        return {"accuracy": masked_mean(correct.astype(jnp.float32), mask)}
+
+    def check_batch_size(self, batch_size: Any) -> int:
+        return _checks.positive_int(batch_size, "batch_size")
+
+
+# --- registry ----------------------------------------------------------------------------
+
+_REGISTRY: dict[str, Callable[..., Task]] = {}
+
+
+def register(name: str, factory: Callable[..., Task], *, overwrite: bool = False) -> None:
+    """Makes ``get(name, **options)`` call ``factory(**options)``."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name={name!r} must be a non-empty str")
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(f"a task named {name!r} is already registered; pass overwrite=True to replace it")
+    _REGISTRY[name] = factory
+
+
+def get(name: str | Task, **options: Any) -> Task:
+    """The task registered as ``name``, made with ``options`` (a :class:`Task` is returned as is)."""
+    if isinstance(name, Task):
+        if options:
+            raise TypeError("options cannot be given together with a Task instance")
+        return name
+    if name not in _REGISTRY:
+        raise ValueError(f"task={name!r} is not a registered task; available: {', '.join(available())}")
+    try:
+        return _REGISTRY[name](**options)
+    except TypeError as error:
+        if "unexpected keyword argument" in str(error):
+            raise TypeError(f"task {name!r}: {error}") from None
+        raise
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)

@@ -1,0 +1,114 @@
+"""OptimConfig -> optax chains: equal to optax's own optimisers, schedules, injection, clipping."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rnn_jax import optim
+from rnn_jax.optim import OptimConfig
+
+pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
+
+PARAMS = {"w": jnp.arange(6.0).reshape(2, 3) / 7, "b": jnp.array([0.5, -0.25])}
+
+
+def _grads(i):
+    return jax.tree.map(lambda a: jnp.sin(a * (i + 1)) * 3.0, PARAMS)
+
+
+def _run(tx, steps=5):
+    params, state = PARAMS, tx.init(PARAMS)
+    for i in range(steps):
+        updates, state = tx.update(_grads(i), state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+@pytest.mark.parametrize(
+    "cfg,reference",
+    [
+        (OptimConfig("sgd", 0.1, clipping="none"), optax.sgd(0.1)),
+        (OptimConfig("momentum", 0.1, clipping="none"), optax.sgd(0.1, momentum=0.9)),
+        (OptimConfig("nesterov", 0.1, clipping="none"), optax.sgd(0.1, momentum=0.9, nesterov=True)),
+        (OptimConfig("rmsprop", 0.01, clipping="none"), optax.rmsprop(0.01, decay=0.9, eps=1e-8)),
+        (OptimConfig("adam", 0.01, clipping="none"), optax.adam(0.01)),
+        (OptimConfig("adamw", 0.01, clipping="none"), optax.adamw(0.01, weight_decay=1e-4)),
+        (
+            OptimConfig("adam", 0.01, clip=0.5),
+            optax.chain(optax.clip_by_global_norm(0.5), optax.adam(0.01)),
+        ),
+        (OptimConfig("sgd", 0.1, clipping="value", clip=0.2), optax.chain(optax.clip(0.2), optax.sgd(0.1))),
+        (
+            OptimConfig("sgd", 0.1, clipping="adaptive", clip=0.05),
+            optax.chain(optax.adaptive_grad_clip(0.05), optax.sgd(0.1)),
+        ),
+        (
+            OptimConfig("adam", 0.01, clipping="none", schedule="warmup_cosine", warmup_steps=2, decay_steps=5),
+            optax.adam(optax.warmup_cosine_decay_schedule(0.0, 0.01, 2, 5, 0.0)),
+        ),
+        (
+            OptimConfig("sgd", 0.1, clipping="none", schedule="exponential", decay_steps=2, decay_rate=0.5),
+            optax.sgd(optax.exponential_decay(0.1, 2, 0.5)),
+        ),
+        (
+            OptimConfig("sgd", 0.1, clipping="none", schedule="linear", decay_steps=4, end_factor=0.25),
+            optax.sgd(optax.linear_schedule(0.1, 0.025, 4)),
+        ),
+    ],
+    ids=lambda v: getattr(v, "optimizer", None) and f"{v.optimizer}-{v.clipping}-{v.schedule}",
+)
+def test_chain_equals_optax_reference(cfg, reference):
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), _run(optim.build(cfg)), _run(reference)
+    )
+
+
+def test_warmup_applies_to_every_schedule():
+    shape = optim.schedule_shape(OptimConfig(schedule="constant", warmup_steps=4))
+    np.testing.assert_allclose([float(shape(s)) for s in range(6)], [0, 0.25, 0.5, 0.75, 1, 1])
+
+
+def test_injected_learning_rate_and_clip_change_without_retracing():
+    cfg = OptimConfig("sgd", 0.1, clip=1.0)
+    tx = optim.build(cfg)
+    traces = []
+
+    @jax.jit
+    def step(lr, clip):
+        traces.append(1)
+        state = optim.set_hyperparams(tx.init(PARAMS), learning_rate=lr, clip=clip)
+        updates, _ = tx.update(_grads(0), state, PARAMS)
+        return updates
+
+    a = step(0.1, 1.0)
+    b = step(0.2, 1.0)
+    c = step(0.1, 1e6)  # effectively unclipped
+    assert len(traces) == 1
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(2 * x, y, rtol=1e-6), a, b)
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, -0.1 * y, rtol=1e-6), c, _grads(0))
+    with pytest.raises(ValueError, match="momentum"):
+        optim.set_hyperparams(tx.init(PARAMS), momentum=0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"optimizer": "adagrad"}, ValueError, "optimizer='adagrad'"),
+        ({"schedule": "cosine"}, ValueError, "schedule='cosine'"),
+        ({"clipping": "norm"}, ValueError, "clipping='norm'"),
+        ({"learning_rate": 0.0}, ValueError, "learning_rate=0.0"),
+        ({"learning_rate": -1e-3}, ValueError, "learning_rate"),
+        ({"clip": 0.0}, ValueError, "clip=0.0"),
+        ({"clip": float("inf")}, ValueError, "clip=inf"),
+        ({"momentum": 1.0}, ValueError, "momentum=1.0"),
+        ({"weight_decay": -1.0}, ValueError, "weight_decay"),
+        ({"decay_steps": 0}, ValueError, "decay_steps=0"),
+        ({"schedule": "warmup_cosine", "warmup_steps": 10, "decay_steps": 10}, ValueError, "warmup_steps=10"),
+        ({"learning_rate": "fast"}, TypeError, "learning_rate='fast'"),
+    ],
+)
+def test_bad_optim_configs(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        OptimConfig(**kwargs)
