@@ -1,0 +1,78 @@
+"""Vanishing gradients: tanh RNN vs LSTM vs GRU on the adding problem, many seeds at once.
+
+Reproduces the analogue of Arjovsky, Shah & Bengio 2016, Fig. 4: ‖∂L/∂h_t‖ against t at
+initialisation and after training, with a confidence band over seeds; plus learning curves
+against the trivial 1/6 baseline and W_hh spectra, and prints a summary table.
+
+    python -m experiments.vanishing_gradients              # defaults: 8 seeds, ~3 min on 2 CPU cores
+    python -m experiments.vanishing_gradients --quick      # seconds
+    python -m experiments.figures --run-dir runs/vanishing_gradients   # redraw only
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from experiments import _common
+from rnn_jax import plots, results, tasks
+from rnn_jax.optim import OptimConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(_common.Common):
+    """tanh RNN vs LSTM vs GRU on the adding problem: gradient norm against time step at
+    initialisation and after training, learning curves against the 1/6 baseline."""
+
+    run_dir: str = "runs/vanishing_gradients"
+    """Where results and figures go; rerunning on an existing directory resumes it."""
+    cells: tuple[str, ...] = ("rnn", "lstm", "gru")
+    """Cells to compare (registered names)."""
+    seq_len: int = 100
+    """T of the adding problem."""
+    hidden_size: int = 32
+    """Hidden units per cell."""
+    steps: int = 1500
+    """Training steps per seed."""
+    eval_every: int = 100
+    """Steps between held-out evaluations (and per compiled chunk)."""
+    batch_size: int = 32
+    """Sequences per step."""
+    learning_rate: float = 3e-3
+    """Adam learning rate."""
+    clip: float = 1.0
+    """Global-norm clipping threshold (Pascanu et al. 2013)."""
+
+
+QUICK = dict(seeds=2, seq_len=30, hidden_size=8, steps=40, eval_every=20, batch_size=16)
+
+
+def main(cfg: Config) -> results.Results:
+    cfg = _common.with_quick(cfg, QUICK)
+    _common.check_common(cfg)
+    task = tasks.get("adding", seq_len=cfg.seq_len)
+    optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
+    configs = {
+        cell: _common.train_config(task, cell, cfg.hidden_size, steps=cfg.steps, eval_every=cfg.eval_every,
+                                   batch_size=cfg.batch_size, optim=optim)
+        for cell in cfg.cells
+    }
+    paths = _common.run_all("vanishing_gradients", configs, cfg, diagnose_at=sorted({0, cfg.eval_every, cfg.steps}))
+    res = results.load(paths)
+    return finish(res, cfg.run_dir)
+
+
+def finish(res: results.Results, run_dir: str) -> results.Results:
+    """Figures and the summary table from the loaded results (also used by experiments.figures)."""
+    figures = f"{run_dir}/figures"
+    written = _common.write_figures({
+        "grad_norms": lambda: plots.grad_norms(res, title="‖∂L/∂h_t‖ on the adding problem"),
+        "learning_curves": lambda: plots.learning_curves(res, title="adding problem: held-out MSE"),
+        "spectra": lambda: plots.spectra(res),
+    }, figures)
+    table = results.summary(res)
+    _common.report(table, written, run_dir)
+    return res
+
+
+if __name__ == "__main__":
+    _common.cli(main, Config)

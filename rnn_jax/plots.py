@@ -1,0 +1,225 @@
+"""Figures from :class:`rnn_jax.results.Results`: each function returns a matplotlib Figure.
+
+Lines are seed means (geometric means on log axes) with a 95% confidence band for the mean
+over seeds (mean ± t·s/√n, on the log scale for log axes);
+colours are the Okabe–Ito colour-blind-safe palette, each cell keeping its colour in every
+figure. :func:`save` writes PNG and PDF. No pyplot state is touched, so the functions work
+in scripts, tests and notebooks alike (display a Figure in Jupyter by evaluating it).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+# Okabe & Ito 2008, "Color universal design": distinguishable with every common colour-vision deficiency.
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+CELL_COLOURS = {"rnn": OKABE_ITO[0], "lstm": OKABE_ITO[1], "gru": OKABE_ITO[2], "irnn": OKABE_ITO[3]}
+CELL_LABELS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "irnn": "IRNN"}
+
+
+def _figure(ncols: int = 1, width: float = 4.2, height: float = 3.2):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height), layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, axes
+
+
+def colour(name: str, index: int) -> str:
+    return CELL_COLOURS.get(name, OKABE_ITO[(index + 4) % len(OKABE_ITO)])
+
+
+def label(name: str) -> str:
+    return CELL_LABELS.get(name, name)
+
+
+def band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and the confidence band of the mean over axis 0 (seeds): ``(mean, low, high)``.
+
+    The band is mean ± t_{n-1} · s / sqrt(n) (Student t, n finite seeds at each point).
+    """
+    from scipy import stats
+
+    values = np.asarray(values, dtype=np.float64)
+    n = np.sum(np.isfinite(values), axis=0)
+    with warnings.catch_warnings():  # points with no finite value (e.g. a gradient that
+        warnings.simplefilter("ignore", RuntimeWarning)  # underflowed to 0 in every seed) stay NaN
+        mean = np.nanmean(values, axis=0)
+        if values.shape[0] < 2:
+            return mean, mean, mean
+        sem = np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1))
+    half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * sem
+    return mean, mean - half, mean + half
+
+
+def _line(ax, x, values, name, index, *, log=False, linestyle="-", suffix=""):
+    if log:  # quantities spanning decades: geometric mean and a band on the log scale
+        values = np.where(np.asarray(values) > 0, values, np.nan)
+        mean, low, high = (10.0**v for v in band(np.log10(values)))
+    else:
+        mean, low, high = band(values)
+    c = colour(name, index)
+    ax.plot(x, mean, color=c, linestyle=linestyle, label=label(name) + suffix, linewidth=1.6)
+    ax.fill_between(x, low, high, color=c, alpha=0.2, linewidth=0)
+
+
+def _pivot(frame, index: str, columns: str = "member"):
+    table = frame.pivot_table(index=index, columns=columns, values="value", aggfunc="mean").sort_index()
+    return table.index.to_numpy(), table.to_numpy().T  # x, [seeds, x]
+
+
+def _runs(results, runs: Sequence[str] | None):
+    names = list(results.runs.run) if runs is None else list(runs)
+    cells = dict(zip(results.runs.run, results.runs.cell))
+    return [(name, cells[name]) for name in names]
+
+
+def learning_curves(results, metric: str = "loss", *, split: str = "eval", runs=None, log: bool | None = None,
+                    baseline: bool = True, title: str | None = None):
+    """``metric`` against step: one line per run, band over seeds, trivial baseline dashed.
+
+    Args:
+        results: from :func:`rnn_jax.results.load`.
+        metric: a metric name (``loss``, ``accuracy``, ``skill``...).
+        split: ``"eval"`` (held-out) or ``"train"`` (per training step).
+        runs: which runs (default: all), in legend order.
+        log: log y axis (default: for losses).
+        baseline: draw the task's trivial-baseline loss (loss only).
+    """
+    frame = getattr(results, split)
+    fig, (ax,) = _figure(1, 5.0, 3.4)
+    log = metric == "loss" if log is None else log
+    for i, (name, cell) in enumerate(_runs(results, runs)):
+        part = frame[(frame.run == name) & (frame.metric == metric)]
+        if part.empty:
+            continue
+        x, values = _pivot(part, "step")
+        _line(ax, x, values, name if name in CELL_COLOURS else cell, i, log=log)
+    if baseline and metric == "loss":
+        for value in sorted(set(results.runs.baseline_loss.round(6))):
+            ax.axhline(value, color="0.3", linestyle="--", linewidth=1.0,
+                       label=f"trivial baseline ({value:.3g})")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"{'held-out' if split == 'eval' else 'training'} {metric}")
+    if log:
+        ax.set_yscale("log")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def grad_norms(results, *, steps: Sequence[int] | None = None, runs=None, layer: int = 0, title: str | None = None):
+    """‖∂L/∂h_t‖ against t on a log axis: one panel per recorded step (default: first and
+    last, i.e. at initialisation and after training), one line per run, band over seeds."""
+    frame = results.grad_norms
+    frame = frame[frame.layer == layer]
+    recorded = sorted(frame.step.unique())
+    steps = [recorded[0], recorded[-1]] if steps is None else list(steps)
+    steps = list(dict.fromkeys(steps))
+    fig, axes = _figure(len(steps), 4.2, 3.4)
+    for ax, step in zip(axes, steps):
+        for i, (name, cell) in enumerate(_runs(results, runs)):
+            part = frame[(frame.run == name) & (frame.step == step)]
+            if part.empty:
+                continue
+            x, values = _pivot(part, "t")
+            _line(ax, x, values, name if name in CELL_COLOURS else cell, i, log=True)
+        ax.set_yscale("log")
+        ax.set_xlabel("time step t")
+        ax.set_title("at initialisation" if step == 0 else f"after {step} steps", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(r"$\|\partial L / \partial h_t\|$")
+    axes[0].legend(frameon=False, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def success_vs_length(summary_frame, *, threshold: float | None = None, metric: str = "accuracy", title: str | None = None):
+    """Success (mean final ``metric`` over seeds, with min–max) against sequence length.
+
+    Args:
+        summary_frame: from :func:`rnn_jax.results.summary` over runs of several lengths.
+        threshold: draw a horizontal line at the "solved" level.
+    """
+    fig, (ax,) = _figure(1, 5.0, 3.4)
+    part = summary_frame[summary_frame.metric == metric]
+    for i, (cell, rows) in enumerate(part.groupby("cell", sort=False)):
+        rows = rows.sort_values("seq_len")
+        c = colour(cell, i)
+        ax.plot(rows.seq_len, rows["mean"], marker="o", color=c, label=label(cell))
+        ax.fill_between(rows.seq_len, rows["min"], rows["max"], color=c, alpha=0.15, linewidth=0)
+    if threshold is not None:
+        ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1.0, label=f"solved ({threshold:g})")
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel(f"final held-out {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def spectra(results, *, runs=None, title: str | None = None):
+    """Spectral radius and largest singular value of W_hh (layer 0, per gate, mean over
+    seeds and gates) against training step."""
+    frame = results.spectra
+    frame = frame[(frame.layer == 0) & (frame.direction == 0)]
+    fig, axes = _figure(2, 4.2, 3.2)
+    for i, (name, cell) in enumerate(_runs(results, runs)):
+        part = frame[frame.run == name]
+        if part.empty:
+            continue
+        for ax, column in zip(axes, ("radius", "sigma_max")):
+            table = part.pivot_table(index="step", columns="member", values=column, aggfunc="mean").sort_index()
+            _line(ax, table.index.to_numpy(), table.to_numpy().T, name if name in CELL_COLOURS else cell, i)
+    for ax, text in zip(axes, ("spectral radius of $W_{hh}$", r"largest singular value $\sigma_1(W_{hh})$")):
+        ax.axhline(1.0, color="0.3", linestyle=":", linewidth=1.0)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(text)
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def sweep_curves(summary_frame, x: str, *, metric: str = "loss", log_x: bool = True, baseline: float | None = None,
+                 group: str = "run", title: str | None = None):
+    """Final ``metric`` (mean and min–max over seeds) against a swept hyperparameter ``x``,
+    one line per ``group``."""
+    fig, (ax,) = _figure(1, 5.0, 3.4)
+    part = summary_frame[summary_frame.metric == metric]
+    for i, (name, rows) in enumerate(part.groupby(group, sort=False)):
+        rows = rows.sort_values(x)
+        c = OKABE_ITO[i % len(OKABE_ITO)]
+        ax.plot(rows[x], rows["mean"], marker="o", color=c, label=str(name))
+        ax.fill_between(rows[x], rows["min"], rows["max"], color=c, alpha=0.15, linewidth=0)
+    if baseline is not None:
+        ax.axhline(baseline, color="0.3", linestyle="--", linewidth=1.0, label=f"trivial baseline ({baseline:.3g})")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel(f"final held-out {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def save(fig, directory: str | os.PathLike, name: str) -> list[str]:
+    """Writes ``name.png`` (150 dpi) and ``name.pdf`` into ``directory``; returns the paths."""
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = os.path.join(os.fspath(directory), f"{name}.{ext}")
+        fig.savefig(path, dpi=150 if ext == "png" else None)
+        paths.append(path)
+    return paths

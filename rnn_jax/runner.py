@@ -1,0 +1,452 @@
+"""Many seeds × swept hyperparameters in one compiled program, chunk by chunk, resumable.
+
+    result = run(cfg, seeds=8, sweep={"learning_rate": [1e-3, 1e-2]}, run_dir="runs/x")
+
+The S seeds × P sweep points are M = S·P *members*, stacked on a leading axis and trained
+by ``jax.jit`` of ``jax.vmap`` of the pure :class:`~rnn_jax.train.Trainer` (or ``lax.map``
+over groups of members, see ``members_per_call``). The member axis is sharded over a
+``jax.sharding.Mesh`` of every device, so the same call runs on 1 CPU, several (simulated)
+CPU devices or many GPUs. Each compiled call runs ``cfg.eval_every`` steps and evaluates
+on the held-out set; between calls the runner shows progress, appends metrics to the run
+directory, records diagnostics at the requested steps and saves an orbax checkpoint.
+
+Calling ``run`` again on an existing run directory resumes from its last complete
+checkpoint; the results are bit-identical to an uninterrupted run because every random
+draw is ``fold_in(key, step)`` and the whole state is checkpointed. A directory whose
+config differs from the call is refused with the differences listed.
+
+Run directory::
+
+    config.json                   what to rerun: TrainConfig, seeds, sweep, members, versions
+    status.json                   last step, diverged members, finished
+    metrics/train_<step>.npz      per-step training metrics of the chunk ending at <step>, [M, K]
+    metrics/eval_<step>.npz       held-out metrics at <step>, [M]
+    diagnostics/step_<step>.npz   ‖∂L/∂h_t‖ [M, layers, t], ‖∂h_T/∂h_t‖ [M, t], W_hh spectra
+    checkpoints/<step>/           orbax checkpoint of the stacked TrainState
+    figures/                      written by the experiments
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import platform
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from rnn_jax import _checks, configs, diagnostics
+from rnn_jax.checkpoint import Checkpointer
+from rnn_jax.train import SWEEPABLE, TrainConfig, Trainer, TrainState, make_train
+
+MEMBER_AXIS = "members"
+
+
+@dataclasses.dataclass(frozen=True)
+class Members:
+    """The seeds × sweep grid, flattened: member ``m`` is seed ``seeds[m % S]`` at sweep
+    point ``m // S``."""
+
+    seeds: tuple[int, ...]
+    sweep: tuple[tuple[str, tuple[float, ...]], ...]
+
+    @property
+    def points(self) -> list[dict[str, float]]:
+        names = [name for name, _ in self.sweep]
+        return [dict(zip(names, values)) for values in itertools.product(*(v for _, v in self.sweep))]
+
+    def __len__(self) -> int:
+        return len(self.seeds) * len(self.points)
+
+    def table(self, trainer: Trainer) -> list[dict[str, Any]]:
+        """One row per member: ``member``, ``seed`` and every hyperparameter's value."""
+        defaults = {k: float(v) for k, v in trainer.default_hparams().items()}
+        rows = []
+        for p, point in enumerate(self.points):
+            for seed in self.seeds:
+                rows.append({"member": len(rows), "seed": seed, **defaults, **point})
+        return rows
+
+
+def make_members(seeds: int | Sequence[int], sweep: Mapping[str, Any] | None) -> Members:
+    """Checks ``seeds`` and ``sweep`` and builds the member grid."""
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds = tuple(range(_checks.positive_int(seeds, "seeds")))
+    elif isinstance(seeds, Iterable) and not isinstance(seeds, (str, bytes)):
+        seeds = tuple(seeds)
+        if not seeds:
+            raise ValueError("seeds=() must name at least one seed")
+        for s in seeds:
+            _checks.nonneg_int(s, "seeds[i]")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds={seeds} repeats a seed")
+    else:
+        raise TypeError(f"seeds={seeds!r} must be a positive int (how many) or a sequence of ints")
+    grid = []
+    for name, values in (sweep or {}).items():
+        if name not in SWEEPABLE:
+            raise ValueError(f"sweep key {name!r} is not sweepable; expected one of {', '.join(SWEEPABLE)}")
+        values = np.atleast_1d(np.asarray(values))
+        if values.ndim != 1 or values.size == 0:
+            raise ValueError(f"sweep[{name!r}] must be a non-empty 1-D list of values, got shape {values.shape}")
+        _checks.positive(values, f"sweep[{name!r}]")
+        grid.append((name, tuple(float(v) for v in values)))
+    return Members(seeds, tuple(grid))
+
+
+def _stack_inputs(members: Members, trainer: Trainer) -> tuple[jax.Array, dict[str, jax.Array]]:
+    rows = members.table(trainer)
+    keys = jnp.stack([jax.random.key(row["seed"]) for row in rows])
+    names = list(trainer.default_hparams()) + [n for n, _ in members.sweep if n not in trainer.default_hparams()]
+    hparams = {n: jnp.asarray([row[n] for row in rows], jnp.float32) for n in names}
+    return keys, hparams
+
+
+def _over_members(fn, members_per_call: int | None):
+    """``vmap`` over the member axis, or ``lax.map`` over groups of ``members_per_call``."""
+    if members_per_call is None:
+        return jax.vmap(fn)
+    return lambda *xs: jax.lax.map(lambda args: fn(*args), xs, batch_size=members_per_call)
+
+
+def _atomic_write(path: str, write) -> None:
+    """Writes via a temporary file in the same directory, then renames (never half a file)."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.splitext(path)[1])
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_npz(path: str, arrays: Mapping[str, Any]) -> None:
+    _atomic_write(path, lambda f: np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()}))
+
+
+def save_json(path: str, data: Any) -> None:
+    _atomic_write(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=True).encode()))
+
+
+def environment() -> dict[str, Any]:
+    """Package versions and devices, stored with every run."""
+    import optax
+
+    from rnn_jax import __version__
+
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": {"rnn_jax": __version__, "jax": jax.__version__, "jaxlib": jax.lib.__version__,
+                     "optax": optax.__version__, "numpy": np.__version__},
+        "devices": [str(d) for d in jax.devices()],
+        "backend": jax.default_backend(),
+    }
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What :func:`run` returns (also readable later with :func:`rnn_jax.results.load_run`).
+
+    Attributes:
+        run_dir: the run directory.
+        members: one dict per member (``member``, ``seed``, hyperparameters).
+        state: the final stacked :class:`~rnn_jax.train.TrainState` (leading axis = members).
+        train: per-step training metrics, each ``[members, steps]``.
+        eval: held-out metrics, each ``[members, len(eval_steps)]``.
+        eval_steps: the steps of the evaluations.
+        diagnostics: ``{step: {name: array}}`` recorded during the run.
+        diverged: one dict per member that diverged (``member``, ``seed``, hparams, ``step``).
+    """
+
+    run_dir: str
+    members: list[dict[str, Any]]
+    state: TrainState | None
+    train: dict[str, np.ndarray]
+    eval: dict[str, np.ndarray]
+    eval_steps: np.ndarray
+    diagnostics: dict[int, dict[str, np.ndarray]]
+    diverged: list[dict[str, Any]]
+
+
+def _diagnose(trainer: Trainer, params, batch, jacobian_batch: int) -> dict[str, jax.Array]:
+    model = trainer.model
+    grads = diagnostics.hidden_grad_norms(model, params, batch, trainer.task)
+    cell_params = params["layers"][0]["fwd"]
+    xs = batch.inputs[:jacobian_batch]
+    return {
+        "grad_norms": grads,
+        "jacobian_spectral": diagnostics.jacobian_norms(model.cell_fn, cell_params, xs, norm="spectral"),
+    }
+
+
+def _spectra(trainer: Trainer, params) -> dict[str, np.ndarray]:
+    """W_hh spectra of every layer and direction, [M, layers, directions, gates(, k)]."""
+    gates = trainer.model.cell_fn.num_gates
+    per_layer = [
+        [diagnostics.recurrent_spectra(layer[d], gates) for d in ("fwd", "bwd") if d in layer]
+        for layer in params["layers"]
+    ]
+    out = {}
+    for name in ("radius", "singular_values"):
+        # pad singular values to a common k across layers of different sizes
+        arrays = [[s[name] for s in layer] for layer in per_layer]
+        if name == "singular_values":
+            k = max(a.shape[-1] for layer in arrays for a in layer)
+            arrays = [[np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, k - a.shape[-1])], constant_values=np.nan) for a in layer] for layer in arrays]
+        out[name] = np.stack([np.stack(layer, axis=1) for layer in arrays], axis=1)
+    return out
+
+
+def run(
+    cfg: TrainConfig,
+    seeds: int | Sequence[int] = 8,
+    sweep: Mapping[str, Any] | None = None,
+    run_dir: str | os.PathLike | None = None,
+    *,
+    resume: bool = True,
+    diagnose_at: Sequence[int] | None = None,
+    diagnostics_batch: int = 128,
+    jacobian_batch: int = 8,
+    checkpoint_every: int = 1,
+    members_per_call: int | None = None,
+    progress: bool = True,
+    devices: Sequence[jax.Device] | None = None,
+) -> RunResult:
+    """Trains every seed × sweep point of ``cfg`` in one compiled program.
+
+    Args:
+        cfg: the training configuration (``cfg.steps`` must be a multiple of ``cfg.eval_every``,
+            the number of steps per compiled call).
+        seeds: how many seeds (0..S-1) or which seeds.
+        sweep: ``{"learning_rate" | "clip" | "recurrent_scale": values}``; the grid of all
+            combinations is crossed with the seeds.
+        run_dir: where results go (created; an existing one is resumed). ``None``: a
+            temporary directory and no checkpoints.
+        resume: continue an existing run directory (``False`` refuses one that has
+            checkpoints).
+        diagnose_at: steps (multiples of ``eval_every``) at which to record diagnostics;
+            default: 0, the first evaluation and the last step.
+        diagnostics_batch: held-out sequences used for ‖∂L/∂h_t‖.
+        jacobian_batch: sequences used for ‖∂h_T/∂h_t‖ (costs ``h`` backward passes each).
+        checkpoint_every: save a checkpoint every this many chunks (and always at the end).
+        members_per_call: ``None`` vmaps all members at once; ``k`` runs groups of ``k``
+            members one after another (``lax.map``), trading parallelism for memory.
+        progress: show a tqdm progress bar.
+        devices: devices for the member mesh (default: all).
+
+    Returns:
+        A :class:`RunResult`.
+    """
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    if cfg.steps % cfg.eval_every:
+        raise ValueError(
+            f"cfg.steps={cfg.steps} must be a multiple of cfg.eval_every={cfg.eval_every}: the runner compiles "
+            "one chunk of eval_every steps and repeats it"
+        )
+    members = make_members(seeds, sweep)
+    _checks.positive_int(checkpoint_every, "checkpoint_every")
+    _checks.positive_int(diagnostics_batch, "diagnostics_batch")
+    _checks.positive_int(jacobian_batch, "jacobian_batch")
+    if members_per_call is not None:
+        _checks.positive_int(members_per_call, "members_per_call")
+    chunk = cfg.eval_every
+    if diagnose_at is None:
+        diagnose_at = sorted({0, chunk, cfg.steps})
+    diagnose_at = tuple(sorted(set(_checks.nonneg_int(s, "diagnose_at[i]") for s in diagnose_at)))
+    for s in diagnose_at:
+        if s % chunk or s > cfg.steps:
+            raise ValueError(f"diagnose_at step {s} must be a multiple of eval_every={chunk} and <= steps={cfg.steps}")
+
+    trainer = make_train(cfg)
+    rows = members.table(trainer)
+    run_dir, checkpointing = _prepare_dir(run_dir, cfg, members, rows, diagnose_at, chunk, resume)
+
+    devices = list(devices or jax.devices())
+    count = len(members)
+    padded = -(-count // len(devices)) * len(devices)  # members padded to a multiple of the devices
+    keys, hparams = _stack_inputs(members, trainer)
+    if padded > count:  # padding members repeat member 0; their results are dropped
+        extra = padded - count
+        keys = jnp.concatenate([keys, jnp.repeat(keys[:1], extra, axis=0)])
+        hparams = {k: jnp.concatenate([v, jnp.repeat(v[:1], extra)]) for k, v in hparams.items()}
+    mesh = Mesh(np.asarray(devices), (MEMBER_AXIS,))
+    sharding = NamedSharding(mesh, PartitionSpec(MEMBER_AXIS))
+    keys, hparams = jax.device_put((keys, hparams), sharding)
+
+    over = lambda fn: _over_members(fn, members_per_call)  # noqa: E731
+    # Every program maps members to members: inputs and outputs stay sharded on the member
+    # axis, so XLA needs no cross-device collective (which can deadlock host devices).
+    init_all = jax.jit(over(trainer.init), out_shardings=sharding)
+    evaluate_all = jax.jit(over(trainer.evaluate), in_shardings=sharding, out_shardings=sharding)
+
+    def chunk_one(state):
+        state, metrics = trainer.train_chunk(state, chunk)
+        return state, metrics, trainer.evaluate(state.params)
+
+    chunk_all = jax.jit(over(chunk_one), in_shardings=sharding, out_shardings=sharding)
+    diag_batch = _diagnostics_batch(trainer, diagnostics_batch)
+    diagnose_all = jax.jit(over(lambda params: _diagnose(trainer, params, diag_batch, jacobian_batch)),
+                           in_shardings=sharding, out_shardings=sharding)
+
+    state = init_all(keys, hparams)
+    step = saved = 0
+    checkpointer = Checkpointer(os.path.join(run_dir, "checkpoints")) if checkpointing else None
+    if checkpointer is not None and resume and checkpointer.latest_step() is not None:
+        step = saved = checkpointer.latest_step()
+        state = checkpointer.restore(step, state)
+
+    def write_eval(at, metrics):
+        save_npz(os.path.join(run_dir, "metrics", f"eval_{at:08d}.npz"), {k: np.asarray(v)[:count] for k, v in metrics.items()})
+
+    def write_diagnostics(at, params):
+        values = {k: np.asarray(v)[:count] for k, v in diagnose_all(params).items()}
+        values.update({k: v[:count] for k, v in _spectra(trainer, jax.device_get(params)).items()})
+        save_npz(os.path.join(run_dir, "diagnostics", f"step_{at:08d}.npz"), values)
+
+    if step == 0:
+        write_eval(0, evaluate_all(state.params))
+        if 0 in diagnose_at:
+            write_diagnostics(0, state.params)
+    reported = {int(m) for m in np.flatnonzero(np.asarray(state.diverged_at)[:count] >= 0)}
+    bar = _progress_bar(progress, cfg.steps, step)
+    chunks_done = 0
+    try:
+        while step < cfg.steps:
+            new_state, train_metrics, eval_metrics = chunk_all(state)
+            state, step, chunks_done = new_state, step + chunk, chunks_done + 1
+            train_np = {k: np.asarray(v)[:count] for k, v in train_metrics.items()}
+            save_npz(os.path.join(run_dir, "metrics", f"train_{step:08d}.npz"), train_np)
+            write_eval(step, eval_metrics)
+            if step in diagnose_at:
+                write_diagnostics(step, state.params)
+            reported |= _report_divergence(state, rows, count, reported)
+            if checkpointer is not None and (chunks_done % checkpoint_every == 0 or step == cfg.steps):
+                checkpointer.save(step, state)
+                saved = step
+            _write_status(run_dir, step, cfg.steps, state, rows, count)
+            bar.update(chunk)
+            losses = train_np["loss"][:, -1]
+            finite = losses[np.isfinite(losses)]
+            if finite.size:
+                bar.set_postfix(loss=f"{finite.mean():.4g}", min=f"{finite.min():.4g}", max=f"{finite.max():.4g}")
+    except KeyboardInterrupt:
+        if checkpointer is not None and step > saved:
+            checkpointer.save(step, state)
+        print(f"\ninterrupted at step {step}; rerun the same command (run_dir={run_dir}) to resume", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+        if checkpointer is not None:
+            checkpointer.close()
+    _write_status(run_dir, step, cfg.steps, state, rows, count)
+    from rnn_jax.results import load_run
+
+    result = load_run(run_dir)
+    result.state = jax.tree.map(lambda a: a[:count], state)
+    return result
+
+
+def _diagnostics_batch(trainer: Trainer, size: int):
+    batch = trainer.task.eval_batch()
+    return jax.tree.map(lambda a: a[:size], batch)
+
+
+def _progress_bar(enabled: bool, total: int, initial: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", disable=not enabled, dynamic_ncols=True)
+
+
+def _diverged_rows(state: TrainState, rows: list[dict], count: int) -> list[dict[str, Any]]:
+    at = np.asarray(state.diverged_at)[:count]
+    return [{**rows[m], "step": int(at[m])} for m in np.flatnonzero(at >= 0)]
+
+
+def _report_divergence(state, rows, count, reported: set[int]) -> set[int]:
+    new = set()
+    for row in _diverged_rows(state, rows, count):
+        if row["member"] not in reported:
+            hp = ", ".join(f"{k}={v:g}" for k, v in row.items() if k not in ("member", "seed", "step"))
+            warnings.warn(
+                f"member {row['member']} (seed {row['seed']}, {hp}) became non-finite at step {row['step']}; "
+                "it is frozen at its last finite state, the other members continue",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            new.add(row["member"])
+    return new
+
+
+def _write_status(run_dir, step, total, state, rows, count) -> None:
+    save_json(
+        os.path.join(run_dir, "status.json"),
+        {"step": int(step), "steps": int(total), "finished": bool(step >= total),
+         "diverged": _diverged_rows(state, rows, count)},
+    )
+
+
+def _identity(cfg, members, diagnose_at, chunk) -> dict[str, Any]:
+    """The part of config.json that must match for a resume."""
+    return {
+        "train_config": configs.to_dict(cfg),
+        "seeds": list(members.seeds),
+        "sweep": {name: list(values) for name, values in members.sweep},
+        "diagnose_at": list(diagnose_at),
+        "chunk_steps": chunk,
+    }
+
+
+def _prepare_dir(run_dir, cfg, members, rows, diagnose_at, chunk, resume) -> tuple[str, bool]:
+    checkpointing = run_dir is not None
+    if run_dir is None:
+        run_dir = tempfile.mkdtemp(prefix="rnn_jax_run_")
+    run_dir = os.path.abspath(os.fspath(run_dir))
+    identity = _identity(cfg, members, diagnose_at, chunk)
+    config_path = os.path.join(run_dir, "config.json")
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            stored = json.load(f)
+        old = {k: stored.get(k) for k in identity}
+        diff = configs.differences(old, json.loads(json.dumps(identity)))
+        if diff:
+            raise ValueError(
+                f"run_dir={run_dir} holds a different run; differences (stored -> requested): "
+                + "; ".join(diff[:10]) + (" ..." if len(diff) > 10 else "")
+                + ". Use another --run-dir or delete that directory."
+            )
+        if not resume and os.path.isdir(os.path.join(run_dir, "checkpoints")) and os.listdir(os.path.join(run_dir, "checkpoints")):
+            raise ValueError(f"run_dir={run_dir} already has checkpoints and resume=False; pass resume=True to continue it")
+    try:
+        for sub in ("metrics", "diagnostics", "figures"):
+            os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
+        probe = os.path.join(run_dir, ".write_test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.unlink(probe)
+    except OSError as error:
+        raise ValueError(f"run_dir={run_dir} is not writable: {error.strerror}") from None
+    if not os.path.exists(config_path):
+        task = cfg.task_fn
+        save_json(config_path, {
+            **identity,
+            "members": rows,
+            "task": {"name": task.name, "baseline_loss": task.baseline_loss, "seq_len": task.seq_len,
+                     "success_metric": task.success_metric},
+            "rebuildable": configs.is_rebuildable(identity["train_config"]),
+            "environment": environment(),
+        })
+    return run_dir, checkpointing

@@ -1,0 +1,83 @@
+"""Every experiment's --quick preset runs end to end and writes its figures; the CLIs
+reject bad values; figures can be redrawn without retraining."""
+
+import importlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
+
+EXPERIMENTS = ["vanishing_gradients", "adding_problem", "copy_memory", "sequential_digits", "clipping"]
+FIGURES = {
+    "vanishing_gradients": ["grad_norms", "learning_curves", "spectra"],
+    "adding_problem": ["success_vs_length", "mse_vs_length"],
+    "copy_memory": ["learning_curves", "accuracy"],
+    "sequential_digits": ["accuracy", "learning_curves"],
+    "clipping": ["loss_vs_learning_rate"],
+}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_main_experiment_cli_quick_runs_and_resumes(tmp_path):
+    run_dir = str(tmp_path / "vg")
+    first = _cli("experiments.vanishing_gradients", "--quick", "--run-dir", run_dir, "--no-progress")
+    assert first.returncode == 0, first.stderr
+    assert f"results: {run_dir}" in first.stdout
+    for name in FIGURES["vanishing_gradients"]:
+        for ext in ("png", "pdf"):
+            path = os.path.join(run_dir, "figures", f"{name}.{ext}")
+            assert os.path.getsize(path) > 1000, path
+    # the same command again resumes the finished runs instead of retraining
+    second = _cli("experiments.vanishing_gradients", "--quick", "--run-dir", run_dir, "--no-progress")
+    assert second.returncode == 0, second.stderr
+    table = lambda out: out.split("results:")[0].splitlines()[-7:]  # noqa: E731
+    assert table(first.stdout) == table(second.stdout)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS[1:])
+def test_quick_preset_runs_and_writes_figures(name, tmp_path):
+    module = importlib.import_module(f"experiments.{name}")
+    run_dir = str(tmp_path / name)
+    module.main(module.Config(quick=True, run_dir=run_dir, progress=False))
+    for figure in FIGURES[name]:
+        assert os.path.getsize(os.path.join(run_dir, "figures", f"{figure}.png")) > 1000
+    # redraw from the stored results only
+    for f in os.listdir(os.path.join(run_dir, "figures")):
+        os.unlink(os.path.join(run_dir, "figures", f))
+    figures = importlib.import_module("experiments.figures")
+    figures.main(figures.Config(run_dirs=(run_dir,)))
+    assert sorted(os.listdir(os.path.join(run_dir, "figures"))) == sorted(
+        f"{fig}.{ext}" for fig in FIGURES[name] for ext in ("png", "pdf"))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS + ["figures"])
+def test_help_documents_the_common_options(name):
+    result = _cli(f"experiments.{name}", "--help", timeout=120)
+    assert result.returncode == 0, result.stderr
+    expected = ["--run-dirs"] if name == "figures" else ["--quick", "--seeds", "--run-dir"]
+    for option in expected:
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--seeds", "0"], "--seeds 0"),
+        (["--seeds", "many"], "--seeds"),
+        (["--seq-len", "1", "--quick"], "seq_len=1"),
+        (["--learning-rate", "-1", "--quick"], "learning_rate"),
+        (["--cells", "lstmm", "--quick"], "lstmm"),
+    ],
+)
+def test_bad_cli_values_exit_nonzero_with_a_message(args, message, tmp_path):
+    result = _cli("experiments.vanishing_gradients", *args, "--run-dir", str(tmp_path / "x"), "--no-progress", timeout=120)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

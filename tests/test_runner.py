@@ -1,0 +1,179 @@
+"""The runner: members equal single runs, device count does not matter, resume is exact,
+divergence is isolated, mismatched run directories are refused."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnn_jax import results, tasks
+from rnn_jax.optim import OptimConfig
+from rnn_jax.runner import make_members, run
+from rnn_jax.train import TrainConfig, make_train, model_for
+
+pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
+
+TASK = tasks.get("adding", seq_len=12, eval_size=64)
+
+
+def _cfg(cell="gru", steps=40, **kw):
+    return TrainConfig(model=model_for(TASK, cell, 8), task=TASK, steps=steps, batch_size=8, eval_every=20,
+                       optim=OptimConfig(learning_rate=1e-2), **kw)
+
+
+def _files(run_dir):
+    out = {}
+    for sub in ("metrics", "diagnostics"):
+        for name in sorted(os.listdir(os.path.join(run_dir, sub))):
+            with np.load(os.path.join(run_dir, sub, name)) as data:
+                out[f"{sub}/{name}"] = {k: data[k] for k in data.files}
+    return out
+
+
+def test_members_equal_single_runs_over_seeds_and_sweep(tmp_path):
+    cfg = _cfg()
+    result = run(cfg, seeds=[3, 5], sweep={"learning_rate": [1e-2, 3e-3]}, run_dir=tmp_path / "r", progress=False)
+    assert [(m["seed"], m["learning_rate"]) for m in result.members] == [
+        (3, 1e-2), (5, 1e-2), (3, 3e-3), (5, 3e-3)]
+    trainer = make_train(cfg)
+    for m, row in enumerate(result.members):
+        hp = {"learning_rate": jnp.float32(row["learning_rate"]), "clip": jnp.float32(row["clip"])}
+        state, history = jax.jit(trainer)(jax.random.key(row["seed"]), hp)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[m], b, rtol=2e-5, atol=1e-6), result.state.params, state.params)
+        np.testing.assert_allclose(result.train["loss"][m], history.train["loss"], rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(result.eval["loss"][m], history.eval["loss"], rtol=2e-5, atol=1e-6)
+    np.testing.assert_array_equal(result.eval_steps, [0, 20, 40])
+    # tidy frames: one row per member x evaluation x metric
+    frames = results.load(tmp_path / "r")
+    assert len(frames.eval) == 4 * 3 * len(result.eval)
+    table = results.summary(frames, "loss")
+    assert sorted(table.learning_rate) == [3e-3, 1e-2] and set(table.seeds) == {2}
+
+
+def test_interrupt_and_resume_is_bit_identical(tmp_path, monkeypatch):
+    cfg = _cfg("lstm", steps=60)
+    full = run(cfg, seeds=2, run_dir=tmp_path / "full", progress=False)
+
+    import rnn_jax.runner as runner_module
+
+    real = runner_module._write_status
+
+    def interrupt_after_40(run_dir, step, *args):
+        real(run_dir, step, *args)
+        if step == 40:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_module, "_write_status", interrupt_after_40)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, seeds=2, run_dir=tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(runner_module, "_write_status", real)
+    status = json.loads((tmp_path / "resumed" / "status.json").read_text())
+    assert status["step"] == 40 and not status["finished"]
+    resumed = run(cfg, seeds=2, run_dir=tmp_path / "resumed", progress=False)
+    a, b = _files(tmp_path / "full"), _files(tmp_path / "resumed")
+    assert a.keys() == b.keys()
+    for name in a:
+        for key in a[name]:
+            np.testing.assert_array_equal(a[name][key], b[name][key], err_msg=f"{name}:{key}")
+    jax.tree.map(np.testing.assert_array_equal, jax.random.key_data(full.state.key), jax.random.key_data(resumed.state.key))
+    jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)
+    # a finished run is not retrained: rerunning returns the same results at once
+    again = run(cfg, seeds=2, run_dir=tmp_path / "full", progress=False)
+    np.testing.assert_array_equal(again.train["loss"], full.train["loss"])
+
+
+def test_nan_in_one_member_is_isolated_and_reported(tmp_path):
+    cfg = TrainConfig(model=model_for(TASK, "rnn", 8), task=TASK, steps=40, batch_size=8, eval_every=20,
+                      optim=OptimConfig("sgd", 1e-2, clipping="none"))
+    with pytest.warns(RuntimeWarning, match=r"seed 1, learning_rate=1e\+30.*non-finite at step"):
+        result = run(cfg, seeds=2, sweep={"learning_rate": [1e-2, 1e30]}, run_dir=tmp_path / "nan", progress=False)
+    diverged = {d["member"] for d in result.diverged}
+    assert diverged <= {2, 3} and diverged
+    status = json.loads((tmp_path / "nan" / "status.json").read_text())
+    assert all(d["learning_rate"] == 1e30 and d["step"] >= 0 for d in status["diverged"])
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.state.params))
+    clean = run(cfg, seeds=2, sweep={"learning_rate": [1e-2]}, run_dir=tmp_path / "clean", progress=False)
+    np.testing.assert_array_equal(result.train["loss"][:2], clean.train["loss"])
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a[:2], b), result.state.params, clean.state.params)
+
+
+def test_mismatched_run_directory_is_refused(tmp_path):
+    run(_cfg(), seeds=2, run_dir=tmp_path / "r", progress=False)
+    with pytest.raises(ValueError, match=r"differences.*cell: 'gru' -> 'lstm'"):
+        run(_cfg("lstm"), seeds=2, run_dir=tmp_path / "r", progress=False)
+    with pytest.raises(ValueError, match=r"seeds"):
+        run(_cfg(), seeds=3, run_dir=tmp_path / "r", progress=False)
+    with pytest.raises(ValueError, match="resume=False"):
+        run(_cfg(), seeds=2, run_dir=tmp_path / "r", progress=False, resume=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"seeds": 0}, ValueError, "seeds=0"),
+        ({"seeds": -2}, ValueError, "seeds=-2"),
+        ({"seeds": "8"}, TypeError, "seeds='8'"),
+        ({"seeds": [1, 1]}, ValueError, "repeats"),
+        ({"sweep": {"momentum": [0.9]}}, ValueError, "'momentum' is not sweepable"),
+        ({"sweep": {"learning_rate": []}}, ValueError, "non-empty"),
+        ({"sweep": {"learning_rate": [1e-3, -1.0]}}, ValueError, "learning_rate"),
+        ({"diagnose_at": [7]}, ValueError, "diagnose_at step 7"),
+        ({"checkpoint_every": 0}, ValueError, "checkpoint_every=0"),
+    ],
+)
+def test_bad_runner_arguments(kwargs, error, match, tmp_path):
+    with pytest.raises(error, match=match):
+        run(_cfg(), run_dir=tmp_path / "x", progress=False, **{"seeds": 2, **kwargs})
+
+
+def test_steps_must_be_whole_chunks():
+    with pytest.raises(ValueError, match="multiple of cfg.eval_every"):
+        run(TrainConfig(model=model_for(TASK, "rnn", 4), task=TASK, steps=30, eval_every=20), seeds=1, progress=False)
+
+
+def test_members_grid_order():
+    members = make_members(2, {"learning_rate": [0.1, 0.2], "clip": [1.0, 2.0]})
+    assert len(members) == 8
+    assert members.points[1] == {"learning_rate": 0.1, "clip": 2.0}
+
+
+FOUR_DEVICES = textwrap.dedent(
+    """
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    import jax, numpy as np
+    assert len(jax.devices()) == 4
+    from rnn_jax import tasks
+    from rnn_jax.optim import OptimConfig
+    from rnn_jax.runner import run
+    from rnn_jax.train import TrainConfig, model_for
+    task = tasks.get("adding", seq_len=12, eval_size=64)
+    cfg = TrainConfig(model=model_for(task, "gru", 8), task=task, steps=40, batch_size=8, eval_every=20,
+                      optim=OptimConfig(learning_rate=1e-2))
+    devices = jax.devices()[: {devices}]
+    result = run(cfg, seeds=3, sweep={{"learning_rate": [1e-2, 3e-3]}}, run_dir=sys.argv[1], progress=False,
+                 devices=devices)
+    np.savez(sys.argv[2], loss=result.train["loss"], eval=result.eval["loss"],
+             **{{f"p{{i}}": np.asarray(l) for i, l in enumerate(jax.tree.leaves(result.state.params))}})
+    """
+)
+
+
+def test_one_and_four_devices_give_the_same_results(tmp_path):
+    outputs = {}
+    for devices in (1, 4):
+        script = tmp_path / f"run{devices}.py"
+        script.write_text(FOUR_DEVICES.format(devices=devices))
+        out = tmp_path / f"out{devices}.npz"
+        subprocess.run([sys.executable, str(script), str(tmp_path / f"dir{devices}"), str(out)], check=True,
+                       timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+        outputs[devices] = dict(np.load(out))
+    assert outputs[1].keys() == outputs[4].keys()
+    for key in outputs[1]:  # 6 members padded to 8 over 4 devices; the padding is dropped
+        np.testing.assert_allclose(outputs[1][key], outputs[4][key], rtol=1e-6, atol=1e-7, err_msg=key)
