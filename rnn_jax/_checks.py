@@ -115,7 +115,10 @@ def lengths_array(lengths: Any, batch_shape: tuple[int, ...], seq_len: int, name
             f"{name} must have shape {tuple(batch_shape)} (the batch shape), got {tuple(lengths.shape)}"
         )
     if is_concrete(lengths) and lengths.size:
-        lo, hi = int(np.min(lengths)), int(np.max(lengths))
+        # np.asarray first: inside a jit trace, np.min(jax_array) would call the array's own
+        # .min(), which is staged into a tracer even for a concrete (closed-over) array.
+        values = np.asarray(lengths)
+        lo, hi = int(values.min()), int(values.max())
         if lo < 1 or hi > seq_len:
             raise ValueError(f"{name} must lie in [1, {seq_len}] (the sequence length), got min {lo}, max {hi}")
     return lengths

@@ -88,7 +88,7 @@ def test_registry_round_trip_and_custom_cell(key):
         with pytest.raises(ValueError, match="already registered"):
             cells.register("my_cell_for_test", lambda **kw: custom)
     finally:
-        base._REGISTRY.pop("my_cell_for_test")
+        base.REGISTRY.unregister("my_cell_for_test")
 
 
 @pytest.mark.parametrize(

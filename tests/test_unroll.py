@@ -230,3 +230,15 @@ def test_bad_lengths_inside_jit_still_checked_by_shape(key):
     params = cell.init(key, 3, 4)
     with pytest.raises(ValueError, match="lengths must have shape"):
         jax.jit(lambda x, n: unroll(cell, params, x, lengths=n))(jnp.ones((2, 5, 3)), jnp.array([1, 2, 3]))
+
+
+def test_concrete_lengths_closed_over_inside_jit_are_checked_and_work(key):
+    cell = cells.get("rnn")
+    params = cell.init(key, 3, 4)
+    xs = jnp.ones((2, 5, 3))
+    good = jnp.array([5, 2])
+    expected = unroll(cell, params, xs, lengths=good)[1]
+    np.testing.assert_allclose(jax.jit(lambda x: unroll(cell, params, x, lengths=good)[1])(xs), expected, atol=1e-6)
+    bad = jnp.array([6, 2])
+    with pytest.raises(ValueError, match=r"\[1, 5\]"):
+        jax.jit(lambda x: unroll(cell, params, x, lengths=bad))(xs)

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import initializers
+from rnn_jax.registry import Registry
 from rnn_jax.types import Carry, Params
 
 
@@ -123,22 +124,9 @@ def replace_whole(carry: jax.Array, h: jax.Array) -> jax.Array:
 
 # --- registry ----------------------------------------------------------------------------
 
-_REGISTRY: dict[str, Callable[..., Cell]] = {}
-
-
-def register(name: str, factory: Callable[..., Cell], *, overwrite: bool = False) -> None:
-    """Makes ``get(name, **options)`` call ``factory(**options)``.
-
-    Args:
-        name: the registry key.
-        factory: a function of keyword options returning a :class:`Cell`.
-        overwrite: allow replacing an existing name (default refuses).
-    """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name={name!r} must be a non-empty str")
-    if name in _REGISTRY and not overwrite:
-        raise ValueError(f"a cell named {name!r} is already registered; pass overwrite=True to replace it")
-    _REGISTRY[name] = factory
+REGISTRY: Registry[Cell] = Registry("cell", Cell)
+register = REGISTRY.register
+available = REGISTRY.available
 
 
 def get(name: str | Cell, **options: Any) -> Cell:
@@ -153,15 +141,4 @@ def get(name: str | Cell, **options: Any) -> Cell:
         ValueError: unknown name.
         TypeError: an option the cell does not take.
     """
-    if isinstance(name, Cell):
-        if options:
-            raise TypeError("options cannot be given together with a Cell instance")
-        return name
-    if name not in _REGISTRY:
-        raise ValueError(f"cell={name!r} is not a registered cell; available: {', '.join(available())}")
-    return _REGISTRY[name](**options)
-
-
-def available() -> list[str]:
-    """The registered cell names, sorted."""
-    return sorted(_REGISTRY)
+    return REGISTRY.get(name, **options)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import abc
 import enum
 import math
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
@@ -27,6 +26,7 @@ import optax
 
 from rnn_jax import _checks
 from rnn_jax.model import Readout
+from rnn_jax.registry import Registry
 from rnn_jax.types import Batch
 
 
@@ -147,33 +147,11 @@ class Task(abc.ABC):
 
 # --- registry ----------------------------------------------------------------------------
 
-_REGISTRY: dict[str, Callable[..., Task]] = {}
-
-
-def register(name: str, factory: Callable[..., Task], *, overwrite: bool = False) -> None:
-    """Makes ``get(name, **options)`` call ``factory(**options)``."""
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name={name!r} must be a non-empty str")
-    if name in _REGISTRY and not overwrite:
-        raise ValueError(f"a task named {name!r} is already registered; pass overwrite=True to replace it")
-    _REGISTRY[name] = factory
+REGISTRY: Registry[Task] = Registry("task", Task)
+register = REGISTRY.register
+available = REGISTRY.available
 
 
 def get(name: str | Task, **options: Any) -> Task:
     """The task registered as ``name``, made with ``options`` (a :class:`Task` is returned as is)."""
-    if isinstance(name, Task):
-        if options:
-            raise TypeError("options cannot be given together with a Task instance")
-        return name
-    if name not in _REGISTRY:
-        raise ValueError(f"task={name!r} is not a registered task; available: {', '.join(available())}")
-    try:
-        return _REGISTRY[name](**options)
-    except TypeError as error:
-        if "unexpected keyword argument" in str(error):
-            raise TypeError(f"task {name!r}: {error}") from None
-        raise
-
-
-def available() -> list[str]:
-    return sorted(_REGISTRY)
+    return REGISTRY.get(name, **options)
