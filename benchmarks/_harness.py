@@ -1,0 +1,76 @@
+"""Shared benchmark plumbing: the CLI (--quick, --json), robust timing, tables, JSON records.
+
+The machine is noisy: contenders are timed in alternation, each call repeated, and the
+median taken. Every record also stores the machine and package versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+
+def parse(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a reduced run that finishes in under 2 minutes")
+    parser.add_argument("--json", metavar="PATH", help="also write the records as JSON to PATH")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per contender (default: 7, quick: 3)")
+    args = parser.parse_args()
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: expected a positive number")
+    return args
+
+
+def time_alternating(contenders: Mapping[str, Callable[[], Any]], repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median wall time in milliseconds of each contender, timing them in turn."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def machine() -> dict[str, Any]:
+    import jax
+
+    info = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+            "jax": jax.__version__, "backend": jax.default_backend(), "devices": len(jax.devices())}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def table(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+        return str(v)
+
+    rows = [[fmt(r.get(c, "")) for c in columns] for r in records]
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def finish(name: str, args: argparse.Namespace, records: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    print(table(records, columns))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"benchmark": name, "quick": args.quick, "machine": machine(), "records": records}, f, indent=2)
+        print(f"\nwrote {args.json}")

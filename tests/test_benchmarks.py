@@ -1,0 +1,35 @@
+"""Slow: each benchmark's --quick mode runs and writes valid JSON with the documented keys.
+Benchmarks are measurements, not tests: nothing here asserts a speed."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYS = {
+    "cells": {"cell", "T", "B", "I", "H", "ours_ms", "torch_ms", "flax_ms"},
+    "gemm_floor": {"peak_gflops", "lstm_gflops"},
+    "seeds": {"H", "seeds", "runner_s", "sequential_s"},
+    "long_sequences": {"T", "remat", "step_ms", "peak_bytes", "compile_s"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_quick_benchmark_writes_json(name, tmp_path):
+    out = tmp_path / f"{name}.json"
+    result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--quick", "--json", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["benchmark"] == name and data["quick"] is True and data["machine"]["cpus"]
+    measured = [r for r in data["records"] if not str(r.get("cell", "")).endswith("geomean")]
+    assert measured
+    for record in measured:
+        assert KEYS[name] <= set(record), set(record)
+        for key in KEYS[name] - {"cell", "remat"}:
+            assert record[key] == record[key] and record[key] > 0, (key, record)  # finite, positive
