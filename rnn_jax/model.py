@@ -63,6 +63,7 @@ class SequenceModel:
             ``{"activation": "relu"}``, ``{"forget_bias": 1.0}``...).
         unroll: scan unroll factor passed to :func:`rnn_jax.unroll`.
         remat: rematerialise each step in the backward pass (long sequences).
+        hoist: project the inputs for all steps before the loop (see :func:`rnn_jax.unroll`).
     """
 
     cell: str = "lstm"
@@ -76,6 +77,7 @@ class SequenceModel:
     cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
     unroll: int = 1
     remat: bool = False
+    hoist: bool = False
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -202,7 +204,7 @@ class SequenceModel:
         dropping = train and (self.dropout > 0 or self.output_dropout > 0)
         keys = jax.random.split(key, self.num_layers + 1) if dropping else [None] * (self.num_layers + 1)
         xs = jnp.moveaxis(inputs, -2, 0)  # time-major once, for every layer
-        run = dict(lengths=lengths, time_major=True, unroll=self.unroll, remat=self.remat)
+        run = dict(lengths=lengths, time_major=True, unroll=self.unroll, remat=self.remat, hoist=self.hoist)
         for index, layer in enumerate(params["layers"]):
             if index > 0 and train and self.dropout > 0:
                 xs = _dropout(keys[index], xs, self.dropout)

@@ -1,7 +1,7 @@
 """``unroll``: the one place where ``jax.lax.scan`` runs a cell over time.
 
-Everything that depends on time lives here: the hoisted input projection (one matmul for
-all steps), variable lengths, reversal over each sequence's valid part, the initial carry,
+Everything that depends on time lives here: the input projection (inside each step, or
+hoisted as one matmul for all steps), variable lengths, reversal over each sequence's valid part, the initial carry,
 the unroll factor, rematerialisation and the hidden-state probe used by the diagnostics.
 """
 
@@ -30,7 +30,7 @@ def _reverse_valid(x: jax.Array, lengths: jax.Array) -> jax.Array:
     return jnp.take_along_axis(x, jnp.broadcast_to(index, x.shape), axis=0)
 
 
-def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe):
+def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist):
     if not isinstance(cell, Cell):
         raise TypeError(f"cell must be a rnn_jax.cells.Cell, got {type(cell).__name__}; use rnn_jax.cells.get(name)")
     if not isinstance(params, dict) or "w_ih" not in params or "w_hh" not in params:
@@ -48,6 +48,8 @@ def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe):
         raise ValueError(f"xs has no time steps (shape {tuple(xs.shape)}); expected at least 1")
     if lengths is not None:
         _checks.lengths_array(lengths, batch_shape, seq_len)
+    if not isinstance(hoist, bool):
+        raise TypeError(f"hoist={hoist!r} must be a bool")
     if unroll is not True and (isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1):
         raise ValueError(f"unroll={unroll!r} must be a positive int (steps per loop iteration) or True")
     hidden = params["w_hh"].shape[-1]
@@ -81,6 +83,7 @@ def unroll(
     unroll: int | bool = 1,
     remat: bool = False,
     probe: jax.Array | None = None,
+    hoist: bool = False,
 ) -> tuple[Carry, jax.Array]:
     """Runs ``cell`` over the time axis of ``xs``.
 
@@ -99,6 +102,11 @@ def unroll(
             storing its intermediates: memory O(t·h) instead of O(t·G·h) per sequence.
         probe: ``[t, *b, h]`` array (zeros) added to the hidden state after each step, inside
             the carry, so ``jax.grad(loss, argnums=probe)[t] == dL/dh_t``.
+        hoist: compute ``cell.project_inputs`` for all steps as one matmul before the loop
+            (``True``) or inside each step (``False``, the default). Measured on a 2-core
+            CPU (XLA:CPU), projecting inside the step was 15-33% faster for a training step
+            at every shape of ``benchmarks.cells``: the projected ``[t, *b, G*h]`` array and
+            its cotangent are never materialised. Both give the same values.
 
     Returns:
         ``(final_carry, hs)`` with ``hs`` of shape ``[*b, t, h]`` (``[t, *b, h]`` if time-major).
@@ -107,19 +115,21 @@ def unroll(
         TypeError / ValueError: before tracing, for a wrong dtype, rank, feature size, lengths,
             probe or initial carry.
     """
-    seq_len, batch_shape = _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe)
+    seq_len, batch_shape = _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist)
     xs_t = xs if time_major else jnp.moveaxis(xs, -2, 0)
     reorder = reverse and lengths is not None
     if reorder:
         xs_t = _reverse_valid(xs_t, lengths)
         probe = None if probe is None else _reverse_valid(probe, lengths)
-    xs_proj = cell.project_inputs(params, xs_t)
+    inputs = cell.project_inputs(params, xs_t) if hoist else xs_t
     carry = cell.initial_carry(params, batch_shape) if initial_carry is None else initial_carry
     if lengths is not None:
         lengths = jnp.asarray(lengths)
 
     def body(carry: Any, inputs: tuple) -> tuple[Any, jax.Array]:
         x_t, t, probe_t = inputs
+        if not hoist:
+            x_t = cell.project_inputs(params, x_t)
         new_carry, h = cell.step(params, carry, x_t)
         if probe_t is not None:
             h = h + probe_t
@@ -134,7 +144,7 @@ def unroll(
         body = jax.checkpoint(body)
     steps = jnp.arange(seq_len)
     carry, hs = jax.lax.scan(
-        body, carry, (xs_proj, steps, probe), reverse=reverse and not reorder, unroll=unroll
+        body, carry, (inputs, steps, probe), reverse=reverse and not reorder, unroll=unroll
     )
     if reorder:
         hs = _reverse_valid(hs, lengths)

@@ -175,5 +175,8 @@ def test_one_and_four_devices_give_the_same_results(tmp_path):
                        timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
         outputs[devices] = dict(np.load(out))
     assert outputs[1].keys() == outputs[4].keys()
-    for key in outputs[1]:  # 6 members padded to 8 over 4 devices; the padding is dropped
-        np.testing.assert_allclose(outputs[1][key], outputs[4][key], rtol=1e-6, atol=1e-7, err_msg=key)
+    # 6 members padded to 8 over 4 devices; the padding is dropped. Equal to float32 rounding,
+    # not bit for bit: XLA:CPU's batched matmuls may sum in another order when a device holds
+    # 2 members instead of 6 (seen: one parameter off by 1.7e-7 after 40 steps).
+    for key in outputs[1]:
+        np.testing.assert_allclose(outputs[1][key], outputs[4][key], rtol=1e-5, atol=1e-6, err_msg=key)

@@ -107,14 +107,15 @@ def test_initial_carry_is_used(spec, key):
 
 
 @pytest.mark.parametrize("spec", CELLS, ids=IDS)
-def test_unroll_factor_and_remat_change_nothing(spec, key):
+def test_unroll_factor_remat_and_hoisting_change_nothing(spec, key):
     cell, params, xs = _setup(spec, key)
 
     def loss(p, **kw):
         return jnp.sum(unroll(cell, p, xs, **kw)[1] ** 2)
 
     ref_value, ref_grad = jax.value_and_grad(loss)(params)
-    for kw in ({"unroll": 4}, {"remat": True}, {"unroll": True, "remat": True}):
+    for kw in ({"unroll": 4}, {"remat": True}, {"unroll": True, "remat": True}, {"hoist": True},
+               {"hoist": True, "remat": True}):
         value, grad = jax.value_and_grad(lambda p: loss(p, **kw))(params)
         np.testing.assert_allclose(value, ref_value, rtol=1e-6)
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), grad, ref_grad)
