@@ -78,6 +78,15 @@ def _runs(results, runs: Sequence[str] | None):
     return [(name, cells[name]) for name in names]
 
 
+def _draw_runs(ax, results, frame, x: str, *, runs, log: bool) -> None:
+    """One line per run of ``frame``: the mean over members against ``x``, with its band."""
+    for i, (name, cell) in enumerate(_runs(results, runs)):
+        part = frame[frame.run == name]
+        if not part.empty:
+            xs, values = _pivot(part, x)
+            _line(ax, xs, values, name if name in CELL_COLOURS else cell, i, log=log)
+
+
 def learning_curves(results, metric: str = "loss", *, split: str = "eval", runs=None, log: bool | None = None,
                     baseline: bool = True, title: str | None = None):
     """``metric`` against step: one line per run, band over seeds, trivial baseline dashed.
@@ -93,12 +102,7 @@ def learning_curves(results, metric: str = "loss", *, split: str = "eval", runs=
     frame = getattr(results, split)
     fig, (ax,) = _figure(1, 5.0, 3.4)
     log = metric == "loss" if log is None else log
-    for i, (name, cell) in enumerate(_runs(results, runs)):
-        part = frame[(frame.run == name) & (frame.metric == metric)]
-        if part.empty:
-            continue
-        x, values = _pivot(part, "step")
-        _line(ax, x, values, name if name in CELL_COLOURS else cell, i, log=log)
+    _draw_runs(ax, results, frame[frame.metric == metric], "step", runs=runs, log=log)
     if baseline and metric == "loss":
         for value in sorted(set(results.runs.baseline_loss.round(6))):
             ax.axhline(value, color="0.3", linestyle="--", linewidth=1.0,
@@ -124,12 +128,7 @@ def grad_norms(results, *, steps: Sequence[int] | None = None, runs=None, layer:
     steps = list(dict.fromkeys(steps))
     fig, axes = _figure(len(steps), 4.2, 3.4)
     for ax, step in zip(axes, steps):
-        for i, (name, cell) in enumerate(_runs(results, runs)):
-            part = frame[(frame.run == name) & (frame.step == step)]
-            if part.empty:
-                continue
-            x, values = _pivot(part, "t")
-            _line(ax, x, values, name if name in CELL_COLOURS else cell, i, log=True)
+        _draw_runs(ax, results, frame[frame.step == step], "t", runs=runs, log=True)
         ax.set_yscale("log")
         ax.set_xlabel("time step t")
         ax.set_title("at initialisation" if step == 0 else f"after {step} steps", fontsize=10)
