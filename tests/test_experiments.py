@@ -41,6 +41,7 @@ def test_main_experiment_cli_quick_runs_and_resumes(tmp_path):
     assert table(first.stdout) == table(second.stdout)
 
 
+@pytest.mark.slow  # ~2 min for the four; CI runs them with `pytest -m slow` on every submission
 @pytest.mark.parametrize("name", EXPERIMENTS[1:])
 def test_quick_preset_runs_and_writes_figures(name, tmp_path):
     module = importlib.import_module(f"experiments.{name}")
