@@ -140,6 +140,22 @@ def grad_norms(results, *, steps: Sequence[int] | None = None, runs=None, layer:
     return fig
 
 
+def _summary_line(ax, rows, x: str, colour_: str, name: str) -> None:
+    """Mean over seeds against ``x`` with the min–max range as a band (rows of a summary)."""
+    rows = rows.sort_values(x)
+    ax.plot(rows[x], rows["mean"], marker="o", color=colour_, label=name)
+    ax.fill_between(rows[x], rows["min"], rows["max"], color=colour_, alpha=0.15, linewidth=0)
+
+
+def _finish_summary(fig, ax, metric: str, title: str | None):
+    ax.set_ylabel(f"final held-out {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
 def success_vs_length(summary_frame, *, threshold: float | None = None, metric: str = "accuracy", title: str | None = None):
     """Success (mean final ``metric`` over seeds, with min–max) against sequence length.
 
@@ -150,19 +166,11 @@ def success_vs_length(summary_frame, *, threshold: float | None = None, metric: 
     fig, (ax,) = _figure(1, 5.0, 3.4)
     part = summary_frame[summary_frame.metric == metric]
     for i, (cell, rows) in enumerate(part.groupby("cell", sort=False)):
-        rows = rows.sort_values("seq_len")
-        c = colour(cell, i)
-        ax.plot(rows.seq_len, rows["mean"], marker="o", color=c, label=label(cell))
-        ax.fill_between(rows.seq_len, rows["min"], rows["max"], color=c, alpha=0.15, linewidth=0)
+        _summary_line(ax, rows, "seq_len", colour(cell, i), label(cell))
     if threshold is not None:
         ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1.0, label=f"solved ({threshold:g})")
     ax.set_xlabel("sequence length T")
-    ax.set_ylabel(f"final held-out {metric}")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish_summary(fig, ax, metric, title)
 
 
 def spectra(results, *, runs=None, title: str | None = None):
@@ -196,21 +204,13 @@ def sweep_curves(summary_frame, x: str, *, metric: str = "loss", log_x: bool = T
     fig, (ax,) = _figure(1, 5.0, 3.4)
     part = summary_frame[summary_frame.metric == metric]
     for i, (name, rows) in enumerate(part.groupby(group, sort=False)):
-        rows = rows.sort_values(x)
-        c = OKABE_ITO[i % len(OKABE_ITO)]
-        ax.plot(rows[x], rows["mean"], marker="o", color=c, label=str(name))
-        ax.fill_between(rows[x], rows["min"], rows["max"], color=c, alpha=0.15, linewidth=0)
+        _summary_line(ax, rows, x, OKABE_ITO[i % len(OKABE_ITO)], str(name))
     if baseline is not None:
         ax.axhline(baseline, color="0.3", linestyle="--", linewidth=1.0, label=f"trivial baseline ({baseline:.3g})")
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(x.replace("_", " "))
-    ax.set_ylabel(f"final held-out {metric}")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _finish_summary(fig, ax, metric, title)
 
 
 def save(fig, directory: str | os.PathLike, name: str) -> list[str]:
