@@ -26,18 +26,49 @@ class Common:
     """A tiny preset that finishes in well under a minute (for tests and smoke runs)."""
     progress: bool = True
     """Show a progress bar."""
+    debug: bool = False
+    """When a seed diverges, replay its step under checkify and name the operation (file and
+    line) that produced the first NaN."""
 
 
 def cli(main: Callable[[Any], Any], config_type: type) -> None:
-    """Parses the command line into ``config_type`` (tyro) and runs ``main``; a bad value
-    that the library refuses ends the program with its one-line message and exit code 2."""
-    import tyro
-
-    cfg = tyro.cli(config_type)
+    """Parses the command line into ``config_type`` (tyro) and runs ``main``. A bad value
+    that the library refuses ends the program with its one-line message and exit code 2; a
+    failed write (disk full) with its message and exit code 1; Ctrl-C, after the runner has
+    saved, with exit code 130 and no traceback."""
+    cfg = _parse(config_type)
     try:
         main(cfg)
     except (ValueError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _parse(config_type: type):
+    """``tyro.cli``, with its boxed parse errors condensed to one ``error:`` line (exit 2)."""
+    import contextlib
+    import io
+
+    import tyro
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(config_type)
+    except SystemExit as stop:
+        if not stop.code:
+            sys.stderr.write(captured.getvalue())
+            raise
+        # tyro draws a box (unicode on a terminal, ASCII otherwise): a title line, then the message
+        lines = [line.strip(" \t│╭╮╰╯─|") for line in captured.getvalue().splitlines()]
+        lines = [line for line in lines if set(line) - set("-─ ")]
+        message = lines[1] if len(lines) > 1 else "invalid command line"
+        print(f"error: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
 
 
@@ -57,6 +88,10 @@ def check_common(cfg: Common) -> None:
         problems.append(f"--seeds {cfg.seeds}: expected a positive number of seeds")
     if not cfg.run_dir:
         problems.append("--run-dir: expected a directory path")
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        if isinstance(value, tuple) and not value:
+            problems.append(f"--{field.name.replace('_', '-')}: expected at least one value")
     if problems:
         raise ValueError("; ".join(problems))
 
@@ -83,7 +118,8 @@ def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *,
     for name, train_cfg in configs.items():
         path = os.path.join(cfg.run_dir, name)
         print(f"== {name}: {train_cfg.model.cell} on {train_cfg.task_fn.name}, {cfg.seeds} seeds -> {path}", flush=True)
-        runner.run(train_cfg, seeds=cfg.seeds, sweep=sweep, run_dir=path, progress=cfg.progress, **run_options)
+        runner.run(train_cfg, seeds=cfg.seeds, sweep=sweep, run_dir=path, progress=cfg.progress, debug=cfg.debug,
+                   **run_options)
         paths.append(path)
     return paths
 

@@ -28,11 +28,14 @@ Run directory::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
 import os
 import platform
+import shutil
+import signal
 import sys
 import tempfile
 import warnings
@@ -95,7 +98,10 @@ def make_members(seeds: int | Sequence[int], sweep: Mapping[str, Any] | None) ->
     for name, values in (sweep or {}).items():
         if name not in SWEEPABLE:
             raise ValueError(f"sweep key {name!r} is not sweepable; expected one of {', '.join(SWEEPABLE)}")
-        values = np.atleast_1d(np.asarray(values))
+        try:
+            values = np.atleast_1d(np.asarray(values, dtype=float))
+        except (TypeError, ValueError):
+            raise ValueError(f"sweep[{name!r}]={values!r} must be a non-empty 1-D list of numbers") from None
         if values.ndim != 1 or values.size == 0:
             raise ValueError(f"sweep[{name!r}] must be a non-empty 1-D list of values, got shape {values.shape}")
         _checks.positive(values, f"sweep[{name!r}]")
@@ -224,6 +230,7 @@ def run(
     members_per_call: int | None = None,
     progress: bool = True,
     devices: Sequence[jax.Device] | None = None,
+    debug: bool = False,
 ) -> RunResult:
     """Trains every seed × sweep point of ``cfg`` in one compiled program.
 
@@ -246,9 +253,19 @@ def run(
             members one after another (``lax.map``), trading parallelism for memory.
         progress: show a tqdm progress bar.
         devices: devices for the member mesh (default: all).
+        debug: when a member diverges, replay its step under ``checkify`` and report the
+            operation (file and line) that produced the first NaN (costs one extra
+            compilation per diverging member).
 
     Returns:
         A :class:`RunResult`.
+
+    Ctrl-C (SIGINT) finishes the running chunk, saves a checkpoint and raises
+    ``KeyboardInterrupt`` with how to resume; a second Ctrl-C stops at once. A process
+    killed outright resumes from its last complete checkpoint. A run directory that cannot
+    hold the run (not writable, too little free space) is refused before training; a write
+    that fails later (disk full) raises ``OSError`` naming the file, the step and the
+    checkpoint to resume from.
     """
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
@@ -274,6 +291,8 @@ def run(
     trainer = make_train(cfg)
     rows = members.table(trainer)
     run_dir, checkpointing = _prepare_dir(run_dir, cfg, members, rows, diagnose_at, chunk, resume)
+    if checkpointing:
+        _check_free_space(run_dir, trainer, len(members), cfg.steps // chunk, len(diagnose_at))
 
     devices = list(devices or jax.devices())
     count = len(members)
@@ -317,39 +336,59 @@ def run(
         values.update({k: v[:count] for k, v in _spectra(trainer, jax.device_get(params)).items()})
         save_npz(os.path.join(run_dir, "diagnostics", f"step_{at:08d}.npz"), values)
 
-    if step == 0:
-        write_eval(0, evaluate_all(state.params))
-        if 0 in diagnose_at:
-            write_diagnostics(0, state.params)
-    reported = {int(m) for m in np.flatnonzero(np.asarray(state.diverged_at)[:count] >= 0)}
-    bar = _progress_bar(progress, cfg.steps, step)
-    chunks_done = 0
+    def save_checkpoint(at, state):
+        try:
+            checkpointer.save(at, state)
+        except Exception as error:  # orbax/tensorstore wrap OS errors in their own types
+            raise _write_failed(os.path.join(run_dir, "checkpoints", str(at)), at, saved, error) from error
+
+    stop = _GracefulStop()
+    bar = None
     try:
-        while step < cfg.steps:
-            new_state, train_metrics, eval_metrics = chunk_all(state)
-            state, step, chunks_done = new_state, step + chunk, chunks_done + 1
-            train_np = {k: np.asarray(v)[:count] for k, v in train_metrics.items()}
-            save_npz(os.path.join(run_dir, "metrics", f"train_{step:08d}.npz"), train_np)
-            write_eval(step, eval_metrics)
-            if step in diagnose_at:
-                write_diagnostics(step, state.params)
-            reported |= _report_divergence(state, rows, count, reported)
-            if checkpointer is not None and (chunks_done % checkpoint_every == 0 or step == cfg.steps):
-                checkpointer.save(step, state)
-                saved = step
-            _write_status(run_dir, step, cfg.steps, state, rows, count)
-            bar.update(chunk)
-            losses = train_np["loss"][:, -1]
-            finite = losses[np.isfinite(losses)]
-            if finite.size:
-                bar.set_postfix(loss=f"{finite.mean():.4g}", min=f"{finite.min():.4g}", max=f"{finite.max():.4g}")
+        with _writes_explained(run_dir, lambda: step, lambda: saved):
+            if step == 0:
+                write_eval(0, evaluate_all(state.params))
+                if 0 in diagnose_at:
+                    write_diagnostics(0, state.params)
+            reported = {int(m) for m in np.flatnonzero(np.asarray(state.diverged_at)[:count] >= 0)}
+            bar = _progress_bar(progress, cfg.steps, step)
+            chunks_done = 0
+            with stop:
+                while step < cfg.steps and not stop.requested:
+                    new_state, train_metrics, eval_metrics = chunk_all(state)
+                    state, step, chunks_done = new_state, step + chunk, chunks_done + 1
+                    train_np = {k: np.asarray(v)[:count] for k, v in train_metrics.items()}
+                    save_npz(os.path.join(run_dir, "metrics", f"train_{step:08d}.npz"), train_np)
+                    write_eval(step, eval_metrics)
+                    if step in diagnose_at:
+                        write_diagnostics(step, state.params)
+                    reported |= _report_divergence(trainer, state, rows, count, reported, debug)
+                    if checkpointer is not None and (chunks_done % checkpoint_every == 0 or step == cfg.steps):
+                        save_checkpoint(step, state)
+                        saved = step
+                    _write_status(run_dir, step, cfg.steps, state, rows, count)
+                    bar.update(chunk)
+                    losses = train_np["loss"][:, -1]
+                    finite = losses[np.isfinite(losses)]
+                    if finite.size:
+                        bar.set_postfix(loss=f"{finite.mean():.4g}", min=f"{finite.min():.4g}", max=f"{finite.max():.4g}")
+            if stop.requested:
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         if checkpointer is not None and step > saved:
-            checkpointer.save(step, state)
-        print(f"\ninterrupted at step {step}; rerun the same command (run_dir={run_dir}) to resume", file=sys.stderr)
+            save_checkpoint(step, state)
+            saved = step
+        if checkpointer is None:
+            where = "no run_dir was given, so nothing was saved"
+        elif saved:
+            where = f"step {saved} is saved; rerun the same command (run_dir={run_dir}) to resume"
+        else:
+            where = f"nothing was saved yet; rerunning the same command (run_dir={run_dir}) starts again"
+        print(f"\ninterrupted at step {step}; {where}", file=sys.stderr)
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if checkpointer is not None:
             checkpointer.close()
     _write_status(run_dir, step, cfg.steps, state, rows, count)
@@ -376,13 +415,17 @@ def _diverged_rows(state: TrainState, rows: list[dict], count: int) -> list[dict
     return [{**rows[m], "step": int(at[m])} for m in np.flatnonzero(at >= 0)]
 
 
-def _report_divergence(state, rows, count, reported: set[int]) -> set[int]:
+def _report_divergence(trainer, state, rows, count, reported: set[int], debug: bool) -> set[int]:
     new = set()
     for row in _diverged_rows(state, rows, count):
         if row["member"] not in reported:
             hp = ", ".join(f"{k}={v:g}" for k, v in row.items() if k not in ("member", "seed", "step"))
+            origin = ""
+            if debug:
+                member = jax.tree.map(lambda a: a[row["member"]], state)
+                origin = f" (debug replay: {trainer.locate_nonfinite(member)})"
             warnings.warn(
-                f"member {row['member']} (seed {row['seed']}, {hp}) became non-finite at step {row['step']}; "
+                f"member {row['member']} (seed {row['seed']}, {hp}) became non-finite at step {row['step']}{origin}; "
                 "it is frozen at its last finite state, the other members continue",
                 RuntimeWarning,
                 stacklevel=3,
@@ -450,3 +493,74 @@ def _prepare_dir(run_dir, cfg, members, rows, diagnose_at, chunk, resume) -> tup
             "environment": environment(),
         })
     return run_dir, checkpointing
+
+
+class _GracefulStop:
+    """While active (main thread only), the first SIGINT asks the loop to stop after the
+    running chunk; a second one raises ``KeyboardInterrupt`` at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupt: stopping after this chunk and saving (Ctrl-C again to stop now)", file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class WriteFailed(OSError):
+    """A run-directory write failed (disk full, quota, permissions); the message names the
+    file, the step and the checkpoint a rerun resumes from."""
+
+
+def _write_failed(path: str, step: int, saved: int, error: BaseException) -> WriteFailed:
+    cause = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+    failed = WriteFailed(f"writing {path} failed at step {step} ({cause}); the last complete checkpoint is "
+                         f"step {saved}: free space (or fix the directory) and rerun the same command to resume")
+    failed.errno = error.errno if isinstance(error, OSError) else None
+    return failed
+
+
+@contextlib.contextmanager
+def _writes_explained(run_dir: str, step, saved):
+    """Re-raises an ``OSError`` from a metrics/status write as :class:`WriteFailed`."""
+    try:
+        yield
+    except WriteFailed:
+        raise
+    except OSError as error:
+        raise _write_failed(error.filename or run_dir, step(), saved(), error) from error
+
+
+def _state_bytes(trainer: Trainer, members: int) -> int:
+    state = jax.eval_shape(trainer.init, jax.random.key(0))
+    return members * sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(state)
+                         if hasattr(leaf, "dtype") and not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key))
+
+
+def _check_free_space(run_dir: str, trainer: Trainer, members: int, chunks: int, diagnoses: int) -> None:
+    """Refuses a run whose checkpoints and metrics would not fit on the disk (with margin)."""
+    per_checkpoint = _state_bytes(trainer, members)
+    metrics = chunks * members * trainer.cfg.eval_every * 4 * 8  # ~8 float32 metrics per step
+    seq = trainer.task.seq_len or 1
+    diagnostics_bytes = diagnoses * members * (trainer.model.num_layers + 1) * seq * 4
+    needed = 3 * per_checkpoint + metrics + diagnostics_bytes + (1 << 20)
+    free = shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise ValueError(
+            f"run_dir={run_dir} has {free / 2**20:.1f} MiB free but this run needs about {needed / 2**20:.1f} MiB "
+            "(checkpoints, metrics, diagnostics); free space or choose another --run-dir"
+        )

@@ -14,15 +14,18 @@ training steps followed by an evaluation on the task's fixed held-out set (no ``
 which under ``vmap`` would evaluate at every step). ``train_chunk`` runs K steps at a time
 for runners that report progress and checkpoint between chunks.
 
-A step whose loss or gradient norm is not finite is not applied: the run is frozen at its
-last finite state from then on and ``state.diverged_at`` records the step (``-1`` while
-healthy), so one diverging seed never contaminates the others.
+A step whose loss, gradient norm or updated parameters are not finite is not applied: the
+run is frozen at its last finite state from then on and ``state.diverged_at`` records the
+step (``-1`` while healthy), so one diverging seed never contaminates the others.
+:meth:`Trainer.locate_nonfinite` replays that step under ``checkify`` to name the operation
+that produced the first NaN.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -150,6 +153,24 @@ def _scale_recurrent(params, scale):
     return {**params, "layers": layers}
 
 
+def _source_line(error: BaseException | None) -> str | None:
+    """``file:line (code)`` of the innermost traceback frame outside JAX's own sources."""
+    import traceback
+
+    if error is None:
+        return None
+    jax_dir = os.path.dirname(jax.__file__)
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(jax_dir)]
+    if not frames:
+        return None
+    frame = frames[-1]
+    return f"{frame.filename}:{frame.lineno} ({frame.line})"
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
 def _where_tree(condition, new, old):
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
@@ -230,7 +251,7 @@ class Trainer:
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         grad_norm = optax.tree.norm(grads)
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(params)
         healthy = state.diverged_at < 0
         apply = finite & healthy
         diverged_at = jnp.where(healthy & ~finite, state.step, state.diverged_at)
@@ -244,6 +265,35 @@ class Trainer:
         metrics = dict(self.task.metrics(jax.lax.stop_gradient(outputs), batch))
         metrics.update(grad_norm=grad_norm, clipped_grad_norm=optax.tree.norm(clipped), finite=finite)
         return new_state, metrics
+
+    def locate_nonfinite(self, state: TrainState) -> str | None:
+        """Replays the step at which one (unbatched) member diverged under ``checkify``'s
+        float checks and returns where the first NaN/Inf came from (primitive, file and
+        line), or ``None`` if the member has not diverged or the replay stays finite.
+
+        Exact because a diverged member is frozen at the state before that step and the
+        step's batch and dropout keys are ``fold_in(key, step)``.
+        """
+        from jax.experimental import checkify
+
+        at = int(state.diverged_at)
+        if at < 0:
+            return None
+        replay = state._replace(step=jnp.int32(at), diverged_at=jnp.int32(-1))
+
+        def step(state):
+            new_state, _ = self.train_step(state, self.sample_batch(state))
+            return new_state.params
+
+        error, _ = jax.jit(checkify.checkify(step, errors=checkify.float_checks))(replay)
+        message = error.get()
+        if message is None:
+            return f"step {at}: no operation produced a NaN or divided by zero; a value overflowed to Inf"
+        try:
+            error.throw()
+        except checkify.JaxRuntimeError as raised:
+            where = _source_line(raised.__cause__)
+        return f"step {at}: {message.splitlines()[0].rstrip('.')}" + (f" at {where}" if where else "")
 
     def train_chunk(self, state: TrainState, num_steps: int) -> tuple[TrainState, dict[str, jax.Array]]:
         """``num_steps`` steps as one ``lax.scan``; metrics are stacked ``[num_steps]``."""

@@ -23,7 +23,7 @@ def _reverse_valid(x: jax.Array, lengths: jax.Array) -> jax.Array:
     Padding stays at the end. The permutation is an involution: applying it twice is the
     identity, so the same call maps outputs back to the original time order.
     """
-    t = jnp.arange(x.shape[0]).reshape((-1,) + (1,) * lengths.ndim)  # [t, 1, ...]
+    t = jnp.arange(x.shape[0], dtype=lengths.dtype).reshape((-1,) + (1,) * lengths.ndim)  # [t, 1, ...]
     lengths = lengths[None]  # [1, *b]
     index = jnp.where(t < lengths, lengths - 1 - t, t)  # [t, *b]
     index = index.reshape(index.shape + (1,) * (x.ndim - index.ndim))
@@ -142,7 +142,7 @@ def unroll(
 
     if remat:
         body = jax.checkpoint(body)
-    steps = jnp.arange(seq_len)
+    steps = jnp.arange(seq_len, dtype=jnp.int32 if lengths is None else lengths.dtype)
     carry, hs = jax.lax.scan(
         body, carry, (inputs, steps, probe), reverse=reverse and not reorder, unroll=unroll
     )
