@@ -29,6 +29,13 @@ class Common:
     debug: bool = False
     """When a seed diverges, replay its step under checkify and name the operation (file and
     line) that produced the first NaN."""
+    coordinator: str = ""
+    """Several processes (jax.distributed): "host:port" of process 0 (with --num-processes and
+    --process-id), or "auto" on Slurm, Open MPI or a TPU pod. Empty: one process."""
+    num_processes: int = 1
+    """How many processes run this command (with --coordinator host:port)."""
+    process_id: int = 0
+    """This process's index, 0 .. num-processes - 1 (with --coordinator host:port)."""
 
 
 def cli(main: Callable[[Any], Any], config_type: type) -> None:
@@ -38,6 +45,7 @@ def cli(main: Callable[[Any], Any], config_type: type) -> None:
     saved, with exit code 130 and no traceback."""
     cfg = _parse(config_type)
     try:
+        _start_processes(cfg)
         main(cfg)
     except (ValueError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -47,6 +55,31 @@ def cli(main: Callable[[Any], Any], config_type: type) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _start_processes(cfg: Common) -> None:
+    """``jax.distributed.initialize`` when the command runs as one of several processes."""
+    if not cfg.coordinator:
+        if cfg.num_processes != 1 or cfg.process_id != 0:
+            raise ValueError("--num-processes/--process-id need --coordinator host:port (or auto)")
+        return
+    import jax
+
+    if cfg.coordinator == "auto":
+        jax.distributed.initialize()
+        return
+    if cfg.num_processes < 1 or not 0 <= cfg.process_id < cfg.num_processes:
+        raise ValueError(f"--process-id {cfg.process_id} --num-processes {cfg.num_processes}: expected "
+                         "num-processes >= 1 and 0 <= process-id < num-processes")
+    if ":" not in cfg.coordinator:
+        raise ValueError(f"--coordinator {cfg.coordinator!r}: expected host:port or auto")
+    jax.distributed.initialize(cfg.coordinator, num_processes=cfg.num_processes, process_id=cfg.process_id)
+
+
+def _primary() -> bool:
+    import jax
+
+    return jax.process_index() == 0
 
 
 def _parse(config_type: type):
@@ -126,6 +159,8 @@ def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *,
 
 def write_figures(figures: Mapping[str, Callable[[], Any]], directory: str) -> list[str]:
     written = []
+    if not _primary():  # with several processes, process 0 draws and reports
+        return written
     for name, make in figures.items():
         written += plots.save(make(), directory, name)
     return written
@@ -134,6 +169,8 @@ def write_figures(figures: Mapping[str, Callable[[], Any]], directory: str) -> l
 def report(table, figures: Sequence[str], run_dir: str) -> None:
     import pandas as pd
 
+    if not _primary():
+        return
     with pd.option_context("display.width", 120, "display.max_columns", 20, "display.precision", 4):
         print(table.to_string(index=False))
     print(f"\nresults: {os.path.abspath(run_dir)}")

@@ -62,7 +62,8 @@ class SequenceModel:
         cell_options: options for ``rnn_jax.cells.get`` (``{"init": "keras"}``,
             ``{"activation": "relu"}``, ``{"forget_bias": 1.0}``...).
         unroll: scan unroll factor passed to :func:`rnn_jax.unroll`.
-        remat: rematerialise each step in the backward pass (long sequences).
+        remat: rematerialise in the backward pass (long sequences): ``True`` keeps only every
+            ``sqrt(t)``-th carry, an int ``k`` every ``k``-th (see :func:`~rnn_jax.unroll`).
         hoist: project the inputs for all steps before the loop (see :func:`rnn_jax.unroll`).
     """
 
@@ -76,7 +77,7 @@ class SequenceModel:
     readout: Readout = Readout.LAST
     cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
     unroll: int = 1
-    remat: bool = False
+    remat: bool | int = False
     hoist: bool = False
 
     def __post_init__(self):

@@ -109,12 +109,13 @@ def make_members(seeds: int | Sequence[int], sweep: Mapping[str, Any] | None) ->
     return Members(seeds, tuple(grid))
 
 
-def _stack_inputs(members: Members, trainer: Trainer) -> tuple[jax.Array, dict[str, jax.Array]]:
+def _stack_inputs(members: Members, trainer: Trainer) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each member's seed and hyperparameters as host arrays (the keys are made on device)."""
     rows = members.table(trainer)
-    keys = jnp.stack([jax.random.key(row["seed"]) for row in rows])
+    seeds = np.asarray([row["seed"] for row in rows], np.uint32)
     names = list(trainer.default_hparams()) + [n for n, _ in members.sweep if n not in trainer.default_hparams()]
-    hparams = {n: jnp.asarray([row[n] for row in rows], jnp.float32) for n in names}
-    return keys, hparams
+    hparams = {n: np.asarray([row[n] for row in rows], np.float32) for n in names}
+    return seeds, hparams
 
 
 def _over_members(fn, members_per_call: int | None):
@@ -125,7 +126,10 @@ def _over_members(fn, members_per_call: int | None):
 
 
 def _atomic_write(path: str, write) -> None:
-    """Writes via a temporary file in the same directory, then renames (never half a file)."""
+    """Writes via a temporary file in the same directory, then renames (never half a file).
+    With several JAX processes only process 0 writes (the run directory is shared)."""
+    if jax.process_index() != 0:
+        return
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.splitext(path)[1])
     try:
@@ -158,6 +162,7 @@ def environment() -> dict[str, Any]:
         "versions": {"rnn_jax": __version__, "jax": jax.__version__, "jaxlib": jax.lib.__version__,
                      "optax": optax.__version__, "numpy": np.__version__},
         "devices": [str(d) for d in jax.devices()],
+        "processes": jax.process_count(),
         "backend": jax.default_backend(),
     }
 
@@ -252,7 +257,9 @@ def run(
         members_per_call: ``None`` vmaps all members at once; ``k`` runs groups of ``k``
             members one after another (``lax.map``), trading parallelism for memory.
         progress: show a tqdm progress bar.
-        devices: devices for the member mesh (default: all).
+        devices: devices for the member mesh (default: every device of every process; after
+            ``jax.distributed.initialize`` the members are split over the processes, each
+            computes its share, and process 0 writes the run directory).
         debug: when a member diverges, replay its step under ``checkify`` and report the
             operation (file and line) that produced the first NaN (costs one extra
             compilation per diverging member).
@@ -297,19 +304,19 @@ def run(
     devices = list(devices or jax.devices())
     count = len(members)
     padded = -(-count // len(devices)) * len(devices)  # members padded to a multiple of the devices
-    keys, hparams = _stack_inputs(members, trainer)
-    if padded > count:  # padding members repeat member 0; their results are dropped
-        extra = padded - count
-        keys = jnp.concatenate([keys, jnp.repeat(keys[:1], extra, axis=0)])
-        hparams = {k: jnp.concatenate([v, jnp.repeat(v[:1], extra)]) for k, v in hparams.items()}
+    seeds, hparams = _stack_inputs(members, trainer)
+    # padding members repeat member 0; their results are dropped
+    seeds, hparams = jax.tree.map(lambda v: np.concatenate([v, np.repeat(v[:1], padded - count)]), (seeds, hparams))
     mesh = Mesh(np.asarray(devices), (MEMBER_AXIS,))
     sharding = NamedSharding(mesh, PartitionSpec(MEMBER_AXIS))
-    keys, hparams = jax.device_put((keys, hparams), sharding)
+    # every process holds the same host values and places its own shards (multi-process safe)
+    seeds, hparams = jax.tree.map(lambda v: jax.make_array_from_callback(v.shape, sharding, lambda i: v[i]),
+                                  (seeds, hparams))
 
     over = lambda fn: _over_members(fn, members_per_call)  # noqa: E731
     # Every program maps members to members: inputs and outputs stay sharded on the member
     # axis, so XLA needs no cross-device collective (which can deadlock host devices).
-    init_all = jax.jit(over(trainer.init), out_shardings=sharding)
+    init_all = jax.jit(over(lambda seed, hp: trainer.init(jax.random.key(seed), hp)), out_shardings=sharding)
     evaluate_all = jax.jit(over(trainer.evaluate), in_shardings=sharding, out_shardings=sharding)
 
     def chunk_one(state):
@@ -321,7 +328,7 @@ def run(
     diagnose_all = jax.jit(over(lambda params: _diagnose(trainer, params, diag_batch, jacobian_batch)),
                            in_shardings=sharding, out_shardings=sharding)
 
-    state = init_all(keys, hparams)
+    state = init_all(seeds, hparams)
     step = saved = 0
     checkpointer = Checkpointer(os.path.join(run_dir, "checkpoints")) if checkpointing else None
     if checkpointer is not None and resume and checkpointer.latest_step() is not None:
@@ -329,11 +336,11 @@ def run(
         state = checkpointer.restore(step, state)
 
     def write_eval(at, metrics):
-        save_npz(os.path.join(run_dir, "metrics", f"eval_{at:08d}.npz"), {k: np.asarray(v)[:count] for k, v in metrics.items()})
+        save_npz(os.path.join(run_dir, "metrics", f"eval_{at:08d}.npz"), {k: v[:count] for k, v in _host(metrics).items()})
 
     def write_diagnostics(at, params):
-        values = {k: np.asarray(v)[:count] for k, v in diagnose_all(params).items()}
-        values.update({k: v[:count] for k, v in _spectra(trainer, jax.device_get(params)).items()})
+        values = {k: v[:count] for k, v in _host(diagnose_all(params)).items()}
+        values.update({k: v[:count] for k, v in _spectra(trainer, _host(params)).items()})
         save_npz(os.path.join(run_dir, "diagnostics", f"step_{at:08d}.npz"), values)
 
     def save_checkpoint(at, state):
@@ -350,14 +357,14 @@ def run(
                 write_eval(0, evaluate_all(state.params))
                 if 0 in diagnose_at:
                     write_diagnostics(0, state.params)
-            reported = {int(m) for m in np.flatnonzero(np.asarray(state.diverged_at)[:count] >= 0)}
+            reported = {int(m) for m in np.flatnonzero(_host(state.diverged_at)[:count] >= 0)}
             bar = _progress_bar(progress, cfg.steps, step)
             chunks_done = 0
             with stop:
                 while step < cfg.steps and not stop.requested:
                     new_state, train_metrics, eval_metrics = chunk_all(state)
                     state, step, chunks_done = new_state, step + chunk, chunks_done + 1
-                    train_np = {k: np.asarray(v)[:count] for k, v in train_metrics.items()}
+                    train_np = {k: v[:count] for k, v in _host(train_metrics).items()}
                     save_npz(os.path.join(run_dir, "metrics", f"train_{step:08d}.npz"), train_np)
                     write_eval(step, eval_metrics)
                     if step in diagnose_at:
@@ -394,9 +401,29 @@ def run(
     _write_status(run_dir, step, cfg.steps, state, rows, count)
     from rnn_jax.results import load_run
 
+    if jax.process_count() > 1:  # every process reads what process 0 wrote
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("rnn_jax.runner.run finished")
+        impl = jax.random.key_impl(state.key)
+        state = _host(state._replace(key=jax.random.key_data(state.key)))
+        state = state._replace(key=jax.random.wrap_key_data(state.key, impl=impl))
     result = load_run(run_dir)
     result.state = jax.tree.map(lambda a: a[:count], state)
     return result
+
+
+def _host(tree):
+    """Device arrays -> numpy; with several processes, gathers the member axis from all."""
+
+    def one(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+
+    return jax.tree.map(one, tree)
 
 
 def _diagnostics_batch(trainer: Trainer, size: int):
@@ -407,11 +434,12 @@ def _diagnostics_batch(trainer: Trainer, size: int):
 def _progress_bar(enabled: bool, total: int, initial: int):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="step", disable=not enabled, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit="step", disable=not enabled or jax.process_index() != 0,
+                dynamic_ncols=True)
 
 
 def _diverged_rows(state: TrainState, rows: list[dict], count: int) -> list[dict[str, Any]]:
-    at = np.asarray(state.diverged_at)[:count]
+    at = _host(state.diverged_at)[:count]
     return [{**rows[m], "step": int(at[m])} for m in np.flatnonzero(at >= 0)]
 
 
@@ -421,7 +449,9 @@ def _report_divergence(trainer, state, rows, count, reported: set[int], debug: b
         if row["member"] not in reported:
             hp = ", ".join(f"{k}={v:g}" for k, v in row.items() if k not in ("member", "seed", "step"))
             origin = ""
-            if debug:
+            if debug and jax.process_count() > 1:
+                origin = " (the debug replay runs in single-process runs only)"
+            elif debug:
                 member = jax.tree.map(lambda a: a[row["member"]], state)
                 origin = f" (debug replay: {trainer.locate_nonfinite(member)})"
             warnings.warn(
@@ -476,7 +506,7 @@ def _prepare_dir(run_dir, cfg, members, rows, diagnose_at, chunk, resume) -> tup
     try:
         for sub in ("metrics", "diagnostics", "figures"):
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
-        probe = os.path.join(run_dir, ".write_test")
+        probe = os.path.join(run_dir, f".write_test_{os.getpid()}")
         with open(probe, "w") as f:
             f.write("ok")
         os.unlink(probe)

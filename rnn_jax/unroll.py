@@ -7,6 +7,7 @@ the unroll factor, rematerialisation and the hidden-state probe used by the diag
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -30,7 +31,36 @@ def _reverse_valid(x: jax.Array, lengths: jax.Array) -> jax.Array:
     return jnp.take_along_axis(x, jnp.broadcast_to(index, x.shape), axis=0)
 
 
-def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist):
+def _segment_length(remat: bool | int, seq_len: int) -> int:
+    if remat is True:
+        return max(1, round(math.sqrt(seq_len)))
+    return min(remat, seq_len)
+
+
+def _segmented_scan(body, carry, xs, segment: int, backwards: bool, unroll):
+    """``lax.scan(body, carry, xs)`` as a scan over segments of ``segment`` steps, each
+    segment under ``jax.checkpoint``: the backward pass keeps only the carries at segment
+    boundaries and recomputes one segment at a time, so memory is O(t/k + k) steps instead
+    of O(t) (k = sqrt(t) minimises it). The values are those of the plain scan."""
+    if backwards:  # run the time-reversed sequence forwards
+        xs = jax.tree.map(lambda a: jnp.flip(a, 0), xs)
+    seq_len = jax.tree.leaves(xs)[0].shape[0]
+    count, tail = divmod(seq_len, segment)
+
+    @jax.checkpoint
+    def run_segment(carry, xs_segment):
+        return jax.lax.scan(body, carry, xs_segment, unroll=unroll)
+
+    head = jax.tree.map(lambda a: a[: count * segment].reshape((count, segment) + a.shape[1:]), xs)
+    carry, hs = jax.lax.scan(run_segment, carry, head)
+    hs = hs.reshape((count * segment,) + hs.shape[2:])
+    if tail:
+        carry, hs_tail = run_segment(carry, jax.tree.map(lambda a: a[count * segment:], xs))
+        hs = jnp.concatenate([hs, hs_tail])
+    return carry, jnp.flip(hs, 0) if backwards else hs
+
+
+def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat):
     if not isinstance(cell, Cell):
         raise TypeError(f"cell must be a rnn_jax.cells.Cell, got {type(cell).__name__}; use rnn_jax.cells.get(name)")
     if not isinstance(params, dict) or "w_ih" not in params or "w_hh" not in params:
@@ -50,6 +80,8 @@ def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, 
         _checks.lengths_array(lengths, batch_shape, seq_len)
     if not isinstance(hoist, bool):
         raise TypeError(f"hoist={hoist!r} must be a bool")
+    if not isinstance(remat, bool) and not (isinstance(remat, int) and remat >= 1):
+        raise ValueError(f"remat={remat!r} must be a bool or a positive int (steps per rematerialised segment)")
     if unroll is not True and (isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1):
         raise ValueError(f"unroll={unroll!r} must be a positive int (steps per loop iteration) or True")
     hidden = params["w_hh"].shape[-1]
@@ -98,8 +130,11 @@ def unroll(
             the inputs' time positions and padding stays at the end.
         time_major: ``xs`` (and the returned ``hs``) are ``[t, *b, ...]``.
         unroll: steps per loop iteration of the scan (``True``: fully unrolled).
-        remat: recompute each step in the backward pass (``jax.checkpoint``) instead of
-            storing its intermediates: memory O(t·h) instead of O(t·G·h) per sequence.
+        remat: rematerialise in the backward pass instead of storing every step's
+            intermediates: the time axis is cut into segments under ``jax.checkpoint`` and
+            only the carries at segment boundaries are kept. ``True``: segments of
+            ``round(sqrt(t))`` steps (memory O(sqrt(t)) steps instead of O(t)); an int ``k``:
+            segments of ``k`` steps (``1`` = recompute each step). Same values either way.
         probe: ``[t, *b, h]`` array (zeros) added to the hidden state after each step, inside
             the carry, so ``jax.grad(loss, argnums=probe)[t] == dL/dh_t``.
         hoist: compute ``cell.project_inputs`` for all steps as one matmul before the loop
@@ -115,7 +150,7 @@ def unroll(
         TypeError / ValueError: before tracing, for a wrong dtype, rank, feature size, lengths,
             probe or initial carry.
     """
-    seq_len, batch_shape = _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist)
+    seq_len, batch_shape = _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat)
     xs_t = xs if time_major else jnp.moveaxis(xs, -2, 0)
     reorder = reverse and lengths is not None
     if reorder:
@@ -140,12 +175,13 @@ def unroll(
             h = jnp.where(valid, h, jnp.zeros_like(h))
         return new_carry, h
 
-    if remat:
-        body = jax.checkpoint(body)
     steps = jnp.arange(seq_len, dtype=jnp.int32 if lengths is None else lengths.dtype)
-    carry, hs = jax.lax.scan(
-        body, carry, (inputs, steps, probe), reverse=reverse and not reorder, unroll=unroll
-    )
+    backwards = reverse and not reorder
+    if not remat:
+        carry, hs = jax.lax.scan(body, carry, (inputs, steps, probe), reverse=backwards, unroll=unroll)
+    else:
+        segment = _segment_length(remat, seq_len)
+        carry, hs = _segmented_scan(body, carry, (inputs, steps, probe), segment, backwards, unroll)
     if reorder:
         hs = _reverse_valid(hs, lengths)
     return carry, hs if time_major else jnp.moveaxis(hs, 0, -2)

@@ -121,6 +121,28 @@ def test_unroll_factor_remat_and_hoisting_change_nothing(spec, key):
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), grad, ref_grad)
 
 
+@pytest.mark.parametrize("spec", ["lstm", "gru"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("use_lengths", [False, True])
+def test_segment_remat_equals_the_plain_scan(spec, reverse, use_lengths, key):
+    """Segments of 1, 2, 4 (9 = 2*4 + a tail of 1), sqrt(9) = 3 and more than t steps: same
+    values and gradients (parameters, inputs and probe) as no rematerialisation."""
+    cell, params, xs = _setup(spec, key)
+    lengths = jnp.array([9, 3, 6]) if use_lengths else None
+    probe = jnp.zeros((9, 3, 6))
+
+    def loss(p, x, q, remat):
+        final, hs = unroll(cell, p, x, lengths=lengths, reverse=reverse, probe=q, remat=remat)
+        return jnp.sum(hs ** 2) + jnp.sum(jnp.tanh(cell.hidden(final)))
+
+    grad = jax.value_and_grad(loss, argnums=(0, 1, 2))
+    ref_value, ref_grads = grad(params, xs, probe, False)
+    for remat in (True, 1, 2, 4, 20):
+        value, grads = grad(params, xs, probe, remat)
+        np.testing.assert_allclose(value, ref_value, rtol=1e-6)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), grads, ref_grads)
+
+
 @pytest.mark.parametrize("spec", CELLS, ids=IDS)
 @pytest.mark.parametrize("use_lengths", [False, True])
 def test_probe_gradient_is_dl_dh(spec, use_lengths, key):
