@@ -301,8 +301,8 @@ def run(
     if checkpointing:
         _check_free_space(run_dir, trainer, len(members), cfg.steps // chunk, len(diagnose_at))
 
-    devices = list(devices or jax.devices())
     count = len(members)
+    devices = list(devices or jax.devices())[:count]  # never more devices than members
     padded = -(-count // len(devices)) * len(devices)  # members padded to a multiple of the devices
     seeds, hparams = _stack_inputs(members, trainer)
     # padding members repeat member 0; their results are dropped

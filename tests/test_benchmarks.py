@@ -16,6 +16,7 @@ KEYS = {
     "gemm_floor": {"peak_gflops", "lstm_gflops"},
     "seeds": {"H", "seeds", "runner_s", "sequential_s"},
     "long_sequences": {"T", "remat", "step_ms", "peak_bytes", "compile_s"},
+    "strategies": {"H", "devices", "strategy", "seconds", "vs_sequential"},
 }
 
 
@@ -31,5 +32,5 @@ def test_quick_benchmark_writes_json(name, tmp_path):
     assert measured
     for record in measured:
         assert KEYS[name] <= set(record), set(record)
-        for key in KEYS[name] - {"cell", "remat"}:
+        for key in KEYS[name] - {"cell", "remat", "strategy"}:
             assert record[key] == record[key] and record[key] > 0, (key, record)  # finite, positive

@@ -1,0 +1,62 @@
+"""How the runner should spread 16 seeds over this machine: the same 16 adding-problem runs
+(LSTM, B=32, T=100) trained one after another (sequential), all at once (``vmap``), and as
+``lax.map`` over groups of 1 or 4 members (``members_per_call``), each with the member axis
+sharded over every device when there are several. Compile time is excluded (second call).
+
+    python -m benchmarks.strategies [--quick] [--json PATH]
+    XLA_FLAGS=--xla_force_host_platform_device_count=2 python -m benchmarks.strategies
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from benchmarks import _harness
+from rnn_jax import tasks
+from rnn_jax.optim import OptimConfig
+from rnn_jax.runner import _over_members
+from rnn_jax.train import TrainConfig, make_train, model_for
+
+SEEDS = 16
+
+
+def _seconds(fn) -> float:
+    jax.block_until_ready(fn())  # compile
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    args = _harness.parse(__doc__)
+    sizes, steps = ((16,), 50) if args.quick else ((16, 64), 200)
+    task = tasks.get("adding", seq_len=100)
+    devices = jax.devices()
+    sharding = NamedSharding(Mesh(np.asarray(devices), ("members",)), PartitionSpec("members"))
+    records = []
+    for hidden in sizes:
+        cfg = TrainConfig(model=model_for(task, "lstm", hidden), task=task, steps=steps, eval_every=steps,
+                          batch_size=32, optim=OptimConfig("adam", 1e-3))
+        trainer = make_train(cfg)
+        one = jax.jit(trainer)
+        seeds = np.arange(SEEDS, dtype=np.uint32)
+        sequential = _seconds(lambda: [one(jax.random.key(int(s))) for s in seeds])
+        placed = jax.device_put(seeds, sharding)
+        results = {"sequential": sequential}
+        for name, per_call in (("vmap", None), ("map1", 1), ("map4", 4)):
+            run = jax.jit(_over_members(lambda s: trainer(jax.random.key(s)), per_call),
+                          in_shardings=sharding, out_shardings=sharding)
+            results[name] = _seconds(lambda: run(placed))
+        for name, seconds in results.items():
+            records.append({"H": hidden, "devices": len(devices), "strategy": name, "seconds": seconds,
+                            "vs_sequential": sequential / seconds})
+            print(f"H={hidden} devices={len(devices)} {name}: {seconds:.2f} s", flush=True)
+    _harness.finish("strategies", args, records, ["H", "devices", "strategy", "seconds", "vs_sequential"])
+
+
+if __name__ == "__main__":
+    main()
