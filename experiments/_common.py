@@ -76,12 +76,6 @@ def _start_processes(cfg: Common) -> None:
     jax.distributed.initialize(cfg.coordinator, num_processes=cfg.num_processes, process_id=cfg.process_id)
 
 
-def _primary() -> bool:
-    import jax
-
-    return jax.process_index() == 0
-
-
 def _parse(config_type: type):
     """``tyro.cli``, with its boxed parse errors condensed to one ``error:`` line (exit 2)."""
     import contextlib
@@ -159,7 +153,7 @@ def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *,
 
 def write_figures(figures: Mapping[str, Callable[[], Any]], directory: str) -> list[str]:
     written = []
-    if not _primary():  # with several processes, process 0 draws and reports
+    if not runner.primary_process():  # with several processes, process 0 draws and reports
         return written
     for name, make in figures.items():
         written += plots.save(make(), directory, name)
@@ -169,7 +163,7 @@ def write_figures(figures: Mapping[str, Callable[[], Any]], directory: str) -> l
 def report(table, figures: Sequence[str], run_dir: str) -> None:
     import pandas as pd
 
-    if not _primary():
+    if not runner.primary_process():
         return
     with pd.option_context("display.width", 120, "display.max_columns", 20, "display.precision", 4):
         print(table.to_string(index=False))

@@ -43,7 +43,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -128,7 +127,7 @@ def _over_members(fn, members_per_call: int | None):
 def _atomic_write(path: str, write) -> None:
     """Writes via a temporary file in the same directory, then renames (never half a file).
     With several JAX processes only process 0 writes (the run directory is shared)."""
-    if jax.process_index() != 0:
+    if not primary_process():
         return
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.splitext(path)[1])
@@ -357,7 +356,7 @@ def run(
                 write_eval(0, evaluate_all(state.params))
                 if 0 in diagnose_at:
                     write_diagnostics(0, state.params)
-            reported = {int(m) for m in np.flatnonzero(_host(state.diverged_at)[:count] >= 0)}
+            reported = {row["member"] for row in _diverged_rows(state, rows, count)}
             bar = _progress_bar(progress, cfg.steps, step)
             chunks_done = 0
             with stop:
@@ -369,11 +368,12 @@ def run(
                     write_eval(step, eval_metrics)
                     if step in diagnose_at:
                         write_diagnostics(step, state.params)
-                    reported |= _report_divergence(trainer, state, rows, count, reported, debug)
+                    diverged = _diverged_rows(state, rows, count)  # one host read per chunk
+                    reported |= _report_divergence(trainer, state, diverged, reported, debug)
                     if checkpointer is not None and (chunks_done % checkpoint_every == 0 or step == cfg.steps):
                         save_checkpoint(step, state)
                         saved = step
-                    _write_status(run_dir, step, cfg.steps, state, rows, count)
+                    _write_status(run_dir, step, cfg.steps, diverged)
                     bar.update(chunk)
                     losses = train_np["loss"][:, -1]
                     finite = losses[np.isfinite(losses)]
@@ -398,25 +398,32 @@ def run(
             bar.close()
         if checkpointer is not None:
             checkpointer.close()
-    _write_status(run_dir, step, cfg.steps, state, rows, count)
+    _write_status(run_dir, step, cfg.steps, _diverged_rows(state, rows, count))
     from rnn_jax.results import load_run
 
     if jax.process_count() > 1:  # every process reads what process 0 wrote
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices("rnn_jax.runner.run finished")
-        impl = jax.random.key_impl(state.key)
-        state = _host(state._replace(key=jax.random.key_data(state.key)))
-        state = state._replace(key=jax.random.wrap_key_data(state.key, impl=impl))
+        state = _host(state)
     result = load_run(run_dir)
     result.state = jax.tree.map(lambda a: a[:count], state)
     return result
 
 
+def primary_process() -> bool:
+    """Whether this is process 0, the one that writes files and reports (always true in a
+    single-process run)."""
+    return jax.process_index() == 0
+
+
 def _host(tree):
-    """Device arrays -> numpy; with several processes, gathers the member axis from all."""
+    """Device arrays -> numpy; with several processes, gathers the member axis from all.
+    PRNG key arrays come back as (gathered) key arrays."""
 
     def one(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(one(jax.random.key_data(x)), impl=jax.random.key_impl(x))
         if isinstance(x, jax.Array) and not x.is_fully_addressable:
             from jax.experimental import multihost_utils
 
@@ -434,7 +441,7 @@ def _diagnostics_batch(trainer: Trainer, size: int):
 def _progress_bar(enabled: bool, total: int, initial: int):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="step", disable=not enabled or jax.process_index() != 0,
+    return tqdm(total=total, initial=initial, unit="step", disable=not enabled or not primary_process(),
                 dynamic_ncols=True)
 
 
@@ -443,9 +450,9 @@ def _diverged_rows(state: TrainState, rows: list[dict], count: int) -> list[dict
     return [{**rows[m], "step": int(at[m])} for m in np.flatnonzero(at >= 0)]
 
 
-def _report_divergence(trainer, state, rows, count, reported: set[int], debug: bool) -> set[int]:
+def _report_divergence(trainer, state, diverged: list[dict[str, Any]], reported: set[int], debug: bool) -> set[int]:
     new = set()
-    for row in _diverged_rows(state, rows, count):
+    for row in diverged:
         if row["member"] not in reported:
             hp = ", ".join(f"{k}={v:g}" for k, v in row.items() if k not in ("member", "seed", "step"))
             origin = ""
@@ -464,11 +471,10 @@ def _report_divergence(trainer, state, rows, count, reported: set[int], debug: b
     return new
 
 
-def _write_status(run_dir, step, total, state, rows, count) -> None:
+def _write_status(run_dir, step, total, diverged: list[dict[str, Any]]) -> None:
     save_json(
         os.path.join(run_dir, "status.json"),
-        {"step": int(step), "steps": int(total), "finished": bool(step >= total),
-         "diverged": _diverged_rows(state, rows, count)},
+        {"step": int(step), "steps": int(total), "finished": bool(step >= total), "diverged": diverged},
     )
 
 

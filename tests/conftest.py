@@ -4,7 +4,10 @@ These catch ``(h,) + (b, h)`` broadcasting bugs and silent float64/bfloat16 mixi
 (the settings Equinox's own test suite uses).
 """
 
+import os
+
 import jax
+import numpy as np
 import pytest
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
@@ -27,3 +30,13 @@ def standard_dtype_promotion():
     which strict promotion refuses; tests that run optax chains use standard promotion."""
     with jax.numpy_dtype_promotion("standard"):
         yield
+
+
+def run_files(run_dir) -> dict[str, dict[str, np.ndarray]]:
+    """Every array of a run directory's metrics and diagnostics, by ``sub/file`` name."""
+    out = {}
+    for sub in ("metrics", "diagnostics"):
+        for name in sorted(os.listdir(os.path.join(run_dir, sub))):
+            with np.load(os.path.join(run_dir, sub, name)) as data:
+                out[f"{sub}/{name}"] = {k: data[k] for k in data.files}
+    return out

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .conftest import run_files
+
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--seeds", "2", "--seq-lens", "10", "--cells", "lstm", "--hidden-size", "8", "--steps", "200",
         "--eval-every", "10", "--batch-size", "16", "--no-progress"]
@@ -110,14 +112,13 @@ def assert_loadable_checkpoints(run_dir: Path) -> None:
 def assert_same_run(a: Path, b: Path) -> None:
     import jax
 
-    for sub in ("metrics", "diagnostics"):
-        names = sorted(os.listdir(a / RUN / sub))
-        assert names == sorted(os.listdir(b / RUN / sub)), sub
-        for name in names:
-            with np.load(a / RUN / sub / name) as x, np.load(b / RUN / sub / name) as y:
-                assert sorted(x.files) == sorted(y.files)
-                for key in x.files:
-                    assert x[key].dtype == y[key].dtype and x[key].tobytes() == y[key].tobytes(), f"{sub}/{name}:{key}"
+    files_a, files_b = run_files(a / RUN), run_files(b / RUN)
+    assert sorted(files_a) == sorted(files_b)
+    for name, x in files_a.items():
+        y = files_b[name]
+        assert sorted(x) == sorted(y)
+        for key in x:
+            assert x[key].dtype == y[key].dtype and x[key].tobytes() == y[key].tobytes(), f"{name}:{key}"
     assert status(a) == status(b)
     steps = checkpoint_steps(a)
     assert steps == checkpoint_steps(b) and steps

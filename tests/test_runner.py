@@ -17,6 +17,8 @@ from rnn_jax.optim import OptimConfig
 from rnn_jax.runner import make_members, run
 from rnn_jax.train import TrainConfig, make_train, model_for
 
+from .conftest import run_files
+
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
 TASK = tasks.get("adding", seq_len=12, eval_size=64)
@@ -25,15 +27,6 @@ TASK = tasks.get("adding", seq_len=12, eval_size=64)
 def _cfg(cell="gru", steps=40, **kw):
     return TrainConfig(model=model_for(TASK, cell, 8), task=TASK, steps=steps, batch_size=8, eval_every=20,
                        optim=OptimConfig(learning_rate=1e-2), **kw)
-
-
-def _files(run_dir):
-    out = {}
-    for sub in ("metrics", "diagnostics"):
-        for name in sorted(os.listdir(os.path.join(run_dir, sub))):
-            with np.load(os.path.join(run_dir, sub, name)) as data:
-                out[f"{sub}/{name}"] = {k: data[k] for k in data.files}
-    return out
 
 
 def test_members_equal_single_runs_over_seeds_and_sweep(tmp_path):
@@ -76,7 +69,7 @@ def test_interrupt_and_resume_is_bit_identical(tmp_path, monkeypatch):
     status = json.loads((tmp_path / "resumed" / "status.json").read_text())
     assert status["step"] == 40 and not status["finished"]
     resumed = run(cfg, seeds=2, run_dir=tmp_path / "resumed", progress=False)
-    a, b = _files(tmp_path / "full"), _files(tmp_path / "resumed")
+    a, b = run_files(tmp_path / "full"), run_files(tmp_path / "resumed")
     assert a.keys() == b.keys()
     for name in a:
         for key in a[name]:

@@ -1,7 +1,6 @@
 """Training: one step moves every parameter, per-seed clipping under vmap, divergence is
 isolated, vmapped seed k == single run k, and learning actually happens."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
