@@ -28,13 +28,20 @@ def parse(description: str) -> argparse.Namespace:
 
 
 def time_alternating(contenders: Mapping[str, Callable[[], Any]], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median wall time in milliseconds of each contender, timing them in turn."""
+    """Median wall time in milliseconds of each contender, timing them in turn.
+
+    Each timed call follows one untimed call of the same contender. Without it, whoever
+    ran right after PyTorch paid for PyTorch's worker threads still spinning (measured: an
+    RNN step at (100, 32, 2, 128) took 8.9 ms right after torch and 5.8 ms otherwise), so
+    the order of the contenders decided the ratios.
+    """
     for fn in contenders.values():
         for _ in range(warmup):
             fn()
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
+            fn()
             start = time.perf_counter()
             fn()
             samples[name].append((time.perf_counter() - start) * 1e3)
