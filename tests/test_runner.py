@@ -14,7 +14,7 @@ import pytest
 
 from rnn_jax import results, tasks
 from rnn_jax.optim import OptimConfig
-from rnn_jax.runner import make_members, run
+from rnn_jax.runner import choose_members_per_call, make_members, run
 from rnn_jax.train import TrainConfig, make_train, model_for
 
 from .conftest import run_files
@@ -118,6 +118,8 @@ def test_mismatched_run_directory_is_refused(tmp_path):
         ({"sweep": {"learning_rate": [1e-3, -1.0]}}, ValueError, "learning_rate"),
         ({"diagnose_at": [7]}, ValueError, "diagnose_at step 7"),
         ({"checkpoint_every": 0}, ValueError, "checkpoint_every=0"),
+        ({"members_per_call": "fast"}, ValueError, "members_per_call='fast' must be 'auto', None or a positive int"),
+        ({"members_per_call": 0}, ValueError, "members_per_call=0"),
     ],
 )
 def test_bad_runner_arguments(kwargs, error, match, tmp_path):
@@ -134,6 +136,33 @@ def test_members_grid_order():
     members = make_members(2, {"learning_rate": [0.1, 0.2], "clip": [1.0, 2.0]})
     assert len(members) == 8
     assert members.points[1] == {"learning_rate": 0.1, "clip": 2.0}
+
+
+def test_every_member_strategy_gives_the_same_results():
+    """vmap, lax.map one at a time, and groups of 3 over 4 members (a ragged last group)."""
+    cfg = _cfg("lstm")
+    outs = {k: run(cfg, seeds=2, sweep={"learning_rate": [1e-2, 3e-3]}, members_per_call=k, progress=False)
+            for k in (None, 1, 3)}
+    for k in (1, 3):
+        np.testing.assert_allclose(outs[k].train["loss"], outs[None].train["loss"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(outs[k].eval["loss"], outs[None].eval["loss"], rtol=1e-5, atol=1e-6)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                     outs[k].state.params, outs[None].state.params)
+
+
+class _Device:
+    def __init__(self, platform):
+        self.platform = platform
+
+
+@pytest.mark.parametrize(
+    "hidden,devices,expected",
+    [(8, ["cpu"], 4), (16, ["cpu"], 4), (32, ["cpu"], None), (64, ["cpu"], 1), (128, ["cpu"], 1),
+     (16, ["cpu", "cpu"], None), (64, ["cpu", "cpu"], None), (16, ["gpu"], None), (128, ["tpu"] * 8, None)],
+)
+def test_the_measured_strategy_rule(hidden, devices, expected):
+    cfg = TrainConfig(model=model_for(TASK, "lstm", hidden), task=TASK, steps=20, eval_every=20)
+    assert choose_members_per_call(cfg, [_Device(p) for p in devices]) == expected
 
 
 FOUR_DEVICES = textwrap.dedent(
