@@ -145,6 +145,23 @@ def choose_members_per_call(cfg: TrainConfig, devices: Sequence[jax.Device]) -> 
     return None if widest <= 32 else 1
 
 
+def _resolve_members_per_call(value: int | None | str, cfg: TrainConfig, devices: Sequence[jax.Device]) -> int | None:
+    """``run``'s ``members_per_call`` checked, with ``"auto"`` replaced by the measured rule."""
+    if value == "auto":
+        return choose_members_per_call(cfg, devices)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise ValueError(f"members_per_call={value!r} must be 'auto', None or a positive int")
+    value = _checks.positive_int(value, "members_per_call")
+    if len(devices) > 1:
+        raise ValueError(
+            f"members_per_call={value} runs members one group after another, which does not split over "
+            f"the {len(devices)} devices; use None (vmap) or 'auto' with several devices"
+        )
+    return value
+
+
 def _over_members(fn, members_per_call: int | None):
     """``vmap`` over the member axis, or ``lax.map`` over groups of ``members_per_call``."""
     if members_per_call is None:
@@ -314,10 +331,8 @@ def run(
     _checks.positive_int(checkpoint_every, "checkpoint_every")
     _checks.positive_int(diagnostics_batch, "diagnostics_batch")
     _checks.positive_int(jacobian_batch, "jacobian_batch")
-    if isinstance(members_per_call, str) and members_per_call != "auto":
-        raise ValueError(f"members_per_call={members_per_call!r} must be 'auto', None or a positive int")
-    if members_per_call is not None and members_per_call != "auto":
-        _checks.positive_int(members_per_call, "members_per_call")
+    devices = list(devices or jax.devices())[: len(members)]  # never more devices than members
+    members_per_call = _resolve_members_per_call(members_per_call, cfg, devices)
     chunk = cfg.eval_every
     if diagnose_at is None:
         diagnose_at = sorted({0, chunk, cfg.steps})
@@ -333,7 +348,6 @@ def run(
         _check_free_space(run_dir, trainer, len(members), cfg.steps // chunk, len(diagnose_at))
 
     count = len(members)
-    devices = list(devices or jax.devices())[:count]  # never more devices than members
     padded = -(-count // len(devices)) * len(devices)  # members padded to a multiple of the devices
     seeds, hparams = _stack_inputs(members, trainer)
     # padding members repeat member 0; their results are dropped
@@ -344,13 +358,6 @@ def run(
     seeds, hparams = jax.tree.map(lambda v: jax.make_array_from_callback(v.shape, sharding, lambda i: v[i]),
                                   (seeds, hparams))
 
-    if members_per_call == "auto":
-        members_per_call = choose_members_per_call(cfg, devices)
-    elif members_per_call is not None and len(devices) > 1:
-        raise ValueError(
-            f"members_per_call={members_per_call} runs members one group after another, which "
-            f"does not split over the {len(devices)} devices; use None (vmap) or 'auto' with several devices"
-        )
     over = lambda fn: _over_members(fn, members_per_call)  # noqa: E731
     # Every program maps members to members: inputs and outputs stay sharded on the member
     # axis, so XLA needs no cross-device collective (which can deadlock host devices).

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 
 import jax
 import jax.numpy as jnp
@@ -150,11 +151,6 @@ def test_every_member_strategy_gives_the_same_results():
                      outs[k].state.params, outs[None].state.params)
 
 
-class _Device:
-    def __init__(self, platform):
-        self.platform = platform
-
-
 @pytest.mark.parametrize(
     "hidden,devices,expected",
     [(8, ["cpu"], 4), (16, ["cpu"], 4), (32, ["cpu"], None), (64, ["cpu"], 1), (128, ["cpu"], 1),
@@ -162,7 +158,7 @@ class _Device:
 )
 def test_the_measured_strategy_rule(hidden, devices, expected):
     cfg = TrainConfig(model=model_for(TASK, "lstm", hidden), task=TASK, steps=20, eval_every=20)
-    assert choose_members_per_call(cfg, [_Device(p) for p in devices]) == expected
+    assert choose_members_per_call(cfg, [types.SimpleNamespace(platform=p) for p in devices]) == expected
 
 
 FOUR_DEVICES = textwrap.dedent(
