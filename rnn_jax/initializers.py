@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import _checks
+from rnn_jax._random import draw
 
 
 class Preset(enum.StrEnum):
@@ -130,12 +131,12 @@ def _weight(kind: WeightInit, key, shape: tuple[int, int], num_gates: int, hidde
     bound = 1.0 / math.sqrt(hidden_size)
     match kind:
         case WeightInit.UNIFORM:
-            return jax.random.uniform(key, shape, dtype, -bound, bound)
+            return draw(jax.random.uniform, key, shape, dtype=dtype, minval=-bound, maxval=bound)
         case WeightInit.GLOROT_UNIFORM:
             # Keras stores the kernel as [fan_in, G*h]; ours is its transpose.
             return jax.nn.initializers.glorot_uniform(in_axis=1, out_axis=0)(key, shape, dtype)
         case WeightInit.NORMAL:
-            return spec.input_std * jax.random.normal(key, shape, dtype)
+            return spec.input_std * draw(jax.random.normal, key, shape, dtype=dtype)
         case WeightInit.ORTHOGONAL:
             return _per_gate(jax.nn.initializers.orthogonal(), key, num_gates, hidden_size, dtype)
         case WeightInit.IDENTITY:

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import _checks, cells
+from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
 from rnn_jax.unroll import unroll
 
@@ -41,7 +42,7 @@ class Readout(enum.StrEnum):
 
 
 def _dropout(key, x: jax.Array, rate: float) -> jax.Array:
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    keep = draw(jax.random.bernoulli, key, x.shape, p=1.0 - rate)
     return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
 
 
@@ -165,7 +166,7 @@ class SequenceModel:
         bound = 1.0 / math.sqrt(fan_in)  # torch.nn.Linear's default
         k_w, k_b = jax.random.split(key)
         return {
-            "w": jax.random.uniform(k_w, shape, jnp.float32, -bound, bound),
+            "w": draw(jax.random.uniform, k_w, shape, minval=-bound, maxval=bound),
             "b": jax.random.uniform(k_b, (self.output_size,), jnp.float32, -bound, bound),
         }
 

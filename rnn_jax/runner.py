@@ -236,8 +236,11 @@ class RunResult:
     diverged: list[dict[str, Any]]
 
 
-def _diagnose(trainer: Trainer, params, batch, jacobian_batch: int) -> dict[str, jax.Array]:
+def _diagnose(trainer: Trainer, params, size: int, jacobian_batch: int) -> dict[str, jax.Array]:
+    """Gradient and Jacobian norms on the first ``size`` held-out sequences (drawn inside the
+    compiled program: no eager draws, and nothing when no diagnostics are asked for)."""
     model = trainer.model
+    batch = jax.tree.map(lambda a: a[:size], trainer.task.eval_batch())
     grads = diagnostics.hidden_grad_norms(model, params, batch, trainer.task)
     cell_params = params["layers"][0]["fwd"]
     xs = batch.inputs[:jacobian_batch]
@@ -369,8 +372,7 @@ def run(
         return state, metrics, trainer.evaluate(state.params)
 
     chunk_all = jax.jit(over(chunk_one), in_shardings=sharding, out_shardings=sharding)
-    diag_batch = _diagnostics_batch(trainer, diagnostics_batch)
-    diagnose_all = jax.jit(over(lambda params: _diagnose(trainer, params, diag_batch, jacobian_batch)),
+    diagnose_all = jax.jit(over(lambda params: _diagnose(trainer, params, diagnostics_batch, jacobian_batch)),
                            in_shardings=sharding, out_shardings=sharding)
 
     state = init_all(seeds, hparams)
@@ -477,11 +479,6 @@ def _host(tree):
         return np.asarray(x)
 
     return jax.tree.map(one, tree)
-
-
-def _diagnostics_batch(trainer: Trainer, size: int):
-    batch = trainer.task.eval_batch()
-    return jax.tree.map(lambda a: a[:size], batch)
 
 
 def _progress_bar(enabled: bool, total: int, initial: int):

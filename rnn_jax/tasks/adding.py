@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import _checks
+from rnn_jax._random import draw
 from rnn_jax.tasks.base import Task
 from rnn_jax.types import Batch
 
@@ -84,9 +85,9 @@ class Adding(Task):
         steps = jnp.arange(self.max_len)[None, :]
         if self.variant is AddingVariant.ARJOVSKY:
             half = self.seq_len // 2
-            values = jax.random.uniform(k_values, shape)
-            first = jax.random.randint(k_first, (batch_size, 1), 0, half)
-            second = jax.random.randint(k_second, (batch_size, 1), half, self.seq_len)
+            values = draw(jax.random.uniform, k_values, shape)
+            first = draw(jax.random.randint, k_first, (batch_size, 1), minval=0, maxval=half)
+            second = draw(jax.random.randint, k_second, (batch_size, 1), minval=half, maxval=self.seq_len)
             marked = (steps == first) | (steps == second)
             targets = jnp.sum(jnp.where(marked, values, 0.0), axis=1, keepdims=True)
             lengths = None
@@ -94,9 +95,9 @@ class Adding(Task):
         else:
             lengths = jax.random.randint(k_len, (batch_size,), self.seq_len, self.max_len + 1)
             valid = steps < lengths[:, None]
-            values = jnp.where(valid, jax.random.uniform(k_values, shape, minval=-1.0, maxval=1.0), 0.0)
-            first = jax.random.randint(k_first, (batch_size, 1), 0, 10)
-            second = jax.random.randint(k_second, (batch_size, 1), 0, self.seq_len // 2 - 2)
+            values = jnp.where(valid, draw(jax.random.uniform, k_values, shape, minval=-1.0, maxval=1.0), 0.0)
+            first = draw(jax.random.randint, k_first, (batch_size, 1), minval=0, maxval=10)
+            second = draw(jax.random.randint, k_second, (batch_size, 1), minval=0, maxval=self.seq_len // 2 - 2)
             second = second + (second >= first).astype(second.dtype)  # uniform over [0, T/2 - 1) without `first`
             marked = (steps == first) | (steps == second)
             ends = (steps == 0) | (steps == lengths[:, None] - 1)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import _checks
+from rnn_jax._random import draw
 from rnn_jax.model import Readout
 from rnn_jax.tasks.base import LossKind, Task
 from rnn_jax.types import Batch
@@ -62,7 +63,7 @@ class CopyMemory(Task):
 
     def sample(self, key, batch_size: int) -> Batch:
         batch_size = self.check_batch_size(batch_size)
-        symbols = jax.random.randint(key, (batch_size, COPY_LENGTH), 1, NUM_SYMBOLS + 1)
+        symbols = draw(jax.random.randint, key, (batch_size, COPY_LENGTH), minval=1, maxval=NUM_SYMBOLS + 1)
         blanks = lambda n: jnp.zeros((batch_size, n), jnp.int32)  # noqa: E731
         delimiter = jnp.full((batch_size, 1), DELIMITER, jnp.int32)
         ids = jnp.concatenate([symbols, blanks(self.delay - 1), delimiter, blanks(COPY_LENGTH)], axis=1)

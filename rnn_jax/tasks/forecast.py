@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import _checks
+from rnn_jax._random import draw
 from rnn_jax.model import Readout
 from rnn_jax.tasks.base import Task
 from rnn_jax.types import Batch
@@ -68,10 +69,10 @@ class Forecast(Task):
         batch_size = self.check_batch_size(batch_size)
         k_phase, k_noise = jax.random.split(key)
         count = len(self.periods)
-        phases = jax.random.uniform(k_phase, (batch_size, 1, count), maxval=2 * math.pi)
+        phases = draw(jax.random.uniform, k_phase, (batch_size, 1, count), maxval=2 * math.pi)
         t = jnp.arange(self.seq_len + 1, dtype=jnp.float32).reshape(1, -1, 1)
         omega = (2 * math.pi / jnp.asarray(self.periods, jnp.float32)).reshape(1, 1, count)
         amplitudes = jnp.asarray(self.amplitudes, jnp.float32).reshape(1, 1, count)
         series = jnp.sum(amplitudes * jnp.sin(omega * t + phases), axis=-1)
-        series = series + self.noise * jax.random.normal(k_noise, series.shape)
+        series = series + self.noise * draw(jax.random.normal, k_noise, series.shape)
         return Batch(series[:, :-1, None], series[:, 1:, None], None)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import _checks
+from rnn_jax._random import draw
 from rnn_jax.tasks.base import LossKind, Task
 from rnn_jax.types import Batch
 
@@ -53,6 +54,6 @@ class Parity(Task):
 
     def sample(self, key, batch_size: int) -> Batch:
         batch_size = self.check_batch_size(batch_size)
-        bits = jax.random.bernoulli(key, 0.5, (batch_size, self.seq_len)).astype(jnp.int32)
+        bits = draw(jax.random.bernoulli, key, (batch_size, self.seq_len), p=0.5).astype(jnp.int32)
         targets = (jnp.sum(bits, axis=1, keepdims=True) % 2).astype(jnp.float32)
         return Batch(bits[..., None].astype(jnp.float32), targets, None)
