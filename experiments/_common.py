@@ -51,10 +51,21 @@ def cli(main: Callable[[Any], Any], config_type: type) -> None:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except OSError as error:
+        _join_background_threads()
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _join_background_threads(timeout: float = 10.0) -> None:
+    """Waits for other non-daemon threads (orbax's writers) to end, so that a failed write
+    they log from their own thread does not print after the one-line ``error:`` message."""
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(timeout)
 
 
 def _start_processes(cfg: Common) -> None:
