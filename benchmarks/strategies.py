@@ -1,7 +1,9 @@
 """How the runner should spread 16 seeds over this machine: the same 16 adding-problem runs
-(LSTM, B=32, T=100) trained one after another (sequential), all at once (``vmap``), and as
-``lax.map`` over groups of 1 or 4 members (``members_per_call``), each with the member axis
-sharded over every device when there are several. Compile time is excluded (second call).
+(LSTM, B=32, T=100) trained one after another (sequential), all at once (``vmap``), and in
+groups of 1, 2 or 4 members per compiled call, one call per core at a time
+(``members_per_call``, :class:`rnn_jax.runner.MemberPrograms`, exactly what the runner
+runs). With several devices only ``vmap`` is measured, the member axis sharded over them.
+Compile time is excluded (second call).
 
     python -m benchmarks.strategies [--quick] [--json PATH]
     XLA_FLAGS=--xla_force_host_platform_device_count=2 python -m benchmarks.strategies
@@ -18,7 +20,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from benchmarks import _harness
 from rnn_jax import tasks
 from rnn_jax.optim import OptimConfig
-from rnn_jax.runner import _over_members
+from rnn_jax.runner import MemberPrograms
 from rnn_jax.train import TrainConfig, make_train, model_for
 
 SEEDS = 16
@@ -33,10 +35,11 @@ def _seconds(fn) -> float:
 
 def main() -> None:
     args = _harness.parse(__doc__)
-    sizes, steps = ((16,), 50) if args.quick else ((16, 64), 200)
+    sizes, steps = ((16,), 50) if args.quick else ((16, 32, 64), 200)
     task = tasks.get("adding", seq_len=100)
     devices = jax.devices()
     sharding = NamedSharding(Mesh(np.asarray(devices), ("members",)), PartitionSpec("members"))
+    strategies = {"vmap": None} if len(devices) > 1 else {"vmap": None, "groups1": 1, "groups2": 2, "groups4": 4}
     records = []
     for hidden in sizes:
         cfg = TrainConfig(model=model_for(task, "lstm", hidden), task=task, steps=steps, eval_every=steps,
@@ -47,10 +50,10 @@ def main() -> None:
         sequential = _seconds(lambda: [one(jax.random.key(int(s))) for s in seeds])
         placed = jax.device_put(seeds, sharding)
         results = {"sequential": sequential}
-        for name, per_call in (("vmap", None), ("map1", 1), ("map4", 4)):
-            run = jax.jit(_over_members(lambda s: trainer(jax.random.key(s)), per_call),
-                          in_shardings=sharding, out_shardings=sharding)
-            results[name] = _seconds(lambda: run(placed))
+        for name, per_call in strategies.items():
+            with MemberPrograms(SEEDS, per_call, sharding) as over:
+                run = over(lambda s: trainer(jax.random.key(s)))
+                results[name] = _seconds(lambda: run(placed))
         for name, seconds in results.items():
             records.append({"H": hidden, "devices": len(devices), "strategy": name, "seconds": seconds,
                             "vs_sequential": sequential / seconds})

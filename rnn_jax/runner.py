@@ -3,8 +3,8 @@
     result = run(cfg, seeds=8, sweep={"learning_rate": [1e-3, 1e-2]}, run_dir="runs/x")
 
 The S seeds × P sweep points are M = S·P *members*, stacked on a leading axis and trained
-by ``jax.jit`` of ``jax.vmap`` of the pure :class:`~rnn_jax.train.Trainer` (or ``lax.map``
-over groups of members, see ``members_per_call``). The member axis is sharded over a
+by ``jax.jit`` of ``jax.vmap`` of the pure :class:`~rnn_jax.train.Trainer` (or by groups
+of members running side by side on the CPU's cores, see ``members_per_call``). The member axis is sharded over a
 ``jax.sharding.Mesh`` of every device, so the same call runs on 1 CPU, several (simulated)
 CPU devices or many GPUs. Each compiled call runs ``cfg.eval_every`` steps and evaluates
 on the held-out set; between calls the runner shows progress, appends metrics to the run
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -123,26 +124,25 @@ def choose_members_per_call(cfg: TrainConfig, devices: Sequence[jax.Device]) -> 
     Measured with ``benchmarks.strategies`` on a 2-core CPU (16 LSTM members on the adding
     problem, B=32, T=100, 200 steps; speed-up over training them one after another):
 
-    - several devices (GPUs, TPUs, or one host device per core): ``vmap`` with the members
-      sharded over the devices (2 CPU host devices: 2.41x at h=16, 1.56x at h=64).
-      ``lax.map`` over a sharded member axis does not split across devices (1.06x).
-    - one CPU device: XLA:CPU runs a batched matmul no faster per member than one matmul,
-      so batching members pays off only for small layers. Widest layer <= 16: ``lax.map``
-      over groups of 4 (LSTM h=16: 1.45x, vmap 1.17x); <= 32: ``vmap`` (8 members, h=32:
-      LSTM level with the other two, RNN 1.16x faster than ``lax.map``); wider: one member
-      at a time (LSTM h=64: 1.07x, vmap 0.74x; GRU h=64 1.27x faster than vmap; LSTM h=128:
-      vmap 0.89x).
+    - several devices (GPUs, TPUs, or host devices forced with ``XLA_FLAGS``): ``vmap``
+      with the members sharded over the devices.
+    - one CPU device: groups of ``k`` members, one compiled call per group and one call
+      running per core at a time (see ``members_per_call``). XLA:CPU runs a batched matmul
+      no faster per member than a single one, so a ``vmap`` over all 16 members is slower
+      than training them one by one (0.68-0.74x), while groups keep every core busy:
+      widest layer <= 16: groups of 4 (2.84x; groups of 1: 2.10x); <= 32: groups of 2
+      (2.34x; 1: 2.21x, 4: 2.15x); wider: one member per call (h=64: 2.01x; 2: 1.87x).
     - one GPU or TPU: ``vmap`` (batched matmuls are what accelerators are built for).
 
-    Every choice gives the same results up to float32 rounding (batched and single matmuls
-    may sum in another order); a test checks this.
+    Results depend on the choice only through float32 rounding (batched and single
+    matmuls may sum in another order), never on the number of cores; a test checks this.
     """
     if len(devices) > 1 or devices[0].platform != "cpu":
         return None
     widest = max(cfg.model.layer_sizes)
     if widest <= 16:
         return 4
-    return None if widest <= 32 else 1
+    return 2 if widest <= 32 else 1
 
 
 def _resolve_members_per_call(value: int | None | str, cfg: TrainConfig, devices: Sequence[jax.Device]) -> int | None:
@@ -156,17 +156,79 @@ def _resolve_members_per_call(value: int | None | str, cfg: TrainConfig, devices
     value = _checks.positive_int(value, "members_per_call")
     if len(devices) > 1:
         raise ValueError(
-            f"members_per_call={value} runs members one group after another, which does not split over "
-            f"the {len(devices)} devices; use None (vmap) or 'auto' with several devices"
+            f"members_per_call={value} runs groups of members on one device; with the {len(devices)} "
+            "devices use None (vmap, sharded) or 'auto'"
         )
     return value
 
 
-def _over_members(fn, members_per_call: int | None):
-    """``vmap`` over the member axis, or ``lax.map`` over groups of ``members_per_call``."""
-    if members_per_call is None:
-        return jax.vmap(fn)
-    return lambda *xs: jax.lax.map(lambda args: fn(*args), xs, batch_size=members_per_call)
+def cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+class MemberPrograms:
+    """Compiles functions of one member into programs over the stacked member axis.
+
+    ``members_per_call=None``: one ``jit(vmap(fn))`` over every member, inputs and outputs
+    on ``sharding``. ``k``: one compiled call per group of ``k`` members (a dynamic slice
+    of the stacked inputs, then ``vmap``; a smaller last group gets its own compilation),
+    the groups' calls run from one thread per core (XLA:CPU runs calls from different
+    threads at the same time), and the outputs are concatenated again. The values depend
+    on ``k``, not on the number of threads. Use as a context manager (it owns the threads).
+    """
+
+    def __init__(self, members: int, members_per_call: int | None, sharding: NamedSharding):
+        self.sharding = sharding
+        self.per_call = members_per_call
+        k = members_per_call or members
+        self.groups = [(start, min(k, members - start)) for start in range(0, members, k)]
+        self._pool = None
+
+    def __enter__(self) -> MemberPrograms:
+        if self.per_call is not None and len(self.groups) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            workers = min(cores(), len(self.groups))
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="rnn_jax-members")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __call__(self, fn):
+        """``fn`` of one member's arrays -> a function of the stacked arrays."""
+        if self.per_call is None:
+            return jax.jit(jax.vmap(fn), in_shardings=self.sharding, out_shardings=self.sharding)
+
+        @functools.partial(jax.jit, static_argnames="size")
+        def group(start, *xs, size):
+            return jax.vmap(fn)(*jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), xs))
+
+        concat = jax.jit(lambda parts: jax.tree.map(lambda *p: jax.numpy.concatenate(p), *parts))
+        compiled = {}
+
+        def over_members(*xs):
+            # Traced and compiled here, in the caller's thread, so that its JAX settings
+            # (``with jax.numpy_dtype_promotion(...)``, matmul precision...) apply; the
+            # worker threads only run the compiled programs.
+            for _, size in self.groups:
+                if size not in compiled:
+                    compiled[size] = group.lower(0, *xs, size=size).compile()
+
+            def one(start_size):
+                start, size = start_size
+                return jax.block_until_ready(compiled[size](start, *xs))
+
+            parts = self._pool.map(one, self.groups) if self._pool is not None else map(one, self.groups)
+            return concat(list(parts))
+
+        return over_members
 
 
 def _atomic_write(path: str, write) -> None:
@@ -302,9 +364,10 @@ def run(
         jacobian_batch: sequences used for ‖∂h_T/∂h_t‖ (costs ``h`` backward passes each).
         checkpoint_every: save a checkpoint every this many chunks (and always at the end).
         members_per_call: ``"auto"`` (default) picks by the rule measured in
-            :func:`choose_members_per_call`; ``None`` vmaps all members at once; ``k`` runs
-            groups of ``k`` members one after another (``lax.map``, on one device), trading
-            parallelism for memory. Results agree to float32 rounding whichever is used.
+            :func:`choose_members_per_call`; ``None`` vmaps all members at once; ``k`` (one
+            device only) compiles a call for ``k`` members and runs the groups one per CPU
+            core at a time (see :class:`MemberPrograms`). Results agree to float32 rounding
+            whichever is used, and do not depend on the number of cores.
         progress: show a tqdm progress bar.
         devices: devices for the member mesh (default: every device of every process; after
             ``jax.distributed.initialize`` the members are split over the processes, each
@@ -361,91 +424,90 @@ def run(
     seeds, hparams = jax.tree.map(lambda v: jax.make_array_from_callback(v.shape, sharding, lambda i: v[i]),
                                   (seeds, hparams))
 
-    over = lambda fn: _over_members(fn, members_per_call)  # noqa: E731
-    # Every program maps members to members: inputs and outputs stay sharded on the member
-    # axis, so XLA needs no cross-device collective (which can deadlock host devices).
-    init_all = jax.jit(over(lambda seed, hp: trainer.init(jax.random.key(seed), hp)), out_shardings=sharding)
-    evaluate_all = jax.jit(over(trainer.evaluate), in_shardings=sharding, out_shardings=sharding)
+    with MemberPrograms(padded, members_per_call, sharding) as over:
+        # Every program maps members to members: inputs and outputs stay sharded on the member
+        # axis, so XLA needs no cross-device collective (which can deadlock host devices).
+        init_all = over(lambda seed, hp: trainer.init(jax.random.key(seed), hp))
+        evaluate_all = over(trainer.evaluate)
 
-    def chunk_one(state):
-        state, metrics = trainer.train_chunk(state, chunk)
-        return state, metrics, trainer.evaluate(state.params)
+        def chunk_one(state):
+            state, metrics = trainer.train_chunk(state, chunk)
+            return state, metrics, trainer.evaluate(state.params)
 
-    chunk_all = jax.jit(over(chunk_one), in_shardings=sharding, out_shardings=sharding)
-    diagnose_all = jax.jit(over(lambda params: _diagnose(trainer, params, diagnostics_batch, jacobian_batch)),
-                           in_shardings=sharding, out_shardings=sharding)
+        chunk_all = over(chunk_one)
+        diagnose_all = over(lambda params: _diagnose(trainer, params, diagnostics_batch, jacobian_batch))
 
-    state = init_all(seeds, hparams)
-    step = saved = 0
-    checkpointer = Checkpointer(os.path.join(run_dir, "checkpoints")) if checkpointing else None
-    if checkpointer is not None and resume and checkpointer.latest_step() is not None:
-        step = saved = checkpointer.latest_step()
-        state = checkpointer.restore(step, state)
+        state = init_all(seeds, hparams)
+        step = saved = 0
+        checkpointer = Checkpointer(os.path.join(run_dir, "checkpoints")) if checkpointing else None
+        if checkpointer is not None and resume and checkpointer.latest_step() is not None:
+            step = saved = checkpointer.latest_step()
+            state = checkpointer.restore(step, state)
 
-    def write_eval(at, metrics):
-        save_npz(os.path.join(run_dir, "metrics", f"eval_{at:08d}.npz"), {k: v[:count] for k, v in _host(metrics).items()})
+        def write_eval(at, metrics):
+            save_npz(os.path.join(run_dir, "metrics", f"eval_{at:08d}.npz"), {k: v[:count] for k, v in _host(metrics).items()})
 
-    def write_diagnostics(at, params):
-        values = {k: v[:count] for k, v in _host(diagnose_all(params)).items()}
-        values.update({k: v[:count] for k, v in _spectra(trainer, _host(params)).items()})
-        save_npz(os.path.join(run_dir, "diagnostics", f"step_{at:08d}.npz"), values)
+        def write_diagnostics(at, params):
+            values = {k: v[:count] for k, v in _host(diagnose_all(params)).items()}
+            values.update({k: v[:count] for k, v in _spectra(trainer, _host(params)).items()})
+            save_npz(os.path.join(run_dir, "diagnostics", f"step_{at:08d}.npz"), values)
 
-    def save_checkpoint(at, state):
+        def save_checkpoint(at, state):
+            try:
+                checkpointer.save(at, state)
+            except Exception as error:  # orbax/tensorstore wrap OS errors in their own types
+                raise _write_failed(os.path.join(run_dir, "checkpoints", str(at)), at, saved, error) from error
+
+        stop = _GracefulStop()
+        bar = None
         try:
-            checkpointer.save(at, state)
-        except Exception as error:  # orbax/tensorstore wrap OS errors in their own types
-            raise _write_failed(os.path.join(run_dir, "checkpoints", str(at)), at, saved, error) from error
-
-    stop = _GracefulStop()
-    bar = None
-    try:
-        with _writes_explained(run_dir, lambda: step, lambda: saved):
-            if step == 0:
-                write_eval(0, evaluate_all(state.params))
-                if 0 in diagnose_at:
-                    write_diagnostics(0, state.params)
-            reported = {row["member"] for row in _diverged_rows(state, rows, count)}
-            bar = _progress_bar(progress, cfg.steps, step)
-            chunks_done = 0
-            with stop:
-                while step < cfg.steps and not stop.requested:
-                    new_state, train_metrics, eval_metrics = chunk_all(state)
-                    state, step, chunks_done = new_state, step + chunk, chunks_done + 1
-                    train_np = {k: v[:count] for k, v in _host(train_metrics).items()}
-                    save_npz(os.path.join(run_dir, "metrics", f"train_{step:08d}.npz"), train_np)
-                    write_eval(step, eval_metrics)
-                    if step in diagnose_at:
-                        write_diagnostics(step, state.params)
-                    diverged = _diverged_rows(state, rows, count)  # one host read per chunk
-                    reported |= _report_divergence(trainer, state, diverged, reported, debug)
-                    if checkpointer is not None and (chunks_done % checkpoint_every == 0 or step == cfg.steps):
-                        save_checkpoint(step, state)
-                        saved = step
-                    _write_status(run_dir, step, cfg.steps, diverged)
-                    bar.update(chunk)
-                    losses = train_np["loss"][:, -1]
-                    finite = losses[np.isfinite(losses)]
-                    if finite.size:
-                        bar.set_postfix(loss=f"{finite.mean():.4g}", min=f"{finite.min():.4g}", max=f"{finite.max():.4g}")
-            if stop.requested:
-                raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        if checkpointer is not None and step > saved:
-            save_checkpoint(step, state)
-            saved = step
-        if checkpointer is None:
-            where = "no run_dir was given, so nothing was saved"
-        elif saved:
-            where = f"step {saved} is saved; rerun the same command (run_dir={run_dir}) to resume"
-        else:
-            where = f"nothing was saved yet; rerunning the same command (run_dir={run_dir}) starts again"
-        print(f"\ninterrupted at step {step}; {where}", file=sys.stderr)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-        if checkpointer is not None:
-            checkpointer.close()
+            with _writes_explained(run_dir, lambda: step, lambda: saved):
+                if step == 0:
+                    write_eval(0, evaluate_all(state.params))
+                    if 0 in diagnose_at:
+                        write_diagnostics(0, state.params)
+                reported = {row["member"] for row in _diverged_rows(state, rows, count)}
+                bar = _progress_bar(progress, cfg.steps, step)
+                chunks_done = 0
+                with stop:
+                    while step < cfg.steps and not stop.requested:
+                        new_state, train_metrics, eval_metrics = chunk_all(state)
+                        state, step, chunks_done = new_state, step + chunk, chunks_done + 1
+                        train_np = {k: v[:count] for k, v in _host(train_metrics).items()}
+                        save_npz(os.path.join(run_dir, "metrics", f"train_{step:08d}.npz"), train_np)
+                        write_eval(step, eval_metrics)
+                        if step in diagnose_at:
+                            write_diagnostics(step, state.params)
+                        diverged = _diverged_rows(state, rows, count)  # one host read per chunk
+                        reported |= _report_divergence(trainer, state, diverged, reported, debug)
+                        if checkpointer is not None and (chunks_done % checkpoint_every == 0 or step == cfg.steps):
+                            save_checkpoint(step, state)
+                            saved = step
+                        _write_status(run_dir, step, cfg.steps, diverged)
+                        bar.update(chunk)
+                        losses = train_np["loss"][:, -1]
+                        finite = losses[np.isfinite(losses)]
+                        if finite.size:
+                            bar.set_postfix(loss=f"{finite.mean():.4g}", min=f"{finite.min():.4g}", max=f"{finite.max():.4g}")
+                if stop.requested:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            if checkpointer is not None and step > saved:
+                save_checkpoint(step, state)
+                saved = step
+            if checkpointer is None:
+                where = "no run_dir was given, so nothing was saved"
+            elif saved:
+                where = f"step {saved} is saved; rerun the same command (run_dir={run_dir}) to resume"
+            else:
+                where = f"nothing was saved yet; rerunning the same command (run_dir={run_dir}) starts again"
+            print(f"\ninterrupted at step {step}; {where}", file=sys.stderr)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            if checkpointer is not None:
+                checkpointer.close()
     _write_status(run_dir, step, cfg.steps, _diverged_rows(state, rows, count))
     from rnn_jax.results import load_run
 
