@@ -4,11 +4,12 @@
 
 The S seeds × P sweep points are M = S·P *members*, stacked on a leading axis and trained
 by ``jax.jit`` of ``jax.vmap`` of the pure :class:`~rnn_jax.train.Trainer` (or by groups
-of members running side by side on the CPU's cores, see ``members_per_call``). The member axis is sharded over a
-``jax.sharding.Mesh`` of every device, so the same call runs on 1 CPU, several (simulated)
-CPU devices or many GPUs. Each compiled call runs ``cfg.eval_every`` steps and evaluates
-on the held-out set; between calls the runner shows progress, appends metrics to the run
-directory, records diagnostics at the requested steps and saves an orbax checkpoint.
+of members running side by side on the CPU's cores, see ``members_per_call``). The member
+axis is sharded over a ``jax.sharding.Mesh`` of every device, so the same call runs on 1
+CPU, several (simulated) CPU devices or many GPUs. Each compiled training call runs
+``cfg.eval_every`` steps and is followed by a compiled evaluation on the held-out set;
+between chunks the runner shows progress, appends metrics to the run directory, records
+diagnostics at the requested steps and saves an orbax checkpoint.
 
 Calling ``run`` again on an existing run directory resumes from its last complete
 checkpoint; the results are bit-identical to an uninterrupted run because every random
@@ -128,10 +129,11 @@ def choose_members_per_call(cfg: TrainConfig, devices: Sequence[jax.Device]) -> 
       with the members sharded over the devices.
     - one CPU device: groups of ``k`` members, one compiled call per group and one call
       running per core at a time (see ``members_per_call``). XLA:CPU runs a batched matmul
-      no faster per member than a single one, so a ``vmap`` over all 16 members is slower
-      than training them one by one (0.68-0.74x), while groups keep every core busy:
-      widest layer <= 16: groups of 4 (2.84x; groups of 1: 2.10x); <= 32: groups of 2
-      (2.34x; 1: 2.21x, 4: 2.15x); wider: one member per call (h=64: 2.01x; 2: 1.87x).
+      no faster per member than a single one, so a ``vmap`` over all 16 members gains
+      little or loses (1.30x at h=16, 0.94x at h=32, 0.93x at h=64), while groups keep
+      every core busy: widest layer <= 16: groups of 4 (2.18x; groups of 1: 1.88x);
+      <= 32: groups of 2 (1.65x; 1 and 4 member(s) within 1% of it); wider: one member
+      per call (h=64: 2.37x; groups of 2: 2.27x, of 4: 2.00x).
     - one GPU or TPU: ``vmap`` (batched matmuls are what accelerators are built for).
 
     Results depend on the choice only through float32 rounding (batched and single
@@ -428,13 +430,10 @@ def run(
         # Every program maps members to members: inputs and outputs stay sharded on the member
         # axis, so XLA needs no cross-device collective (which can deadlock host devices).
         init_all = over(lambda seed, hp: trainer.init(jax.random.key(seed), hp))
+        # Evaluation is its own program, run after each chunk: inside the chunk program
+        # it would be compiled twice (LSTM h=16, 4 members: 1.7 s more compilation).
         evaluate_all = over(trainer.evaluate)
-
-        def chunk_one(state):
-            state, metrics = trainer.train_chunk(state, chunk)
-            return state, metrics, trainer.evaluate(state.params)
-
-        chunk_all = over(chunk_one)
+        chunk_all = over(lambda state: trainer.train_chunk(state, chunk))
         diagnose_all = over(lambda params: _diagnose(trainer, params, diagnostics_batch, jacobian_batch))
 
         state = init_all(seeds, hparams)
@@ -471,7 +470,8 @@ def run(
                 chunks_done = 0
                 with stop:
                     while step < cfg.steps and not stop.requested:
-                        new_state, train_metrics, eval_metrics = chunk_all(state)
+                        new_state, train_metrics = chunk_all(state)
+                        eval_metrics = evaluate_all(new_state.params)
                         state, step, chunks_done = new_state, step + chunk, chunks_done + 1
                         train_np = {k: v[:count] for k, v in _host(train_metrics).items()}
                         save_npz(os.path.join(run_dir, "metrics", f"train_{step:08d}.npz"), train_np)
