@@ -25,6 +25,7 @@ def _cli(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
 def test_main_experiment_cli_quick_runs_and_resumes(tmp_path):
     run_dir = str(tmp_path / "vg")
     first = _cli("experiments.vanishing_gradients", "--quick", "--run-dir", run_dir, "--no-progress")

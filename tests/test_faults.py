@@ -172,6 +172,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(reference, tmp_p
     assert_same_run(reference, tmp_path)
 
 
+@pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
 def test_ctrl_c_stops_cleanly_saves_and_says_how_to_resume(tmp_path):
     proc = start(tmp_path)
     deadline = time.monotonic() + 120

@@ -49,6 +49,7 @@ def test_python_blocks_run(tmp_path, monkeypatch):
         exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
 
 
+@pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
 def test_several_devices_command_runs(tmp_path):
     (command,) = [b for b in _blocks("bash") if "XLA_FLAGS" in b]
     env_part, _, rest = command.strip().partition(" ")

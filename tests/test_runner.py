@@ -50,6 +50,7 @@ def test_members_equal_single_runs_over_seeds_and_sweep(tmp_path):
     assert sorted(table.learning_rate) == [3e-3, 1e-2] and set(table.seeds) == {2}
 
 
+@pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
 def test_interrupt_and_resume_is_bit_identical(tmp_path, monkeypatch):
     cfg = _cfg("lstm", steps=60)
     full = run(cfg, seeds=2, run_dir=tmp_path / "full", progress=False)
@@ -142,11 +143,11 @@ def test_members_grid_order():
 def test_every_member_strategy_gives_the_same_results(monkeypatch):
     """vmap, one member per call, and groups of 3 over 4 members (a ragged last group); the
     groups' values do not depend on how many run at once (bit for bit)."""
-    cfg = _cfg("lstm")
-    outs = {k: run(cfg, seeds=2, sweep={"learning_rate": [1e-2, 3e-3]}, members_per_call=k, progress=False)
-            for k in (None, 1, 3)}
+    cfg = _cfg("lstm", steps=20)
+    options = dict(seeds=2, sweep={"learning_rate": [1e-2, 3e-3]}, progress=False, diagnose_at=[])
+    outs = {k: run(cfg, members_per_call=k, **options) for k in (None, 1, 3)}
     monkeypatch.setattr(runner, "cores", lambda: 1)
-    one_thread = run(cfg, seeds=2, sweep={"learning_rate": [1e-2, 3e-3]}, members_per_call=1, progress=False)
+    one_thread = run(cfg, members_per_call=1, **options)
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), (one_thread.train, one_thread.eval),
                  (outs[1].train, outs[1].eval))
     for k in (1, 3):
@@ -188,6 +189,7 @@ FOUR_DEVICES = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
 def test_one_and_four_devices_give_the_same_results(tmp_path):
     outputs = {}
     for devices in (1, 4):
@@ -205,6 +207,7 @@ def test_one_and_four_devices_give_the_same_results(tmp_path):
         np.testing.assert_allclose(outputs[1][key], outputs[4][key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
+@pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
 def test_debug_mode_names_the_operation_that_made_the_first_nan(tmp_path):
     cfg = TrainConfig(model=model_for(TASK, "rnn", 8), task=TASK, steps=40, batch_size=8, eval_every=20,
                       optim=OptimConfig("sgd", 1e-2, clipping="none"))
@@ -225,6 +228,7 @@ def test_a_disk_too_small_for_the_run_is_refused_before_training(tmp_path, monke
     assert not os.path.exists(tmp_path / "r" / "checkpoints")
 
 
+@pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
 def test_a_failed_write_names_the_file_the_step_and_the_checkpoint_to_resume_from(tmp_path, monkeypatch):
     import errno
 

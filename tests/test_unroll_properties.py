@@ -11,6 +11,7 @@ padding. Values are compared in float64 so that equalities of the same arithmeti
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jax import enable_x64
@@ -20,6 +21,7 @@ from rnn_jax.unroll import _reverse_valid
 
 SPECS = [("rnn", {}), ("irnn", {}), ("lstm", {}), ("gru", {}), ("gru", {"reset_after": False}),
          ("rnn", {"activation": "relu"})]
+pytestmark = pytest.mark.slow  # ~45 s each on 2 cores; CI runs `pytest -m slow` on every submission
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
