@@ -119,8 +119,9 @@ def with_quick(cfg: C, quick: Mapping[str, Any]) -> C:
     return dataclasses.replace(cfg, **changes)
 
 
-def check_common(cfg: Common) -> None:
-    """Experiment options that the library cannot check for us (exits 2 with a message)."""
+def check_common(cfg: Common, *, may_be_empty: Sequence[str] = ()) -> None:
+    """Experiment options that the library cannot check for us (exits 2 with a message).
+    Every tuple option needs a value, except those named in ``may_be_empty``."""
     problems = []
     if cfg.seeds < 1:
         problems.append(f"--seeds {cfg.seeds}: expected a positive number of seeds")
@@ -128,7 +129,7 @@ def check_common(cfg: Common) -> None:
         problems.append("--run-dir: expected a directory path")
     for field in dataclasses.fields(cfg):
         value = getattr(cfg, field.name)
-        if isinstance(value, tuple) and not value:
+        if isinstance(value, tuple) and not value and field.name not in may_be_empty:
             problems.append(f"--{field.name.replace('_', '-')}: expected at least one value")
     if problems:
         raise ValueError("; ".join(problems))

@@ -4,6 +4,10 @@ Reproduces the analogue of Arjovsky, Shah & Bengio 2016, Fig. 4: ‖∂L/∂h_t�
 initialisation and after training, with a confidence band over seeds; plus learning curves
 against the trivial 1/6 baseline and W_hh spectra, and prints a summary table.
 
+The gated cells use chrono initialisation (Tallec & Ollivier 2018) with T_max = T; the LSTM
+is trained a second time with PyTorch's default initialisation (run ``lstm_torch_init``),
+whose forget gate sits near σ(0) = 0.5, to show what the recipe changes.
+
     python -m experiments.vanishing_gradients              # defaults: 8 seeds, ~3 min on 2 CPU cores
     python -m experiments.vanishing_gradients --quick      # seconds
     python -m experiments.figures --run-dir runs/vanishing_gradients   # redraw only
@@ -27,6 +31,12 @@ class Config(_common.Common):
     """Where results and figures go; rerunning on an existing directory resumes it."""
     cells: tuple[str, ...] = ("rnn", "lstm", "gru")
     """Cells to compare (registered names)."""
+    chrono_cells: tuple[str, ...] = ("lstm", "gru")
+    """Gated cells given chrono initialisation with T_max = seq_len (Tallec & Ollivier 2018,
+    "Can recurrent neural networks warp time?"); the others keep PyTorch's default."""
+    torch_init_cells: tuple[str, ...] = ("lstm",)
+    """Cells trained once more with PyTorch's default initialisation, for comparison (run
+    CELL_torch_init); pass none to skip."""
     seq_len: int = 100
     """T of the adding problem."""
     hidden_size: int = 32
@@ -43,18 +53,21 @@ class Config(_common.Common):
     """Global-norm clipping threshold (Pascanu et al. 2013)."""
 
 
-QUICK = dict(seeds=2, seq_len=30, hidden_size=8, steps=40, eval_every=20, batch_size=16)
+QUICK = dict(seeds=2, seq_len=30, hidden_size=8, steps=40, eval_every=20, batch_size=16, torch_init_cells=())
 
 
 def main(cfg: Config) -> results.Results:
     cfg = _common.with_quick(cfg, QUICK)
-    _common.check_common(cfg)
+    _common.check_common(cfg, may_be_empty=("chrono_cells", "torch_init_cells"))
     task = tasks.get("adding", seq_len=cfg.seq_len)
     optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
+    runs = [(cell, cell, {"chrono": float(cfg.seq_len)} if cell in cfg.chrono_cells else {}) for cell in cfg.cells]
+    runs += [(f"{cell}_torch_init", cell, {}) for cell in cfg.torch_init_cells
+             if cell in cfg.cells and cell in cfg.chrono_cells]
     configs = {
-        cell: _common.train_config(task, cell, cfg.hidden_size, steps=cfg.steps, eval_every=cfg.eval_every,
-                                   batch_size=cfg.batch_size, optim=optim)
-        for cell in cfg.cells
+        name: _common.train_config(task, cell, cfg.hidden_size, steps=cfg.steps, eval_every=cfg.eval_every,
+                                   batch_size=cfg.batch_size, optim=optim, cell_options=options)
+        for name, cell, options in runs
     }
     paths = _common.run_all("vanishing_gradients", configs, cfg, diagnose_at=sorted({0, cfg.eval_every, cfg.steps}))
     res = results.load(paths)

@@ -28,6 +28,16 @@ forget block zeroed, so the total forget bias equals it), ``hh_bias`` (keep ``b_
 ``bias`` (keep any bias at all) and ``recurrent_scale``, a gain multiplying W_hh. With
 orthogonal or identity W_hh the gain is exactly the spectral radius of every gate block;
 it may be a traced array, so a runner can sweep it without recompiling.
+
+``chrono=T_max`` (Tallec & Ollivier 2018, "Can recurrent neural networks warp time?", ICLR)
+sets the gate that keeps the old state to a characteristic time drawn between 1 and
+``T_max - 1`` steps, one per unit: ``b ~ log(U[1, T_max - 1])``. LSTM: the forget bias is
+``b`` and the input bias ``-b``. GRU: the update gate ``z`` keeps the old state here
+(``h' = (1 - z) ⊙ n + z ⊙ h``, PyTorch's convention), so its bias is ``+b``; the paper writes
+the GRU with the gate on the new state and so has ``-b`` for it. The chrono biases go into
+``b_ih``, and the same blocks of ``b_hh`` are zero, so the total bias equals them; the other
+biases keep the preset's values. ``T_max`` is the longest dependency expected (for the
+adding problem, the sequence length).
 """
 
 from __future__ import annotations
@@ -70,10 +80,11 @@ class InitSpec:
     forget_bias: float | None = None
     input_std: float = 1e-3
     recurrent_scale: Any = 1.0
+    chrono: float | None = None
 
 
 OPTIONS = frozenset(
-    {"init", "input_init", "recurrent_init", "input_std", "forget_bias", "hh_bias", "bias", "recurrent_scale", "dtype"}
+    {"init", "input_init", "recurrent_init", "input_std", "forget_bias", "hh_bias", "bias", "recurrent_scale", "chrono", "dtype"}
 )
 
 
@@ -107,6 +118,13 @@ def resolve(options: dict[str, Any], *, num_gates: int, gru_reset_after: bool = 
         if num_gates != 4:
             raise ValueError(f"forget_bias={options['forget_bias']!r} applies only to the lstm cell (it has no forget gate here)")
         fields["forget_bias"] = float(_checks.number(options["forget_bias"], "forget_bias"))
+    if options.get("chrono") is not None:
+        if num_gates not in (3, 4):
+            raise ValueError(f"chrono={options['chrono']!r} applies only to gated cells (lstm, gru)")
+        if fields.get("forget_bias") is not None and "forget_bias" in options:
+            raise ValueError("chrono and forget_bias both set the forget gate's bias; give one of them")
+        fields["chrono"] = float(_checks.number(options["chrono"], "chrono", low=2.0, low_open=True))
+        fields["forget_bias"] = None  # chrono replaces a preset's forget bias (keras)
     for name in ("hh_bias", "bias"):
         if name in options:
             if not isinstance(options[name], bool):
@@ -187,5 +205,19 @@ def init_params(
         if spec.forget_bias is not None:  # lstm gate order i, f, g, o: forget block is [h, 2h)
             value = spec.forget_bias if name == "b_ih" else 0.0
             b = b.at[hidden_size : 2 * hidden_size].set(value)
+        if spec.chrono is not None:
+            b = _set_chrono(b, name, jax.random.fold_in(k_bih, 1), spec.chrono, num_gates, hidden_size)
         params[name] = b
     return params
+
+
+def _set_chrono(b: jax.Array, name: str, key, t_max: float, num_gates: int, hidden_size: int) -> jax.Array:
+    """Chrono biases (see the module docstring) in ``b_ih``; the same blocks of ``b_hh`` zero.
+
+    The keep gate is block 1 in both gate orders (lstm ``i, f, g, o``; gru ``r, z, n``)."""
+    h = hidden_size
+    keep = jnp.log(jax.random.uniform(key, (h,), b.dtype, 1.0, t_max - 1.0)) if name == "b_ih" else jnp.zeros((h,), b.dtype)
+    b = b.at[h : 2 * h].set(keep)
+    if num_gates == 4:  # lstm input gate: b_i = -b_f
+        b = b.at[:h].set(-keep)
+    return b

@@ -37,6 +37,18 @@ def label(name: str) -> str:
     return CELL_LABELS.get(name, name)
 
 
+def run_style(name: str, cell: str, index: int) -> dict[str, str]:
+    """Colour, label and line style of a run: a run named after its cell is a solid line in
+    the cell's colour; a variant of it (``lstm_torch_init``) is dashed, in the same colour,
+    labelled ``LSTM (torch init)``."""
+    if name == cell:
+        return {"color": colour(cell, index), "label": label(cell), "linestyle": "-"}
+    if name.startswith(cell + "_"):
+        variant = name[len(cell) + 1 :].replace("_", " ")
+        return {"color": colour(cell, index), "label": f"{label(cell)} ({variant})", "linestyle": "--"}
+    return {"color": colour(name, index), "label": label(name), "linestyle": "-"}
+
+
 def band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and the confidence band of the mean over axis 0 (seeds): ``(mean, low, high)``.
 
@@ -56,15 +68,14 @@ def band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.n
     return mean, mean - half, mean + half
 
 
-def _line(ax, x, values, name, index, *, log=False, linestyle="-", suffix=""):
+def _line(ax, x, values, style: dict[str, str], *, log=False):
     if log:  # quantities spanning decades: geometric mean and a band on the log scale
         values = np.where(np.asarray(values) > 0, values, np.nan)
         mean, low, high = (10.0**v for v in band(np.log10(values)))
     else:
         mean, low, high = band(values)
-    c = colour(name, index)
-    ax.plot(x, mean, color=c, linestyle=linestyle, label=label(name) + suffix, linewidth=1.6)
-    ax.fill_between(x, low, high, color=c, alpha=0.2, linewidth=0)
+    ax.plot(x, mean, linewidth=1.6, **style)
+    ax.fill_between(x, low, high, color=style["color"], alpha=0.2, linewidth=0)
 
 
 def _pivot(frame, index: str, columns: str = "member"):
@@ -84,7 +95,7 @@ def _draw_runs(ax, results, frame, x: str, *, runs, log: bool) -> None:
         part = frame[frame.run == name]
         if not part.empty:
             xs, values = _pivot(part, x)
-            _line(ax, xs, values, name if name in CELL_COLOURS else cell, i, log=log)
+            _line(ax, xs, values, run_style(name, cell, i), log=log)
 
 
 def learning_curves(results, metric: str = "loss", *, split: str = "eval", runs=None, log: bool | None = None,
@@ -185,7 +196,7 @@ def spectra(results, *, runs=None, title: str | None = None):
             continue
         for ax, column in zip(axes, ("radius", "sigma_max")):
             table = part.pivot_table(index="step", columns="member", values=column, aggfunc="mean").sort_index()
-            _line(ax, table.index.to_numpy(), table.to_numpy().T, name if name in CELL_COLOURS else cell, i)
+            _line(ax, table.index.to_numpy(), table.to_numpy().T, run_style(name, cell, i))
     for ax, text in zip(axes, ("spectral radius of $W_{hh}$", r"largest singular value $\sigma_1(W_{hh})$")):
         ax.axhline(1.0, color="0.3", linestyle=":", linewidth=1.0)
         ax.set_xlabel("training step")

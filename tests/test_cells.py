@@ -78,6 +78,29 @@ def test_overrides_forget_bias_scale_and_inits(key):
     np.testing.assert_allclose(scaled, 2 * cells.get("rnn").init(key, I, H)["w_hh"], rtol=1e-6)
 
 
+@pytest.mark.parametrize("name,gates", [("lstm", 4), ("gru", 3)])
+def test_chrono_biases_follow_log_uniform_characteristic_times(name, gates, key):
+    # Tallec & Ollivier 2018: keep-gate bias b = log(t), t ~ U[1, T_max - 1]; LSTM input bias -b.
+    t_max, h = 100.0, 4096
+    params = cells.get(name, chrono=t_max).init(key, I, h)
+    plain = cells.get(name).init(key, I, h)
+    b_ih, b_hh = _blocks(params["b_ih"], gates), _blocks(params["b_hh"], gates)
+    times = np.exp(b_ih[1].astype(np.float64))
+    assert times.min() >= 1.0 - 1e-5 and times.max() <= t_max - 1.0 + 1e-3
+    # U[1, T_max - 1]: Kolmogorov-Smirnov distance below its 0.1% critical value 1.95/sqrt(n)
+    grid = np.sort(times)
+    cdf = (grid - 1.0) / (t_max - 2.0)
+    assert np.max(np.abs(np.arange(1, h + 1) / h - cdf)) < 1.95 / math.sqrt(h)
+    np.testing.assert_array_equal(b_hh[1], 0.0)  # the total keep-gate bias is b
+    if name == "lstm":
+        np.testing.assert_array_equal(b_ih[0], -b_ih[1])
+        np.testing.assert_array_equal(b_hh[0], 0.0)
+    untouched = [2, 3] if name == "lstm" else [0, 2]  # every other block keeps the preset's draw
+    for g in untouched:
+        np.testing.assert_array_equal(b_ih[g], _blocks(plain["b_ih"], gates)[g])
+    np.testing.assert_array_equal(params["w_hh"], plain["w_hh"])
+
+
 def test_registry_round_trip_and_custom_cell(key):
     assert {"rnn", "irnn", "lstm", "gru"} <= set(cells.available())
     assert cells.get("gru", reset_after=False).options == (("reset_after", False),)
@@ -101,6 +124,9 @@ def test_registry_round_trip_and_custom_cell(key):
         (lambda: cells.get("lstm", recurrent_init="magic"), ValueError, "recurrent_init='magic'"),
         (lambda: cells.get("lstm", input_init="orthogonal"), ValueError, "input_init='orthogonal'"),
         (lambda: cells.get("rnn", forget_bias=1.0), ValueError, "forget_bias"),
+        (lambda: cells.get("rnn", chrono=100.0), ValueError, "chrono"),
+        (lambda: cells.get("lstm", chrono=2.0), ValueError, "chrono=2.0"),
+        (lambda: cells.get("lstm", chrono=100.0, forget_bias=1.0), ValueError, "chrono and forget_bias"),
         (lambda: cells.get("rnn", recurrent_scale=-1.0), ValueError, "recurrent_scale"),
         (lambda: cells.get("rnn", recurrent_scale=float("nan")), ValueError, "recurrent_scale"),
         (lambda: cells.get("lstm", hiden_size=3), TypeError, "unknown option"),
