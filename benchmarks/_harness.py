@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,14 +47,14 @@ def time_alternating(contenders: Mapping[str, Callable[[], Any]], repeats: int, 
 
 
 def machine() -> dict[str, Any]:
-    import jax
+    """The run environment the runner records (:func:`rnn_jax.rundir.environment`), plus torch's version."""
+    from rnn_jax.rundir import environment
 
-    info = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-            "jax": jax.__version__, "backend": jax.default_backend(), "devices": len(jax.devices())}
+    info = environment()
     try:
         import torch
 
-        info["torch"] = torch.__version__
+        info["versions"]["torch"] = torch.__version__
     except ImportError:
         pass
     return info

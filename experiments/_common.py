@@ -1,5 +1,8 @@
-"""What every experiment shares: the common CLI options, the --quick preset, running one
-model per cell through the runner, and reporting. Experiments stay thin on top of this."""
+"""What every experiment shares: the common CLI options (:class:`Common`, :class:`Training`),
+the --quick preset, running one model per cell through the runner, and reporting.
+Experiments stay thin on top of this: each overrides the defaults it needs (a field
+redeclared with another default keeps its help text) and names its --quick values in
+``QUICK``."""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from rnn_jax import plots, results, runner
+from rnn_jax import plots, rundir, runner
 from rnn_jax.optim import OptimConfig
 from rnn_jax.train import TrainConfig, model_for
 
@@ -18,6 +21,9 @@ C = TypeVar("C")
 
 @dataclasses.dataclass(frozen=True)
 class Common:
+    QUICK: ClassVar[Mapping[str, Any]] = {"seeds": 2}
+    """The --quick preset: values for fields the user did not set."""
+
     seeds: int = 8
     """Seeds per configuration (trained together in one program)."""
     run_dir: str = ""
@@ -37,17 +43,58 @@ class Common:
     process_id: int = 0
     """This process's index, 0 .. num-processes - 1 (with --coordinator host:port)."""
 
+    def with_preset(self: C) -> C:
+        """With ``quick``: the :attr:`QUICK` values for every field still at its default (in
+        code a value equal to the default counts as not set; on the command line
+        :func:`cli` tells a typed value from a default), and ``quick`` cleared."""
+        if not self.quick:
+            return self
+        defaults = type(self)()
+        changes = {k: v for k, v in self.QUICK.items() if getattr(self, k) == getattr(defaults, k)}
+        return dataclasses.replace(self, quick=False, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Training(Common):
+    """:class:`Common` plus what every training experiment sets."""
+
+    QUICK: ClassVar[Mapping[str, Any]] = {**Common.QUICK, "steps": 40, "eval_every": 20, "batch_size": 16}
+
+    steps: int = 1000
+    """Training steps per seed."""
+    eval_every: int = 100
+    """Steps between held-out evaluations (and per compiled chunk)."""
+    batch_size: int = 32
+    """Sequences per step."""
+    clip: float = 1.0
+    """Global-norm clipping threshold (Pascanu et al. 2013)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison(Training):
+    """:class:`Training` for experiments that compare cells of one size."""
+
+    QUICK: ClassVar[Mapping[str, Any]] = {**Training.QUICK, "hidden_size": 8}
+
+    cells: tuple[str, ...] = ("rnn", "lstm", "gru")
+    """Cells to compare (registered names)."""
+    hidden_size: int = 64
+    """Hidden units per cell."""
+    learning_rate: float = 3e-3
+    """Adam learning rate."""
+
 
 def cli(main: Callable[[Any], Any], config_type: type) -> None:
     """Parses the command line into ``config_type`` (tyro) and runs ``main``. A bad value
-    that the library refuses ends the program with its one-line message and exit code 2; a
-    failed write (disk full) with its message and exit code 1; Ctrl-C, after the runner has
-    saved, with exit code 130 and no traceback."""
+    that the library refuses (``ValueError``) ends the program with its one-line message and
+    exit code 2; a failed write (disk full) with its message and exit code 1; Ctrl-C, after
+    the runner has saved, with exit code 130 and no traceback. Anything else (a
+    ``TypeError`` too: tyro has already typed every value) is a bug and keeps its traceback."""
     cfg = _parse(config_type)
     try:
         _start_processes(cfg)
         main(cfg)
-    except (ValueError, TypeError) as error:
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except OSError as error:
@@ -94,10 +141,15 @@ def _parse(config_type: type):
 
     import tyro
 
+    default = None
+    if issubclass(config_type, Common) and "--quick" in sys.argv[1:]:
+        # the preset becomes tyro's default, so that every value typed on the command line wins
+        default = config_type(quick=True).with_preset()
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            return tyro.cli(config_type)
+            cfg = tyro.cli(config_type, default=default)
+            return cfg if default is None else dataclasses.replace(cfg, quick=False)
     except SystemExit as stop:
         if not stop.code:
             sys.stderr.write(captured.getvalue())
@@ -110,13 +162,11 @@ def _parse(config_type: type):
         sys.exit(2)
 
 
-def with_quick(cfg: C, quick: Mapping[str, Any]) -> C:
-    """``cfg`` with the ``quick`` values for every field still at its default (when --quick)."""
-    if not cfg.quick:
-        return cfg
-    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
-    changes = {k: v for k, v in quick.items() if getattr(cfg, k) == defaults[k]}
-    return dataclasses.replace(cfg, **changes)
+def start(cfg: C, *, may_be_empty: Sequence[str] = ()) -> C:
+    """``cfg`` with its --quick preset applied and checked (see :func:`check_common`)."""
+    cfg = cfg.with_preset()
+    check_common(cfg, may_be_empty=may_be_empty)
+    return cfg
 
 
 def check_common(cfg: Common, *, may_be_empty: Sequence[str] = ()) -> None:
@@ -135,12 +185,20 @@ def check_common(cfg: Common, *, may_be_empty: Sequence[str] = ()) -> None:
         raise ValueError("; ".join(problems))
 
 
-def train_config(task, cell: str, hidden_size: int, *, steps: int, eval_every: int, batch_size: int,
-                 optim: OptimConfig, **model_options) -> TrainConfig:
+def train_config(cfg: Training, task, cell: str, hidden_size: int, optim: OptimConfig, **model_options) -> TrainConfig:
+    """One run of ``cell`` on ``task`` with the experiment's steps, evaluation interval and batch size."""
     return TrainConfig(
         model=model_for(task, cell, hidden_size, **model_options), task=task, optim=optim,
-        steps=steps, batch_size=batch_size, eval_every=eval_every,
+        steps=cfg.steps, batch_size=cfg.batch_size, eval_every=cfg.eval_every,
     )
+
+
+def cell_grid(cfg: Comparison, tasks: Mapping[str, Any]) -> dict[str, TrainConfig]:
+    """One run per task × cell (Adam at ``cfg.learning_rate``, global-norm clipping at
+    ``cfg.clip``), named ``CELL_SUFFIX`` for each ``{SUFFIX: task}``."""
+    optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
+    return {f"{cell}_{suffix}": train_config(cfg, task, cell, cfg.hidden_size, optim)
+            for suffix, task in tasks.items() for cell in cfg.cells}
 
 
 def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *, sweep=None,
@@ -150,39 +208,31 @@ def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *,
     ``run_dir/experiment.json`` records which experiment made the directory and its runs, so
     ``python -m experiments.figures`` can redraw the figures without retraining.
     """
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    runner.save_json(os.path.join(cfg.run_dir, "experiment.json"),
-                     {"experiment": experiment, "runs": list(configs), "options": dataclasses.asdict(cfg)})
-    paths = []
-    for name, train_cfg in configs.items():
-        path = os.path.join(cfg.run_dir, name)
+    paths = rundir.write_experiment(cfg.run_dir, experiment, list(configs), dataclasses.asdict(cfg))
+    for path, (name, train_cfg) in zip(paths, configs.items()):
         print(f"== {name}: {train_cfg.model.cell} on {train_cfg.task_fn.name}, {cfg.seeds} seeds -> {path}", flush=True)
         runner.run(train_cfg, seeds=cfg.seeds, sweep=sweep, run_dir=path, progress=cfg.progress, debug=cfg.debug,
                    **run_options)
-        paths.append(path)
     return paths
 
 
-def write_figures(figures: Mapping[str, Callable[[], Any]], directory: str) -> list[str]:
+def write_figures(figures: Mapping[str, Callable[[], Any]], run_dir: str) -> list[str]:
+    """Draws and saves each figure into the experiment directory's figures folder."""
     written = []
-    if not runner.primary_process():  # with several processes, process 0 draws and reports
+    if not rundir.primary_process():  # with several processes, process 0 draws and reports
         return written
     for name, make in figures.items():
-        written += plots.save(make(), directory, name)
+        written += plots.save(make(), rundir.figures_dir(run_dir), name)
     return written
 
 
 def report(table, figures: Sequence[str], run_dir: str) -> None:
     import pandas as pd
 
-    if not runner.primary_process():
+    if not rundir.primary_process():
         return
     with pd.option_context("display.width", 120, "display.max_columns", 20, "display.precision", 4):
         print(table.to_string(index=False))
     print(f"\nresults: {os.path.abspath(run_dir)}")
     for path in figures:
         print(f"figure:  {path}")
-
-
-def load(run_dir: str) -> results.Results:
-    return results.load(run_dir)

@@ -11,55 +11,33 @@ never does; Bai et al. 2018 (T = 600): GRU 5.3e-5, LSTM 0.164, tanh RNN 0.177.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from experiments import _common
 from rnn_jax import plots, results, tasks
-from rnn_jax.optim import OptimConfig
 from rnn_jax.tasks.adding import TOLERANCE
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(_common.Common):
+class Config(_common.Comparison):
     """Adding problem: success and final MSE against sequence length for each cell."""
 
+    QUICK: ClassVar[Mapping[str, Any]] = {**_common.Comparison.QUICK, "seq_lens": (10, 20)}
+
     seeds: int = 4
-    """Seeds per cell and length."""
     run_dir: str = "runs/adding_problem"
-    """Where results and figures go; rerunning on an existing directory resumes it."""
-    cells: tuple[str, ...] = ("rnn", "lstm", "gru")
-    """Cells to compare."""
     seq_lens: tuple[int, ...] = (50, 100, 200, 400)
     """Sequence lengths T."""
     variant: str = "arjovsky"
     """Adding-problem variant: arjovsky or hs97."""
-    hidden_size: int = 64
-    """Hidden units."""
     steps: int = 3000
-    """Training steps."""
     eval_every: int = 250
-    """Steps between evaluations."""
-    batch_size: int = 32
-    """Sequences per step."""
-    learning_rate: float = 3e-3
-    """Adam learning rate."""
-    clip: float = 1.0
-    """Global-norm clip threshold."""
-
-
-QUICK = dict(seeds=2, seq_lens=(10, 20), hidden_size=8, steps=40, eval_every=20, batch_size=16)
 
 
 def main(cfg: Config) -> results.Results:
-    cfg = _common.with_quick(cfg, QUICK)
-    _common.check_common(cfg)
-    optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
-    configs = {}
-    for seq_len in cfg.seq_lens:
-        task = tasks.get("adding", seq_len=seq_len, variant=cfg.variant)
-        for cell in cfg.cells:
-            configs[f"{cell}_T{seq_len}"] = _common.train_config(
-                task, cell, cfg.hidden_size, steps=cfg.steps, eval_every=cfg.eval_every,
-                batch_size=cfg.batch_size, optim=optim)
+    cfg = _common.start(cfg)
+    configs = _common.cell_grid(cfg, {f"T{T}": tasks.get("adding", seq_len=T, variant=cfg.variant) for T in cfg.seq_lens})
     paths = _common.run_all("adding_problem", configs, cfg, diagnose_at=[0, cfg.steps])
     return finish(results.load(paths), cfg.run_dir)
 
@@ -70,7 +48,7 @@ def finish(res: results.Results, run_dir: str) -> results.Results:
         "success_vs_length": lambda: plots.success_vs_length(
             table, metric="accuracy", title=f"adding problem: fraction with |error| < {TOLERANCE}"),
         "mse_vs_length": lambda: plots.success_vs_length(table, metric="loss", title="adding problem: final MSE"),
-    }, f"{run_dir}/figures")
+    }, run_dir)
     _common.report(table, written, run_dir)
     return res
 

@@ -9,6 +9,8 @@ norm clipping, their Algorithm 1 with threshold 1, tames exploding gradients).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from experiments import _common
 from rnn_jax import plots, results, tasks
@@ -16,13 +18,14 @@ from rnn_jax.optim import OptimConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(_common.Common):
+class Config(_common.Training):
     """No clipping vs global-norm vs element-wise clipping on a tanh RNN, learning-rate sweep."""
 
+    QUICK: ClassVar[Mapping[str, Any]] = {**_common.Training.QUICK, "learning_rates": (1e-2, 1e-1), "seq_len": 10,
+                                          "hidden_size": 8}
+
     seeds: int = 4
-    """Seeds per learning rate and clipping mode."""
     run_dir: str = "runs/clipping"
-    """Where results and figures go; rerunning on an existing directory resumes it."""
     modes: tuple[str, ...] = ("none", "global_norm", "value")
     """Clipping modes (none, global_norm, value, adaptive)."""
     learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
@@ -35,25 +38,14 @@ class Config(_common.Common):
     """Hidden units."""
     recurrent_scale: float = 1.0
     """Gain on the recurrent weights at init (>1 invites exploding gradients)."""
-    steps: int = 1000
-    """Training steps."""
-    eval_every: int = 100
-    """Steps between evaluations."""
-    batch_size: int = 32
-    """Sequences per step."""
-
-
-QUICK = dict(seeds=2, learning_rates=(1e-2, 1e-1), seq_len=10, hidden_size=8, steps=40, eval_every=20, batch_size=16)
 
 
 def main(cfg: Config) -> results.Results:
-    cfg = _common.with_quick(cfg, QUICK)
-    _common.check_common(cfg)
+    cfg = _common.start(cfg)
     task = tasks.get("adding", seq_len=cfg.seq_len)
     configs = {
         f"rnn_clip_{mode}": _common.train_config(
-            task, "rnn", cfg.hidden_size, steps=cfg.steps, eval_every=cfg.eval_every, batch_size=cfg.batch_size,
-            optim=OptimConfig("sgd", cfg.learning_rates[0], clipping=mode, clip=cfg.clip))
+            cfg, task, "rnn", cfg.hidden_size, OptimConfig("sgd", cfg.learning_rates[0], clipping=mode, clip=cfg.clip))
         for mode in cfg.modes
     }
     sweep = {"learning_rate": list(cfg.learning_rates), "recurrent_scale": [cfg.recurrent_scale]}
@@ -67,7 +59,7 @@ def finish(res: results.Results, run_dir: str) -> results.Results:
     written = _common.write_figures({
         "loss_vs_learning_rate": lambda: plots.sweep_curves(
             table, "learning_rate", baseline=baseline, title="tanh RNN, SGD: final MSE by clipping mode"),
-    }, f"{run_dir}/figures")
+    }, run_dir)
     _common.report(table, written, run_dir)
     return res
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import os
 
 from experiments import _common
-from rnn_jax import results
+from rnn_jax import results, rundir
 
 DEFAULT_DIRS = ("runs/vanishing_gradients", "runs/adding_problem", "runs/copy_memory",
                 "runs/sequential_digits", "runs/clipping")
@@ -28,13 +27,9 @@ class Config:
 
 def redraw(run_dir: str) -> None:
     """Calls the experiment's own ``finish`` on the stored results of ``run_dir``."""
-    path = os.path.join(run_dir, "experiment.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir} was not written by an experiment (no experiment.json)")
-    with open(path) as f:
-        info = json.load(f)
+    info = rundir.read_experiment(run_dir)
     module = importlib.import_module(f"experiments.{info['experiment']}")
-    module.finish(results.load([os.path.join(run_dir, name) for name in info["runs"]]), run_dir)
+    module.finish(results.load(info["run_dirs"]), run_dir)
 
 
 def main(cfg: Config) -> None:

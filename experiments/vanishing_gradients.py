@@ -10,12 +10,14 @@ whose forget gate sits near σ(0) = 0.5, to show what the recipe changes.
 
     python -m experiments.vanishing_gradients              # defaults: 8 seeds, ~3 min on 2 CPU cores
     python -m experiments.vanishing_gradients --quick      # seconds
-    python -m experiments.figures --run-dir runs/vanishing_gradients   # redraw only
+    python -m experiments.figures --run-dirs runs/vanishing_gradients   # redraw only
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from experiments import _common
 from rnn_jax import plots, results, tasks
@@ -23,50 +25,34 @@ from rnn_jax.optim import OptimConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(_common.Common):
+class Config(_common.Comparison):
     """tanh RNN vs LSTM vs GRU on the adding problem: gradient norm against time step at
     initialisation and after training, learning curves against the 1/6 baseline."""
 
+    QUICK: ClassVar[Mapping[str, Any]] = {**_common.Comparison.QUICK, "seq_len": 30, "torch_init_cells": ()}
+
     run_dir: str = "runs/vanishing_gradients"
-    """Where results and figures go; rerunning on an existing directory resumes it."""
-    cells: tuple[str, ...] = ("rnn", "lstm", "gru")
-    """Cells to compare (registered names)."""
+    seq_len: int = 100
+    """T of the adding problem."""
+    hidden_size: int = 32
+    steps: int = 1500
     chrono_cells: tuple[str, ...] = ("lstm", "gru")
     """Gated cells given chrono initialisation with T_max = seq_len (Tallec & Ollivier 2018,
     "Can recurrent neural networks warp time?"); the others keep PyTorch's default."""
     torch_init_cells: tuple[str, ...] = ("lstm",)
     """Cells trained once more with PyTorch's default initialisation, for comparison (run
     CELL_torch_init); pass none to skip."""
-    seq_len: int = 100
-    """T of the adding problem."""
-    hidden_size: int = 32
-    """Hidden units per cell."""
-    steps: int = 1500
-    """Training steps per seed."""
-    eval_every: int = 100
-    """Steps between held-out evaluations (and per compiled chunk)."""
-    batch_size: int = 32
-    """Sequences per step."""
-    learning_rate: float = 3e-3
-    """Adam learning rate."""
-    clip: float = 1.0
-    """Global-norm clipping threshold (Pascanu et al. 2013)."""
-
-
-QUICK = dict(seeds=2, seq_len=30, hidden_size=8, steps=40, eval_every=20, batch_size=16, torch_init_cells=())
 
 
 def main(cfg: Config) -> results.Results:
-    cfg = _common.with_quick(cfg, QUICK)
-    _common.check_common(cfg, may_be_empty=("chrono_cells", "torch_init_cells"))
+    cfg = _common.start(cfg, may_be_empty=("chrono_cells", "torch_init_cells"))
     task = tasks.get("adding", seq_len=cfg.seq_len)
     optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
     runs = [(cell, cell, {"chrono": float(cfg.seq_len)} if cell in cfg.chrono_cells else {}) for cell in cfg.cells]
     runs += [(f"{cell}_torch_init", cell, {}) for cell in cfg.torch_init_cells
              if cell in cfg.cells and cell in cfg.chrono_cells]
     configs = {
-        name: _common.train_config(task, cell, cfg.hidden_size, steps=cfg.steps, eval_every=cfg.eval_every,
-                                   batch_size=cfg.batch_size, optim=optim, cell_options=options)
+        name: _common.train_config(cfg, task, cell, cfg.hidden_size, optim, cell_options=options)
         for name, cell, options in runs
     }
     paths = _common.run_all("vanishing_gradients", configs, cfg, diagnose_at=sorted({0, cfg.eval_every, cfg.steps}))
@@ -76,12 +62,11 @@ def main(cfg: Config) -> results.Results:
 
 def finish(res: results.Results, run_dir: str) -> results.Results:
     """Figures and the summary table from the loaded results (also used by experiments.figures)."""
-    figures = f"{run_dir}/figures"
     written = _common.write_figures({
         "grad_norms": lambda: plots.grad_norms(res, title="‖∂L/∂h_t‖ on the adding problem"),
         "learning_curves": lambda: plots.learning_curves(res, title="adding problem: held-out MSE"),
         "spectra": lambda: plots.spectra(res),
-    }, figures)
+    }, run_dir)
     table = results.summary(res)
     _common.report(table, written, run_dir)
     return res

@@ -13,8 +13,8 @@ Importing this package has no side effects (no device or config changes).
 from rnn_jax import cells, initializers
 from rnn_jax.cells import Cell
 from rnn_jax.interop import from_torch, to_torch
-from rnn_jax.model import Readout, SequenceModel
-from rnn_jax.types import Batch
+from rnn_jax.model import SequenceModel
+from rnn_jax.types import Batch, Readout
 from rnn_jax.unroll import unroll
 
 __version__ = "0.1.0"

@@ -2,17 +2,15 @@
 
 ``to_dict`` turns nested frozen dataclasses (``TrainConfig``, ``SequenceModel``,
 ``OptimConfig``, the synthetic tasks) into dicts of plain values, tagging each with its class
-(``"__class__": "rnn_jax.model.SequenceModel"``); ``from_dict`` rebuilds them. Objects
-that are not dataclasses (an ``ArrayTask`` holding user arrays) are stored as their ``repr``
-and flagged: such a run cannot be rebuilt from its config alone.
+(``"__class__": "rnn_jax.model.SequenceModel"``). Objects that are not dataclasses (an
+``ArrayTask`` holding user arrays) are stored as their ``repr`` and flagged: such a run
+cannot be rebuilt from its config alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import importlib
-import json
 from typing import Any
 
 import numpy as np
@@ -50,32 +48,6 @@ def is_rebuildable(data: Any) -> bool:
     if isinstance(data, list):
         return all(is_rebuildable(v) for v in data)
     return True
-
-
-def _tuples(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
-
-
-def from_dict(data: Any) -> Any:
-    """Rebuilds what :func:`to_dict` wrote (lists become tuples, as the frozen configs hold)."""
-    if isinstance(data, dict) and CLASS_KEY in data:
-        module, _, name = data[CLASS_KEY].rpartition(".")
-        cls = getattr(importlib.import_module(module), name)
-        kwargs = {k: from_dict(v) for k, v in data.items() if k != CLASS_KEY}
-        return cls(**kwargs)
-    if isinstance(data, dict) and OPAQUE_KEY in data:
-        raise ValueError(f"cannot rebuild {data[OPAQUE_KEY]} from a config: it was stored only as its repr")
-    if isinstance(data, dict):
-        return {k: from_dict(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return _tuples([from_dict(v) for v in data])
-    return data
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(to_dict(obj), indent=2, sort_keys=True)
 
 
 def differences(old: Any, new: Any, path: str = "") -> list[str]:

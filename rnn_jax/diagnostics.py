@@ -25,9 +25,9 @@ import numpy as np
 from rnn_jax import _checks
 from rnn_jax.cells.base import Cell
 from rnn_jax.model import SequenceModel
-from rnn_jax.tasks.base import Task, step_mask
+from rnn_jax.tasks.base import Task
 from rnn_jax.types import Batch
-from rnn_jax.unroll import unroll
+from rnn_jax.unroll import step_mask, unroll
 
 
 class MatrixNorm(enum.StrEnum):
@@ -136,3 +136,31 @@ def recurrent_spectra(cell_params, num_gates: int, *, top: int = 4) -> dict[str,
     radius = np.max(np.abs(np.linalg.eigvals(blocks)), axis=-1)
     singular = np.linalg.svd(blocks, compute_uv=False)[..., : min(top, hidden)]
     return {"radius": radius, "singular_values": singular}
+
+
+def record(model: SequenceModel, params, batch: Batch, task: Task, *, jacobian_batch: int) -> dict[str, jax.Array]:
+    """What the runner records for one member at a diagnostics step (pure; runs compiled):
+    ``grad_norms`` ``[layers, t]`` on ``batch`` and ``jacobian_spectral`` ``[t]`` of the first
+    layer's forward cell on the first ``jacobian_batch`` sequences."""
+    return {
+        "grad_norms": hidden_grad_norms(model, params, batch, task),
+        "jacobian_spectral": jacobian_norms(model.cell_fn, model.cell_params(params)[0][0],
+                                            batch.inputs[:jacobian_batch], norm=MatrixNorm.SPECTRAL),
+    }
+
+
+def model_spectra(model: SequenceModel, params) -> dict[str, np.ndarray]:
+    """:func:`recurrent_spectra` of every layer and direction (host numpy, any leading member
+    axes kept): ``radius`` ``[..., layers, directions, G]`` and ``singular_values``
+    ``[..., layers, directions, G, k]``, padded with NaN to the widest layer's ``k``."""
+    per_layer = [[recurrent_spectra(p, model.cell_fn.num_gates) for p in layer] for layer in model.cell_params(params)]
+    k = max(s["singular_values"].shape[-1] for layer in per_layer for s in layer)
+
+    def pad(a):
+        return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, k - a.shape[-1])], constant_values=np.nan)
+
+    def stack(name, trailing, fix=lambda a: a):  # directions, then layers, before the trailing axes
+        layers = [np.stack([fix(s[name]) for s in layer], axis=-1 - trailing) for layer in per_layer]
+        return np.stack(layers, axis=-2 - trailing)
+
+    return {"radius": stack("radius", 1), "singular_values": stack("singular_values", 2, pad)}

@@ -104,11 +104,15 @@ def _preset(preset: Preset, *, num_gates: int, gru_reset_after: bool) -> dict[st
             return dict(input_init=WeightInit.NORMAL, recurrent_init=WeightInit.IDENTITY, uniform_bias=False)
 
 
+def preset(options: dict[str, Any]) -> Preset:
+    """The preset named by ``options["init"]`` (default ``torch``)."""
+    return _checks.choice(Preset, options.get("init", Preset.TORCH), "init")
+
+
 def resolve(options: dict[str, Any], *, num_gates: int, gru_reset_after: bool = False) -> tuple[InitSpec, Any]:
     """Turns user options into an :class:`InitSpec` and a dtype, checking every value."""
     _checks.unknown_options(options, OPTIONS, "cell init")
-    preset = _checks.choice(Preset, options.get("init", Preset.TORCH), "init")
-    fields = _preset(preset, num_gates=num_gates, gru_reset_after=gru_reset_after)
+    fields = _preset(preset(options), num_gates=num_gates, gru_reset_after=gru_reset_after)
     for name in ("input_init", "recurrent_init"):
         if name in options:
             fields[name] = _checks.choice(WeightInit, options[name], name)
@@ -121,7 +125,7 @@ def resolve(options: dict[str, Any], *, num_gates: int, gru_reset_after: bool = 
     if options.get("chrono") is not None:
         if num_gates not in (3, 4):
             raise ValueError(f"chrono={options['chrono']!r} applies only to gated cells (lstm, gru)")
-        if fields.get("forget_bias") is not None and "forget_bias" in options:
+        if options.get("forget_bias") is not None:
             raise ValueError("chrono and forget_bias both set the forget gate's bias; give one of them")
         fields["chrono"] = float(_checks.number(options["chrono"], "chrono", low=2.0, low_open=True))
         fields["forget_bias"] = None  # chrono replaces a preset's forget bias (keras)
@@ -199,25 +203,25 @@ def init_params(
     bias_keys = {"b_ih": k_bih, "b_hh": k_bhh} if spec.hh_bias else {"b_ih": k_bih}
     for name, k in bias_keys.items():
         if spec.uniform_bias:
-            b = jax.random.uniform(k, (g,), dtype, -bound, bound)
+            params[name] = jax.random.uniform(k, (g,), dtype, -bound, bound)
         else:
-            b = jnp.zeros((g,), dtype)
-        if spec.forget_bias is not None:  # lstm gate order i, f, g, o: forget block is [h, 2h)
-            value = spec.forget_bias if name == "b_ih" else 0.0
-            b = b.at[hidden_size : 2 * hidden_size].set(value)
-        if spec.chrono is not None:
-            b = _set_chrono(b, name, jax.random.fold_in(k_bih, 1), spec.chrono, num_gates, hidden_size)
-        params[name] = b
+            params[name] = jnp.zeros((g,), dtype)
+    # gate-bias overrides: the whole bias goes into b_ih, the same block of b_hh is zero
+    for block, value in _gate_biases(spec, jax.random.fold_in(k_bih, 1), num_gates, hidden_size, dtype).items():
+        part = slice(block * hidden_size, (block + 1) * hidden_size)
+        params["b_ih"] = params["b_ih"].at[part].set(value)
+        if "b_hh" in params:
+            params["b_hh"] = params["b_hh"].at[part].set(0.0)
     return params
 
 
-def _set_chrono(b: jax.Array, name: str, key, t_max: float, num_gates: int, hidden_size: int) -> jax.Array:
-    """Chrono biases (see the module docstring) in ``b_ih``; the same blocks of ``b_hh`` zero.
-
-    The keep gate is block 1 in both gate orders (lstm ``i, f, g, o``; gru ``r, z, n``)."""
-    h = hidden_size
-    keep = jnp.log(jax.random.uniform(key, (h,), b.dtype, 1.0, t_max - 1.0)) if name == "b_ih" else jnp.zeros((h,), b.dtype)
-    b = b.at[h : 2 * h].set(keep)
-    if num_gates == 4:  # lstm input gate: b_i = -b_f
-        b = b.at[:h].set(-keep)
-    return b
+def _gate_biases(spec: InitSpec, key, num_gates: int, hidden_size: int, dtype) -> dict[int, jax.Array]:
+    """``{gate block: bias}`` set by ``forget_bias`` or ``chrono`` (see the module docstring).
+    The gate that keeps the old state is block 1 in both gate orders (lstm ``i, f, g, o``;
+    gru ``r, z, n``)."""
+    if spec.forget_bias is not None:
+        return {1: jnp.full((hidden_size,), spec.forget_bias, dtype)}
+    if spec.chrono is None:
+        return {}
+    keep = jnp.log(jax.random.uniform(key, (hidden_size,), dtype, 1.0, spec.chrono - 1.0))
+    return {1: keep, 0: -keep} if num_gates == 4 else {1: keep}  # lstm: input bias -b_f

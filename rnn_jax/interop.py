@@ -15,7 +15,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax.model import SequenceModel
+from rnn_jax.model import Direction, SequenceModel
 
 _NAMES = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh"}
 _MODES = {"RNN_TANH": ("rnn", {"activation": "tanh"}), "RNN_RELU": ("rnn", {"activation": "relu"}),
@@ -34,7 +34,7 @@ def _check_module(module: Any) -> None:
 
 
 def _torch_name(ours: str, layer: int, direction: str) -> str:
-    return f"{_NAMES[ours]}_l{layer}{'_reverse' if direction == 'bwd' else ''}"
+    return f"{_NAMES[ours]}_l{layer}{'_reverse' if Direction(direction).reverse else ''}"
 
 
 def from_torch(module: Any) -> tuple[SequenceModel, dict[str, Any]]:
@@ -64,7 +64,7 @@ def from_torch(module: Any) -> tuple[SequenceModel, dict[str, Any]]:
         cell_options=options,
     )
     state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
-    directions = ("fwd", "bwd") if module.bidirectional else ("fwd",)
+    directions = [d.value for d in Direction.of(module.bidirectional)]
     layers = []
     for k in range(module.num_layers):
         layers.append({

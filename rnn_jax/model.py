@@ -30,15 +30,25 @@ import jax.numpy as jnp
 from rnn_jax import _checks, cells
 from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
-from rnn_jax.unroll import unroll
+from rnn_jax.initializers import Preset, preset
+from rnn_jax.types import Readout
+from rnn_jax.unroll import step_mask, unroll
 
 
-class Readout(enum.StrEnum):
-    """What the head reads from the last layer's outputs."""
+class Direction(enum.StrEnum):
+    """A layer's directions; their values are the keys of the layer's parameters."""
 
-    LAST = "last"  # each sequence's output at its own last valid step (bidirectional: both final states)
-    ALL = "all"  # every step: outputs [*b, t, o]
-    MEAN = "mean"  # mean over each sequence's valid steps
+    FWD = "fwd"
+    BWD = "bwd"  # bidirectional layers only: runs each sequence backwards over its valid part
+
+    @property
+    def reverse(self) -> bool:
+        return self is Direction.BWD
+
+    @classmethod
+    def of(cls, bidirectional: bool) -> tuple[Direction, ...]:
+        """The directions of a layer, forward first."""
+        return (cls.FWD, cls.BWD) if bidirectional else (cls.FWD,)
 
 
 def _dropout(key, x: jax.Array, rate: float) -> jax.Array:
@@ -147,11 +157,9 @@ class SequenceModel:
         keys = jax.random.split(key, self.num_layers + 1)
         layers, size = [], input_size
         for layer_key, hidden in zip(keys[:-1], self.layer_sizes):
-            k_fwd, k_bwd = jax.random.split(layer_key)
-            layer = {"fwd": cell.init(k_fwd, size, hidden)}
-            if self.bidirectional:
-                layer["bwd"] = cell.init(k_bwd, size, hidden)
-            layers.append(layer)
+            direction_keys = jax.random.split(layer_key)
+            directions = Direction.of(self.bidirectional)
+            layers.append({d.value: cell.init(k, size, hidden) for d, k in zip(directions, direction_keys)})
             size = hidden * self.num_directions
         params: dict[str, Any] = {"layers": layers}
         if self.output_size is not None:
@@ -160,7 +168,7 @@ class SequenceModel:
 
     def _init_head(self, key, fan_in: int) -> dict[str, jax.Array]:
         shape = (self.output_size, fan_in)
-        if dict(self.cell_options).get("init") == "keras":  # Keras Dense: glorot-uniform, zero bias
+        if preset(dict(self.cell_options)) is Preset.KERAS:  # Keras Dense: glorot-uniform, zero bias
             w = jax.nn.initializers.glorot_uniform(in_axis=1, out_axis=0)(key, shape, jnp.float32)
             return {"w": w, "b": jnp.zeros((self.output_size,), jnp.float32)}
         bound = 1.0 / math.sqrt(fan_in)  # torch.nn.Linear's default
@@ -212,25 +220,26 @@ class SequenceModel:
                 xs = _dropout(keys[index], xs, self.dropout)
             probe = None if probes is None else probes[index]
             halves = [None, None] if probe is None else jnp.split(probe, self.num_directions, axis=-1) + [None]
-            final, hs = unroll(cell, layer["fwd"], xs, probe=halves[0], **run)
-            finals = [cell.hidden(final)]
-            if self.bidirectional:
-                final_b, hs_b = unroll(cell, layer["bwd"], xs, probe=halves[1], reverse=True, **run)
-                hs = jnp.concatenate([hs, hs_b], axis=-1)
-                finals.append(cell.hidden(final_b))
-            xs = hs
+            finals, outputs = [], []
+            for direction, half in zip(Direction.of(self.bidirectional), halves):
+                final, hs = unroll(cell, layer[direction.value], xs, probe=half, reverse=direction.reverse, **run)
+                finals.append(cell.hidden(final))
+                outputs.append(hs)
+            xs = jnp.concatenate(outputs, axis=-1) if self.bidirectional else outputs[0]
         features = self._read(xs, finals, lengths)
         if train and self.output_dropout > 0:
             features = _dropout(keys[-1], features, self.output_dropout)
         if "head" not in params:
             return features
         out = add_bias(linear(features, params["head"]["w"]), params["head"]["b"])
-        if self.readout is Readout.ALL and lengths is not None:  # padded steps emit zeros
-            lengths = jnp.asarray(lengths)
-            steps = jnp.arange(inputs.shape[-2]).reshape((1,) * lengths.ndim + (-1,))
-            valid = steps < lengths[..., None]
-            out = jnp.where(valid[..., None], out, jnp.zeros_like(out))
+        mask = step_mask(lengths, inputs.shape[-2]) if self.readout.per_step else None
+        if mask is not None:  # padded steps emit zeros
+            out = jnp.where(mask[..., None], out, jnp.zeros_like(out))
         return out
+
+    def cell_params(self, params: dict[str, Any]) -> list[list[Any]]:
+        """Each layer's cell parameters by direction, ``[layer][direction]`` (forward first)."""
+        return [[layer[d.value] for d in Direction.of(self.bidirectional)] for layer in params["layers"]]
 
     def _read(self, hs: jax.Array, finals: list[jax.Array], lengths) -> jax.Array:
         match self.readout:
@@ -251,7 +260,7 @@ class SequenceModel:
         if ("head" in params) != (self.output_size is not None):
             raise ValueError(f"params {'has' if 'head' in params else 'lacks'} a head but output_size={self.output_size!r}")
         _checks.float_array(inputs, "inputs", ndim_min=2)
-        expected = params["layers"][0]["fwd"]["w_ih"].shape[-1]
+        expected = self.cell_params(params)[0][0]["w_ih"].shape[-1]
         if inputs.shape[-1] != expected:
             raise ValueError(
                 f"inputs has {inputs.shape[-1]} features on its last axis (shape {tuple(inputs.shape)}), "

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from rnn_jax import _checks
+from rnn_jax.hparams import INJECTED
 
 
 class Optimizer(enum.StrEnum):
@@ -157,8 +158,14 @@ def _scaling(cfg: OptimConfig) -> optax.GradientTransformation:
     return optax.chain(optax.add_decayed_weights(decay), core)  # L2 on the gradient
 
 
-def build(cfg: OptimConfig) -> optax.GradientTransformation:
+def build(cfg: OptimConfig, *, include_clipping: bool = True) -> optax.GradientTransformation:
     """The optax chain for ``cfg``, with ``learning_rate`` and ``clip`` injectable.
+
+    Args:
+        cfg: the optimiser configuration.
+        include_clipping: ``False`` leaves the clipping out of the chain, for a caller that
+            clips the gradients itself with :func:`clipping` (the trainer does, to report
+            the clipped norm without clipping twice). ``clip`` stays in the state either way.
 
     Returns:
         An ``optax.GradientTransformationExtraArgs`` whose state has
@@ -169,19 +176,15 @@ def build(cfg: OptimConfig) -> optax.GradientTransformation:
         raise TypeError(f"cfg must be an OptimConfig, got {type(cfg).__name__}")
 
     def chain(learning_rate, clip):
+        clip_part = [clipping(cfg.clipping, clip)] if include_clipping else []
         return optax.chain(
-            clipping(cfg.clipping, clip),
+            *clip_part,
             _scaling(cfg),
             optax.scale_by_schedule(schedule_shape(cfg)),
             optax.scale_by_learning_rate(learning_rate),
         )
 
-    return optax.inject_hyperparams(chain)(
-        learning_rate=float(cfg.learning_rate), clip=float(cfg.clip)
-    )
-
-
-INJECTED = ("learning_rate", "clip")
+    return optax.inject_hyperparams(chain)(**{name: float(getattr(cfg, name)) for name in INJECTED})
 
 
 def set_hyperparams(opt_state, **values):

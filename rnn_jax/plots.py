@@ -112,9 +112,10 @@ def learning_curves(results, metric: str = "loss", *, split: str = "eval", runs=
     """
     frame = getattr(results, split)
     fig, (ax,) = _figure(1, 5.0, 3.4)
-    log = metric == "loss" if log is None else log
+    is_loss = metric == "loss"
+    log = is_loss if log is None else log
     _draw_runs(ax, results, frame[frame.metric == metric], "step", runs=runs, log=log)
-    if baseline and metric == "loss":
+    if baseline and is_loss:
         for value in sorted(set(results.runs.baseline_loss.round(6))):
             ax.axhline(value, color="0.3", linestyle="--", linewidth=1.0,
                        label=f"trivial baseline ({value:.3g})")

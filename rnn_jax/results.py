@@ -12,62 +12,70 @@ directory format is described in :mod:`rnn_jax.runner`.
 from __future__ import annotations
 
 import dataclasses
-import glob
-import json
 import os
-import re
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-_STEP = re.compile(r"_(\d+)\.npz$")
+from rnn_jax.hparams import SWEEPABLE
+from rnn_jax.rundir import RunDir, run_dirs_under
 
 
-def _step_files(directory: str, prefix: str) -> list[tuple[int, str]]:
-    files = glob.glob(os.path.join(directory, f"{prefix}_*.npz"))
-    return sorted((int(_STEP.search(f).group(1)), f) for f in files)
+@dataclasses.dataclass
+class RunResult:
+    """One run directory's arrays: what :func:`rnn_jax.runner.run` returns, and what
+    :func:`load_run` reads later (then without ``state``).
 
+    Attributes:
+        run_dir: the run directory.
+        members: one dict per member (``member``, ``seed``, hyperparameters).
+        state: the final stacked :class:`~rnn_jax.train.TrainState` (leading axis = members),
+            or ``None`` when read from disk.
+        train: per-step training metrics, each ``[members, steps]``.
+        eval: held-out metrics, each ``[members, len(eval_steps)]``.
+        eval_steps: the steps of the evaluations.
+        diagnostics: ``{step: {name: array}}`` recorded during the run.
+        diverged: one dict per member that diverged (``member``, ``seed``, hparams, ``step``).
+    """
 
-def _read(path: str) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
+    run_dir: str
+    members: list[dict[str, Any]]
+    state: Any
+    train: dict[str, np.ndarray]
+    eval: dict[str, np.ndarray]
+    eval_steps: np.ndarray
+    diagnostics: dict[int, dict[str, np.ndarray]]
+    diverged: list[dict[str, Any]]
 
 
 def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
-    path = os.path.join(os.fspath(run_dir), "config.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
-    with open(path) as f:
-        return json.load(f)
+    """A run directory's ``config.json``."""
+    return RunDir(run_dir).read_config()
 
 
-def load_run(run_dir: str | os.PathLike):
-    """One run directory as a :class:`~rnn_jax.runner.RunResult` (``state`` is ``None``).
+def load_run(run_dir: str | os.PathLike) -> RunResult:
+    """One run directory as a :class:`RunResult` (``state`` is ``None``).
 
     Only chunks up to the last step recorded in ``status.json`` are read, so files left by
     an interrupted chunk are never mixed in.
     """
-    from rnn_jax.runner import RunResult
-
-    run_dir = os.path.abspath(os.fspath(run_dir))
-    config = read_config(run_dir)
-    with open(os.path.join(run_dir, "status.json")) as f:
-        status = json.load(f)
+    directory = RunDir(run_dir)
+    config = directory.read_config()
+    status = directory.read_status()
     last = status["step"]
-    trains = [_read(f) for s, f in _step_files(os.path.join(run_dir, "metrics"), "train") if s <= last]
-    evals = [(s, _read(f)) for s, f in _step_files(os.path.join(run_dir, "metrics"), "eval") if s <= last]
+    trains = [arrays for _, arrays in directory.read("train", until=last)]
+    evals = directory.read("eval", until=last)
     train = {k: np.concatenate([t[k] for t in trains], axis=1) for k in trains[0]} if trains else {}
     eval_ = {k: np.stack([e[k] for _, e in evals], axis=1) for k in evals[0][1]} if evals else {}
-    diagnostics = {s: _read(f) for s, f in _step_files(os.path.join(run_dir, "diagnostics"), "step") if s <= last}
     return RunResult(
-        run_dir=run_dir,
+        run_dir=directory.path,
         members=config["members"],
         state=None,
         train=train,
         eval=eval_,
         eval_steps=np.asarray([s for s, _ in evals]),
-        diagnostics=diagnostics,
+        diagnostics=dict(directory.read("step", until=last)),
         diverged=status["diverged"],
     )
 
@@ -116,6 +124,18 @@ def _long(run: str, metrics: dict[str, np.ndarray], steps: np.ndarray):
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "member", "step", "metric", "value"])
 
 
+def _indexed(run: str, step: int, axes: tuple[str, ...], **values: np.ndarray):
+    """A tidy frame of arrays of one shape: a row per element, a column per axis index."""
+    import pandas as pd
+
+    shape = next(iter(values.values())).shape
+    index = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    columns = {"run": run, axes[0]: index[0].ravel(), "step": step}
+    columns.update({axis: i.ravel() for axis, i in zip(axes[1:], index[1:])})
+    columns.update({k: v.ravel().astype(np.float64) for k, v in values.items()})
+    return pd.DataFrame(columns)
+
+
 def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
     """Tidy DataFrames for one or many run directories.
 
@@ -127,13 +147,8 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    run_dirs = []
-    for path in paths:
-        path = os.fspath(path)
-        if os.path.exists(os.path.join(path, "config.json")):
-            run_dirs.append(path)
-        else:
-            run_dirs += sorted(os.path.dirname(p) for p in glob.glob(os.path.join(path, "*", "config.json")))
+    paths = [os.fspath(p) for p in paths]
+    run_dirs = [d for path in paths for d in run_dirs_under(path)]
     if not run_dirs:
         raise FileNotFoundError(f"no run directories (with config.json) under {list(paths)}")
     runs, members, train, eval_, grads, jac, spectra = [], [], [], [], [], [], []
@@ -141,7 +156,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
     if len(set(names)) != len(names):  # same leaf name in different experiments: use more of the path
         names = [os.path.relpath(p, os.path.commonpath(run_dirs)) for p in run_dirs]
     for name, path in zip(names, run_dirs):
-        config, result = read_config(path), load_run(path)
+        config, result = RunDir(path).read_config(), load_run(path)
         model = config["train_config"]["model"]
         runs.append({
             "run": name, "path": os.path.abspath(path), "cell": model["cell"], "task": config["task"]["name"],
@@ -155,24 +170,12 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
             train.append(_long(name, result.train, steps))
         eval_.append(_long(name, result.eval, result.eval_steps))
         for step, d in result.diagnostics.items():
-            g = d["grad_norms"]  # [M, L, T]
-            m_idx, l_idx, t_idx = np.meshgrid(*(np.arange(n) for n in g.shape), indexing="ij")
-            grads.append(pd.DataFrame({"run": name, "member": m_idx.ravel(), "step": step, "layer": l_idx.ravel(),
-                                       "t": t_idx.ravel(), "value": g.ravel().astype(np.float64)}))
-            j = d["jacobian_spectral"]  # [M, T]
-            m_idx, t_idx = np.meshgrid(*(np.arange(n) for n in j.shape), indexing="ij")
-            jac.append(pd.DataFrame({"run": name, "member": m_idx.ravel(), "step": step, "t": t_idx.ravel(),
-                                     "value": j.ravel().astype(np.float64)}))
-            r, s = d["radius"], d["singular_values"]  # [M, L, D, G], [M, L, D, G, k]
-            idx = np.meshgrid(*(np.arange(n) for n in r.shape), indexing="ij")
-            spectra.append(pd.DataFrame({"run": name, "member": idx[0].ravel(), "step": step, "layer": idx[1].ravel(),
-                                         "direction": idx[2].ravel(), "gate": idx[3].ravel(),
-                                         "radius": r.ravel(), "sigma_max": s[..., 0].ravel()}))
+            grads.append(_indexed(name, step, ("member", "layer", "t"), value=d["grad_norms"]))
+            jac.append(_indexed(name, step, ("member", "t"), value=d["jacobian_spectral"]))
+            spectra.append(_indexed(name, step, ("member", "layer", "direction", "gate"),
+                                    radius=d["radius"], sigma_max=d["singular_values"][..., 0]))
     concat = lambda parts: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()  # noqa: E731
     return Results(pd.DataFrame(runs), concat(members), concat(train), concat(eval_), concat(grads), concat(jac), concat(spectra))
-
-
-HPARAMS = ("learning_rate", "clip", "recurrent_scale")
 
 
 def summary(results: Results, metric: str | None = None):
@@ -190,11 +193,12 @@ def summary(results: Results, metric: str | None = None):
 
     final = results.eval[results.eval.step == results.eval.groupby("run").step.transform("max")]
     final = results.with_members(final)
-    swept = [h for h in HPARAMS if h in final and final.groupby("run")[h].nunique().max() > 1]
+    swept = [h for h in SWEEPABLE if h in final and final.groupby("run")[h].nunique().max() > 1]
     rows = []
     for run in results.runs.itertuples():
         wanted = [metric] if metric else ["loss", run.success_metric]
         part = final[final.run == run.run]
+        baselines = {"loss": run.baseline_loss}  # the trivial predictor's value, where a metric has one
         for name in dict.fromkeys(wanted):
             chosen = part[part.metric == name]
             groups = chosen.groupby(swept, sort=True) if swept else [((), chosen)]
@@ -206,5 +210,5 @@ def summary(results: Results, metric: str | None = None):
                 rows.append({"run": run.run, "cell": run.cell, "task": run.task, "seq_len": run.seq_len,
                              **dict(zip(swept, key)), "metric": name, "mean": v.mean(),
                              "std": v.std(ddof=1) if len(v) > 1 else 0.0, "min": v.min(), "max": v.max(),
-                             "seeds": len(v), "baseline_loss": run.baseline_loss if name == "loss" else np.nan})
+                             "seeds": len(v), "baseline_loss": baselines.get(name, np.nan)})
     return pd.DataFrame(rows)

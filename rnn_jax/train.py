@@ -35,13 +35,13 @@ import numpy as np
 import optax
 
 from rnn_jax import _checks, optim, tasks
-from rnn_jax.model import Readout, SequenceModel
+from rnn_jax.hparams import CLIP, INJECTED, RECURRENT_SCALE, SWEEPABLE
+from rnn_jax.model import SequenceModel
 from rnn_jax.optim import OptimConfig
 from rnn_jax.tasks.base import Task
-from rnn_jax.types import Batch
+from rnn_jax.types import Batch, Readout
 
 Hparams = dict[str, jax.Array]
-SWEEPABLE = ("learning_rate", "clip", "recurrent_scale")
 
 
 class TrainState(NamedTuple):
@@ -78,7 +78,7 @@ class History(NamedTuple):
 def model_for(task: Task | str, cell: str = "lstm", hidden_size: int | tuple[int, ...] = 128, **options) -> SequenceModel:
     """A :class:`SequenceModel` whose head and readout fit ``task``."""
     task = tasks.get(task)
-    options.setdefault("readout", Readout.ALL if task.readout is Readout.ALL else Readout.LAST)
+    options.setdefault("readout", Readout.ALL if task.readout.per_step else Readout.LAST)
     return SequenceModel(cell, hidden_size, output_size=task.output_size, **options)
 
 
@@ -122,11 +122,11 @@ class TrainConfig:
                 f"model.output_size={self.model.output_size} but task {task.name!r} has output_size="
                 f"{task.output_size}; build the model with rnn_jax.train.model_for(task, ...)"
             )
-        if (self.model.readout is Readout.ALL) != (task.readout is Readout.ALL):
+        if self.model.readout.per_step != task.readout.per_step:
             raise ValueError(
                 f"model.readout={self.model.readout.value!r} does not fit task {task.name!r} "
                 f"(readout {task.readout.value!r}): one output per "
-                f"{'step' if task.readout is Readout.ALL else 'sequence'} is expected"
+                f"{'step' if task.readout.per_step else 'sequence'} is expected"
             )
 
     @functools.cached_property
@@ -186,7 +186,8 @@ class Trainer:
 
     @functools.cached_property
     def tx(self) -> optax.GradientTransformation:
-        return optim.build(self.cfg.optim)
+        """The optimiser after clipping: :meth:`train_step` clips the gradients itself, once."""
+        return optim.build(self.cfg.optim, include_clipping=False)
 
     @property
     def model(self) -> SequenceModel:
@@ -198,10 +199,7 @@ class Trainer:
 
     def default_hparams(self) -> Hparams:
         """The config's own values, as float32 arrays (what a sweep replaces)."""
-        return {
-            "learning_rate": jnp.float32(self.cfg.optim.learning_rate),
-            "clip": jnp.float32(self.cfg.optim.clip),
-        }
+        return {name: jnp.float32(getattr(self.cfg.optim, name)) for name in INJECTED}
 
     def _hparams(self, hparams: Mapping[str, Any] | None) -> Hparams:
         values = self.default_hparams()
@@ -219,12 +217,10 @@ class Trainer:
         hparams = self._hparams(hparams)
         k_init, k_run = jax.random.split(key)
         params = self.model.init(k_init, self.task.input_size)
-        if "recurrent_scale" in hparams:
-            params = _scale_recurrent(params, hparams["recurrent_scale"])
+        if RECURRENT_SCALE in hparams:
+            params = _scale_recurrent(params, hparams[RECURRENT_SCALE])
         opt_state = self.tx.init(params)
-        opt_state = optim.set_hyperparams(
-            opt_state, learning_rate=hparams["learning_rate"], clip=hparams["clip"]
-        )
+        opt_state = optim.set_hyperparams(opt_state, **{name: hparams[name] for name in INJECTED})
         return TrainState(params, opt_state, jnp.int32(0), k_run, jnp.int32(-1))
 
     def sample_batch(self, state: TrainState) -> Batch:
@@ -246,9 +242,9 @@ class Trainer:
         """
         dropout_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.step)
         (loss, outputs), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, batch, dropout_key)
-        clip = state.opt_state.hyperparams["clip"]
+        clip = state.opt_state.hyperparams[CLIP]
         clipped, _ = optim.clipping(self.cfg.optim.clipping, clip).update(grads, optax.EmptyState(), state.params)
-        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+        updates, opt_state = self.tx.update(clipped, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(params)

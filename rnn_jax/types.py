@@ -1,6 +1,8 @@
-"""Shape vocabulary and the small named containers used across rnn_jax.
+"""The small named types every layer shares: ``Batch``, ``Readout``, parameter and carry
+aliases. They live at the bottom of the package so that tasks and models both import
+downward.
 
-Legend for the dimension names used in every signature:
+Legend for the dimension names used in shape strings and docstrings:
 
     *b  any number of leading batch dimensions (often a single ``b`` = batch)
     t   time (sequence length)
@@ -9,30 +11,34 @@ Legend for the dimension names used in every signature:
     g   fused gate width: ``G * h`` (rnn: G=1, gru: G=3, lstm: G=4)
     o   output features of the readout head
     s   seeds / sweep members stacked by the runner
-
-The aliases are documentation first: they are checked in tests, not at run time.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Any, NamedTuple, Union
 
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int
 
 # A cell's parameters: a dict of arrays (``w_ih``, ``w_hh``, ``b_ih``, ``b_hh``).
 Params = dict[str, Any]
 # A carry: one array for rnn / gru, ``(h, c)`` for lstm.
 Carry = Union[Array, tuple[Array, ...]]
-PRNGKey = PRNGKeyArray
-
-BatchInputs = Float[Array, "*b t i"]
-TimeMajorInputs = Float[Array, "t *b i"]
-ProjectedInputs = Float[Array, "t *b g"]
-Hidden = Float[Array, "*b h"]
-HiddenSeq = Float[Array, "t *b h"]
 Lengths = Int[Array, "*b"]
-Outputs = Float[Array, "*b o"]
-SeqOutputs = Float[Array, "*b t o"]
+
+
+class Readout(enum.StrEnum):
+    """What a model's head reads from its last layer's outputs, and so what a task's targets
+    look like: one per sequence, or one per step."""
+
+    LAST = "last"  # each sequence's output at its own last valid step (bidirectional: both final states)
+    ALL = "all"  # every step: outputs [*b, t, o]
+    MEAN = "mean"  # mean over each sequence's valid steps
+
+    @property
+    def per_step(self) -> bool:
+        """Whether there is one output (and target) per time step."""
+        return self is Readout.ALL
 
 
 class Batch(NamedTuple):
@@ -49,18 +55,4 @@ class Batch(NamedTuple):
     lengths: Int[Array, " b"] | None = None
 
 
-__all__ = [
-    "Array",
-    "Batch",
-    "BatchInputs",
-    "Carry",
-    "Hidden",
-    "HiddenSeq",
-    "Lengths",
-    "Outputs",
-    "Params",
-    "PRNGKey",
-    "ProjectedInputs",
-    "SeqOutputs",
-    "TimeMajorInputs",
-]
+__all__ = ["Array", "Batch", "Carry", "Lengths", "Params", "Readout"]

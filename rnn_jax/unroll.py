@@ -18,6 +18,15 @@ from rnn_jax.cells.base import Cell
 from rnn_jax.types import Carry, Lengths, Params
 
 
+def step_mask(lengths: jax.Array | None, seq_len: int) -> jax.Array | None:
+    """``[*b, t]`` bool, true on each sequence's valid steps (``t < length``); ``None`` when
+    ``lengths`` is ``None`` (every step is valid)."""
+    if lengths is None:
+        return None
+    lengths = jnp.asarray(lengths)
+    return jnp.arange(seq_len).reshape((1,) * lengths.ndim + (-1,)) < lengths[..., None]
+
+
 def _reverse_valid(x: jax.Array, lengths: jax.Array) -> jax.Array:
     """Reverses each sequence of time-major ``x[t, *b, ...]`` over its valid part ``[0, len)``.
 

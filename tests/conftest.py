@@ -4,7 +4,6 @@ These catch ``(h,) + (b, h)`` broadcasting bugs and silent float64/bfloat16 mixi
 (the settings Equinox's own test suite uses).
 """
 
-import os
 
 import jax
 import numpy as np
@@ -34,9 +33,6 @@ def standard_dtype_promotion():
 
 def run_files(run_dir) -> dict[str, dict[str, np.ndarray]]:
     """Every array of a run directory's metrics and diagnostics, by ``sub/file`` name."""
-    out = {}
-    for sub in ("metrics", "diagnostics"):
-        for name in sorted(os.listdir(os.path.join(run_dir, sub))):
-            with np.load(os.path.join(run_dir, sub, name)) as data:
-                out[f"{sub}/{name}"] = {k: data[k] for k in data.files}
-    return out
+    from rnn_jax.rundir import RunDir
+
+    return RunDir(run_dir).files()

@@ -10,7 +10,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("standard_dtype_promotio
 
 def test_vanishing_gradients_defaults_reproduce_the_readme_table(tmp_path):
     from experiments import vanishing_gradients
-    from rnn_jax import results
 
     res = vanishing_gradients.main(vanishing_gradients.Config(run_dir=str(tmp_path / "vg"), progress=False))
     final = res.eval[(res.eval.metric == "loss") & (res.eval.step == res.eval.step.max())]

@@ -1,6 +1,7 @@
 """The runner: members equal single runs, device count does not matter, resume is exact,
 divergence is isolated, mismatched run directories are refused."""
 
+import errno
 import json
 import os
 import subprocess
@@ -13,9 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import results, runner, tasks
+from rnn_jax import results, tasks
 from rnn_jax.optim import OptimConfig
-from rnn_jax.runner import choose_members_per_call, make_members, run
+from rnn_jax.rundir import RunDir, WriteFailed
+from rnn_jax.runner import choose_members_per_call, make_members, placement, run
 from rnn_jax.train import TrainConfig, make_train, model_for
 
 from .conftest import run_files
@@ -50,24 +52,30 @@ def test_members_equal_single_runs_over_seeds_and_sweep(tmp_path):
     assert sorted(table.learning_rate) == [3e-3, 1e-2] and set(table.seeds) == {2}
 
 
-@pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
-def test_interrupt_and_resume_is_bit_identical(tmp_path, monkeypatch):
-    cfg = _cfg("lstm", steps=60)
-    full = run(cfg, seeds=2, run_dir=tmp_path / "full", progress=False)
+class InterruptAfter40(RunDir):
+    """A run directory whose status write at step 40 is followed by Ctrl-C."""
 
-    import rnn_jax.runner as runner_module
-
-    real = runner_module._write_status
-
-    def interrupt_after_40(run_dir, step, *args):
-        real(run_dir, step, *args)
+    def write_status(self, step, *args):
+        super().write_status(step, *args)
         if step == 40:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner_module, "_write_status", interrupt_after_40)
+
+class DiskFullAt40(RunDir):
+    """A run directory whose disk fills up when the training metrics of step 40 are written."""
+
+    def write_npz(self, path, arrays):
+        if path.endswith("train_00000040.npz"):
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        super().write_npz(path, arrays)
+
+
+@pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
+def test_interrupt_and_resume_is_bit_identical(tmp_path):
+    cfg = _cfg("lstm", steps=60)
+    full = run(cfg, seeds=2, run_dir=tmp_path / "full", progress=False)
     with pytest.raises(KeyboardInterrupt):
-        run(cfg, seeds=2, run_dir=tmp_path / "resumed", progress=False)
-    monkeypatch.setattr(runner_module, "_write_status", real)
+        run(cfg, seeds=2, run_dir=InterruptAfter40(tmp_path / "resumed"), progress=False)
     status = json.loads((tmp_path / "resumed" / "status.json").read_text())
     assert status["step"] == 40 and not status["finished"]
     resumed = run(cfg, seeds=2, run_dir=tmp_path / "resumed", progress=False)
@@ -120,7 +128,8 @@ def test_mismatched_run_directory_is_refused(tmp_path):
         ({"sweep": {"learning_rate": [1e-3, -1.0]}}, ValueError, "learning_rate"),
         ({"diagnose_at": [7]}, ValueError, "diagnose_at step 7"),
         ({"checkpoint_every": 0}, ValueError, "checkpoint_every=0"),
-        ({"members_per_call": "fast"}, ValueError, "members_per_call='fast' must be 'auto', None or a positive int"),
+        ({"members_per_call": "fast"}, ValueError, "members_per_call='fast' is not one of 'auto', 'vmap'"),
+        ({"members_per_call": None}, TypeError, "members_per_call=None must be 'auto', 'vmap' or a positive int"),
         ({"members_per_call": 0}, ValueError, "members_per_call=0"),
     ],
 )
@@ -145,16 +154,16 @@ def test_every_member_strategy_gives_the_same_results(monkeypatch):
     groups' values do not depend on how many run at once (bit for bit)."""
     cfg = _cfg("lstm", steps=20)
     options = dict(seeds=2, sweep={"learning_rate": [1e-2, 3e-3]}, progress=False, diagnose_at=[])
-    outs = {k: run(cfg, members_per_call=k, **options) for k in (None, 1, 3)}
-    monkeypatch.setattr(runner, "cores", lambda: 1)
+    outs = {k: run(cfg, members_per_call=k, **options) for k in ("vmap", 1, 3)}
+    monkeypatch.setattr(placement, "cores", lambda: 1)
     one_thread = run(cfg, members_per_call=1, **options)
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), (one_thread.train, one_thread.eval),
                  (outs[1].train, outs[1].eval))
     for k in (1, 3):
-        np.testing.assert_allclose(outs[k].train["loss"], outs[None].train["loss"], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(outs[k].eval["loss"], outs[None].eval["loss"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(outs[k].train["loss"], outs["vmap"].train["loss"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(outs[k].eval["loss"], outs["vmap"].eval["loss"], rtol=1e-5, atol=1e-6)
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-                     outs[k].state.params, outs[None].state.params)
+                     outs[k].state.params, outs["vmap"].state.params)
 
 
 @pytest.mark.parametrize(
@@ -163,8 +172,7 @@ def test_every_member_strategy_gives_the_same_results(monkeypatch):
      (16, ["cpu", "cpu"], None), (64, ["cpu", "cpu"], None), (16, ["gpu"], None), (128, ["tpu"] * 8, None)],
 )
 def test_the_measured_strategy_rule(hidden, devices, expected):
-    cfg = TrainConfig(model=model_for(TASK, "lstm", hidden), task=TASK, steps=20, eval_every=20)
-    assert choose_members_per_call(cfg, [types.SimpleNamespace(platform=p) for p in devices]) == expected
+    assert choose_members_per_call(hidden, [types.SimpleNamespace(platform=p) for p in devices]) == expected
 
 
 FOUR_DEVICES = textwrap.dedent(
@@ -218,33 +226,19 @@ def test_debug_mode_names_the_operation_that_made_the_first_nan(tmp_path):
 
 def test_a_disk_too_small_for_the_run_is_refused_before_training(tmp_path, monkeypatch):
     import collections
-
-    from rnn_jax import runner as runner_module
+    import shutil
 
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr(runner_module.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 4096, 4096))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 4096, 4096))
     with pytest.raises(ValueError, match=r"run_dir=.* has 0.0 MiB free but this run needs about [\d.]+ MiB"):
         run(_cfg(), seeds=2, run_dir=tmp_path / "r", progress=False)
     assert not os.path.exists(tmp_path / "r" / "checkpoints")
 
 
 @pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
-def test_a_failed_write_names_the_file_the_step_and_the_checkpoint_to_resume_from(tmp_path, monkeypatch):
-    import errno
-
-    from rnn_jax import runner as runner_module
-
-    real = runner_module.save_npz
-
-    def disk_full_at_40(path, arrays):
-        if path.endswith("train_00000040.npz"):
-            raise OSError(errno.ENOSPC, "No space left on device", path)
-        return real(path, arrays)
-
-    monkeypatch.setattr(runner_module, "save_npz", disk_full_at_40)
-    with pytest.raises(runner_module.WriteFailed, match=r"train_00000040.npz failed at step 40 \(No space left on device\); "
-                                                        r"the last complete checkpoint is step 20"):
-        run(_cfg(), seeds=2, run_dir=tmp_path / "r", progress=False)
-    monkeypatch.setattr(runner_module, "save_npz", real)
+def test_a_failed_write_names_the_file_the_step_and_the_checkpoint_to_resume_from(tmp_path):
+    with pytest.raises(WriteFailed, match=r"train_00000040.npz failed at step 40 \(No space left on device\); "
+                                          r"the last complete checkpoint is step 20"):
+        run(_cfg(), seeds=2, run_dir=DiskFullAt40(tmp_path / "r"), progress=False)
     resumed = run(_cfg(), seeds=2, run_dir=tmp_path / "r", progress=False)
     assert resumed.train["loss"].shape == (2, 40)

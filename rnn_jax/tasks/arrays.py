@@ -32,9 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnn_jax import _checks
-from rnn_jax.model import Readout
 from rnn_jax.tasks.base import LossKind, Task, binary_entropy
-from rnn_jax.types import Batch
+from rnn_jax.types import Batch, Readout
 
 
 def _as_inputs(x: Any, name: str) -> np.ndarray:
@@ -169,7 +168,7 @@ class ArrayTask(Task):
         return lengths.astype(np.int32)
 
     def _trivial_loss(self, y: np.ndarray, lengths: np.ndarray | None) -> float:
-        if self.readout is Readout.ALL and lengths is not None:
+        if self.readout.per_step and lengths is not None:
             valid = np.arange(y.shape[1])[None, :] < lengths[:, None]
             y = y[valid]  # the valid steps only, flattened
         match self.loss_kind:

@@ -25,22 +25,15 @@ import jax.numpy as jnp
 import optax
 
 from rnn_jax import _checks
-from rnn_jax.model import Readout
 from rnn_jax.registry import Registry
-from rnn_jax.types import Batch
+from rnn_jax.types import Batch, Readout
+from rnn_jax.unroll import step_mask
 
 
 class LossKind(enum.StrEnum):
     MSE = "mse"  # regression, outputs are predictions
     BCE = "bce"  # binary targets in [0, 1], outputs are logits (sigmoid inside the loss)
     CE = "ce"  # integer class labels, outputs are logits over classes
-
-
-def step_mask(lengths: jax.Array | None, seq_len: int) -> jax.Array | None:
-    """``[b, t]`` bool, true on each sequence's valid steps; ``None`` if all are valid."""
-    if lengths is None:
-        return None
-    return jnp.arange(seq_len)[None, :] < lengths[:, None]
 
 
 def masked_mean(values: jax.Array, mask: jax.Array | None) -> jax.Array:
@@ -122,9 +115,11 @@ class Task(abc.ABC):
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
         """Mean loss over sequences (and valid steps when ``readout`` is ``"all"``)."""
-        values = pointwise_loss(self.loss_kind, outputs, batch.targets)
-        mask = step_mask(batch.lengths, batch.inputs.shape[1]) if self.readout is Readout.ALL else None
-        return masked_mean(values, mask)
+        return masked_mean(pointwise_loss(self.loss_kind, outputs, batch.targets), self.step_mask(batch))
+
+    def step_mask(self, batch: Batch) -> jax.Array | None:
+        """``[b, t]`` valid steps when there is a target per step and lengths vary, else ``None``."""
+        return step_mask(batch.lengths, batch.inputs.shape[1]) if self.readout.per_step else None
 
     def metrics(self, outputs: jax.Array, batch: Batch) -> dict[str, jax.Array]:
         """``loss``, ``skill`` and the task's own measures (``accuracy`` for most tasks)."""
@@ -138,8 +133,7 @@ class Task(abc.ABC):
         if self.loss_kind is LossKind.MSE:
             return {}
         correct = predictions_correct(self.loss_kind, outputs, batch.targets)
-        mask = step_mask(batch.lengths, batch.inputs.shape[1]) if self.readout is Readout.ALL else None
-        return {"accuracy": masked_mean(correct.astype(jnp.float32), mask)}
+        return {"accuracy": masked_mean(correct.astype(jnp.float32), self.step_mask(batch))}
 
     def check_batch_size(self, batch_size: Any) -> int:
         return _checks.positive_int(batch_size, "batch_size")

@@ -20,9 +20,8 @@ import jax.numpy as jnp
 
 from rnn_jax import _checks
 from rnn_jax._random import draw
-from rnn_jax.model import Readout
 from rnn_jax.tasks.base import LossKind, Task
-from rnn_jax.types import Batch
+from rnn_jax.types import Batch, Readout
 
 NUM_SYMBOLS = 8
 COPY_LENGTH = 10

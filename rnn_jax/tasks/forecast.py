@@ -19,9 +19,8 @@ import jax.numpy as jnp
 
 from rnn_jax import _checks
 from rnn_jax._random import draw
-from rnn_jax.model import Readout
 from rnn_jax.tasks.base import Task
-from rnn_jax.types import Batch
+from rnn_jax.types import Batch, Readout
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,21 @@
+"""Many seeds × swept hyperparameters in one compiled program, chunk by chunk, resumable.
+
+    result = run(cfg, seeds=8, sweep={"learning_rate": [1e-3, 1e-2]}, run_dir="runs/x")
+
+The S seeds × P sweep points are M = S·P *members* (:mod:`~rnn_jax.runner.members`),
+stacked on a leading axis and trained by compiled programs over that axis, sharded over
+every device or run as groups on the CPU's cores (:mod:`~rnn_jax.runner.placement`).
+:func:`run` (:mod:`~rnn_jax.runner.loop`) repeats a compiled chunk of ``eval_every`` steps
+and an evaluation; what happens between chunks (metrics, diagnostics, checkpoints, status,
+progress, divergence reports) is :mod:`~rnn_jax.runner.actions`. The run directory's format
+is :mod:`rnn_jax.rundir`; :mod:`rnn_jax.results` reads it.
+"""
+
+from rnn_jax.results import RunResult
+from rnn_jax.rundir import RunDir, WriteFailed, primary_process
+from rnn_jax.runner.loop import run
+from rnn_jax.runner.members import Members, make_members
+from rnn_jax.runner.placement import MemberPrograms, Placement, choose_members_per_call, cores
+
+__all__ = ["MemberPrograms", "Members", "Placement", "RunDir", "RunResult", "WriteFailed", "choose_members_per_call",
+           "cores", "make_members", "primary_process", "run"]

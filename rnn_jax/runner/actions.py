@@ -1,0 +1,172 @@
+"""What happens between compiled chunks: small objects the loop calls in order.
+
+After each chunk of ``eval_every`` training steps and its evaluation, the loop builds a
+:class:`Chunk` and hands it to each action (the shape of jaxline's ``PeriodicAction``):
+write the metrics, record diagnostics, report new divergence, save a checkpoint, write
+``status.json``, update the progress bar. At the start of a fresh run the same actions see
+the step-0 evaluation (``train`` is ``None`` then).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import jax
+import numpy as np
+
+from rnn_jax import diagnostics
+from rnn_jax.rundir import RunDir, WriteFailed, primary_process, write_failed
+from rnn_jax.runner.placement import Mesh1D
+from rnn_jax.train import Trainer, TrainState
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """What the loop knows after a chunk.
+
+    Attributes:
+        step: steps done.
+        state: the stacked state on the devices (padded member axis).
+        train: host training metrics of the chunk, each ``[M, eval_every]``; ``None`` at the start.
+        eval: host held-out metrics at ``step``, each ``[M]``.
+        diverged: every member diverged so far: its table row and ``step``.
+    """
+
+    step: int
+    state: TrainState
+    train: dict[str, np.ndarray] | None
+    eval: dict[str, np.ndarray]
+    diverged: list[dict[str, Any]]
+
+
+class Action(Protocol):
+    def __call__(self, chunk: Chunk) -> None: ...
+
+
+def diverged_members(state: TrainState, rows: list[dict[str, Any]], mesh: Mesh1D) -> list[dict[str, Any]]:
+    """Table rows (with ``step``) of the members whose ``diverged_at`` is set (one host read)."""
+    at = mesh.host(state.diverged_at)
+    return [{**rows[m], "step": int(at[m])} for m in np.flatnonzero(at >= 0)]
+
+
+@dataclasses.dataclass
+class WriteMetrics:
+    directory: RunDir
+
+    def __call__(self, chunk: Chunk) -> None:
+        if chunk.train is not None:
+            self.directory.write_train(chunk.step, chunk.train)
+        self.directory.write_eval(chunk.step, chunk.eval)
+
+
+@dataclasses.dataclass
+class RecordDiagnostics:
+    """Gradient and Jacobian norms (a compiled program over members) and W_hh spectra
+    (host numpy) at the chosen steps."""
+
+    directory: RunDir
+    steps: tuple[int, ...]
+    program: Callable[[Any], dict[str, jax.Array]]
+    mesh: Mesh1D
+    trainer: Trainer
+
+    def __call__(self, chunk: Chunk) -> None:
+        if chunk.step not in self.steps:
+            return
+        values = self.mesh.host(self.program(chunk.state.params))
+        values.update(diagnostics.model_spectra(self.trainer.model, self.mesh.host(chunk.state.params)))
+        self.directory.write_diagnostics(chunk.step, values)
+
+
+@dataclasses.dataclass
+class ReportDivergence:
+    """A ``RuntimeWarning`` per newly diverged member: seed, hyperparameters, step, and with
+    ``debug`` the operation that made the first NaN (a ``checkify`` replay of that step)."""
+
+    trainer: Trainer
+    reported: set[int]
+    debug: bool
+
+    def __call__(self, chunk: Chunk) -> None:
+        for row in chunk.diverged:
+            if row["member"] in self.reported:
+                continue
+            hp = ", ".join(f"{k}={v:g}" for k, v in row.items() if k not in ("member", "seed", "step"))
+            origin = ""
+            if self.debug and jax.process_count() > 1:
+                origin = " (the debug replay runs in single-process runs only)"
+            elif self.debug:
+                member = jax.tree.map(lambda a: a[row["member"]], chunk.state)
+                origin = f" (debug replay: {self.trainer.locate_nonfinite(member)})"
+            warnings.warn(
+                f"member {row['member']} (seed {row['seed']}, {hp}) became non-finite at step {row['step']}{origin}; "
+                "it is frozen at its last finite state, the other members continue",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            self.reported.add(row["member"])
+
+
+@dataclasses.dataclass
+class SaveCheckpoint:
+    """An orbax checkpoint every ``every`` chunks and at the last step; ``saved`` is the
+    newest complete one (what a rerun resumes from)."""
+
+    checkpointer: Any  # rnn_jax.checkpoint.Checkpointer
+    directory: RunDir
+    every: int
+    last_step: int
+    saved: int
+    chunks: int = 0
+
+    def __call__(self, chunk: Chunk) -> None:
+        if chunk.train is None:
+            return
+        self.chunks += 1
+        if self.chunks % self.every == 0 or chunk.step == self.last_step:
+            self.save(chunk.step, chunk.state)
+
+    def save(self, step: int, state: TrainState) -> None:
+        try:
+            self.checkpointer.save(step, state)
+        except Exception as error:  # orbax/tensorstore wrap OS errors in their own types
+            raise write_failed(f"{self.directory.checkpoints}/{step}", step, self.saved, error) from error
+        self.saved = step
+
+
+@dataclasses.dataclass
+class WriteStatus:
+    directory: RunDir
+    steps: int
+
+    def __call__(self, chunk: Chunk) -> None:
+        self.directory.write_status(chunk.step, self.steps, chunk.diverged)
+
+
+class ShowProgress:
+    """A tqdm bar over steps (process 0 only), with the chunk's last training loss."""
+
+    def __init__(self, enabled: bool, total: int, initial: int):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, initial=initial, unit="step", disable=not enabled or not primary_process(),
+                        dynamic_ncols=True)
+
+    def __call__(self, chunk: Chunk) -> None:
+        if chunk.train is None:
+            return
+        self.bar.update(chunk.step - self.bar.n)
+        losses = chunk.train["loss"][:, -1]
+        finite = losses[np.isfinite(losses)]
+        if finite.size:
+            self.bar.set_postfix(loss=f"{finite.mean():.4g}", min=f"{finite.min():.4g}", max=f"{finite.max():.4g}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+__all__ = ["Action", "Chunk", "RecordDiagnostics", "ReportDivergence", "SaveCheckpoint", "ShowProgress",
+           "WriteFailed", "WriteMetrics", "WriteStatus", "diverged_members"]

@@ -1,0 +1,259 @@
+"""``run``: many seeds × swept hyperparameters in one compiled program, chunk by chunk.
+
+    result = run(cfg, seeds=8, sweep={"learning_rate": [1e-3, 1e-2]}, run_dir="runs/x")
+
+The loop checks its arguments, prepares the run directory, compiles the programs over
+members (:mod:`~rnn_jax.runner.placement`), then repeats: one compiled chunk of
+``eval_every`` training steps, one compiled evaluation, and the actions of
+:mod:`~rnn_jax.runner.actions`. Calling ``run`` again on an existing run directory resumes
+from its last complete checkpoint; the results are bit-identical to an uninterrupted run
+because every random draw is ``fold_in(key, step)`` and the whole state is checkpointed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+
+from rnn_jax import _checks, configs, diagnostics
+from rnn_jax.results import RunResult, load_run
+from rnn_jax.rundir import RunDir, WriteFailed, write_failed
+from rnn_jax.runner import actions as act
+from rnn_jax.runner.interrupt import GracefulStop
+from rnn_jax.runner.members import Members, make_members
+from rnn_jax.runner.placement import Mesh1D, MemberPrograms, Placement, make_mesh, resolve_placement
+from rnn_jax.train import TrainConfig, Trainer, make_train
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A run's arguments, checked, and what follows from them (nothing compiled yet)."""
+
+    trainer: Trainer
+    members: Members
+    mesh: Mesh1D
+    members_per_call: int | None
+    diagnose_at: tuple[int, ...]
+    diagnostics_batch: int
+    jacobian_batch: int
+    checkpoint_every: int
+
+    @property
+    def cfg(self) -> TrainConfig:
+        return self.trainer.cfg
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.members.table(self.trainer.default_hparams())
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for a resume."""
+        return {"train_config": configs.to_dict(self.cfg), **self.members.identity(),
+                "diagnose_at": list(self.diagnose_at), "chunk_steps": self.cfg.eval_every}
+
+    def record(self) -> dict[str, Any]:
+        """What else ``config.json`` holds: the member table and the task's facts."""
+        task = self.trainer.task
+        return {"members": self.rows, "rebuildable": configs.is_rebuildable(configs.to_dict(self.cfg)),
+                "task": {"name": task.name, "baseline_loss": task.baseline_loss, "seq_len": task.seq_len,
+                         "success_metric": task.success_metric}}
+
+    def bytes_needed(self) -> int:
+        """Disk a checkpointed run needs (three checkpoints, metrics, diagnostics, margin)."""
+        state = jax.eval_shape(self.trainer.init, jax.random.key(0))
+        per_member = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(state)
+                         if hasattr(leaf, "dtype") and not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key))
+        m, chunks = len(self.members), self.cfg.steps // self.cfg.eval_every
+        metrics = chunks * m * self.cfg.eval_every * 4 * 8  # ~8 float32 metrics per step
+        diagnostics_bytes = len(self.diagnose_at) * m * (self.trainer.model.num_layers + 1) * (self.trainer.task.seq_len or 1) * 4
+        return 3 * per_member * m + metrics + diagnostics_bytes + (1 << 20)
+
+
+def plan(cfg, seeds, sweep, *, diagnose_at, diagnostics_batch, jacobian_batch, checkpoint_every,
+         members_per_call, devices) -> Plan:
+    """Checks every argument of :func:`run` (before anything is traced) and builds the :class:`Plan`."""
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    chunk = cfg.eval_every
+    if cfg.steps % chunk:
+        raise ValueError(f"cfg.steps={cfg.steps} must be a multiple of cfg.eval_every={chunk}: the runner compiles "
+                         "one chunk of eval_every steps and repeats it")
+    members = make_members(seeds, sweep)
+    _checks.positive_int(checkpoint_every, "checkpoint_every")
+    _checks.positive_int(diagnostics_batch, "diagnostics_batch")
+    _checks.positive_int(jacobian_batch, "jacobian_batch")
+    mesh = make_mesh(devices, len(members))
+    per_call = resolve_placement(members_per_call, max(cfg.model.layer_sizes), mesh.devices)
+    diagnose_at = sorted({0, chunk, cfg.steps}) if diagnose_at is None else diagnose_at
+    diagnose_at = tuple(sorted({_checks.nonneg_int(s, "diagnose_at[i]") for s in diagnose_at}))
+    for s in diagnose_at:
+        if s % chunk or s > cfg.steps:
+            raise ValueError(f"diagnose_at step {s} must be a multiple of eval_every={chunk} and <= steps={cfg.steps}")
+    return Plan(make_train(cfg), members, mesh, per_call, diagnose_at, diagnostics_batch, jacobian_batch,
+                checkpoint_every)
+
+
+def run(
+    cfg: TrainConfig,
+    seeds: int | Sequence[int] = 8,
+    sweep: Mapping[str, Any] | None = None,
+    run_dir: str | os.PathLike | RunDir | None = None,
+    *,
+    resume: bool = True,
+    diagnose_at: Sequence[int] | None = None,
+    diagnostics_batch: int = 128,
+    jacobian_batch: int = 8,
+    checkpoint_every: int = 1,
+    members_per_call: Placement | str | int = Placement.AUTO,
+    progress: bool = True,
+    devices: Sequence[jax.Device] | None = None,
+    debug: bool = False,
+) -> RunResult:
+    """Trains every seed × sweep point of ``cfg`` in one compiled program.
+
+    Args:
+        cfg: the training configuration (``cfg.steps`` must be a multiple of ``cfg.eval_every``,
+            the number of steps per compiled call).
+        seeds: how many seeds (0..S-1) or which seeds.
+        sweep: ``{"learning_rate" | "clip" | "recurrent_scale": values}``; the grid of all
+            combinations is crossed with the seeds.
+        run_dir: where results go (created; an existing one is resumed), or a
+            :class:`~rnn_jax.rundir.RunDir`. ``None``: a temporary directory, no checkpoints.
+        resume: continue an existing run directory (``False`` refuses one that has checkpoints).
+        diagnose_at: steps (multiples of ``eval_every``) at which to record diagnostics;
+            default: 0, the first evaluation and the last step.
+        diagnostics_batch: held-out sequences used for ‖∂L/∂h_t‖.
+        jacobian_batch: sequences used for ‖∂h_T/∂h_t‖ (costs ``h`` backward passes each).
+        checkpoint_every: save a checkpoint every this many chunks (and always at the end).
+        members_per_call: ``"auto"`` (default) picks by the rule measured in
+            :func:`~rnn_jax.runner.choose_members_per_call`; ``"vmap"`` vmaps all members at
+            once; ``k`` (one device only) compiles a call for ``k`` members and runs the groups
+            one per CPU core at a time. Results agree to float32 rounding whichever is used,
+            and do not depend on the number of cores.
+        progress: show a tqdm progress bar.
+        devices: devices for the member mesh (default: every device of every process; after
+            ``jax.distributed.initialize`` the members are split over the processes, each
+            computes its share, and process 0 writes the run directory).
+        debug: when a member diverges, replay its step under ``checkify`` and report the
+            operation (file and line) that produced the first NaN.
+
+    Returns:
+        A :class:`~rnn_jax.results.RunResult`.
+
+    Ctrl-C (SIGINT) finishes the running chunk, saves a checkpoint and raises
+    ``KeyboardInterrupt`` with how to resume; a second Ctrl-C stops at once. A process
+    killed outright resumes from its last complete checkpoint. A run directory that cannot
+    hold the run (not writable, too little free space) is refused before training; a write
+    that fails later (disk full) raises :class:`~rnn_jax.rundir.WriteFailed` naming the
+    file, the step and the checkpoint to resume from.
+    """
+    p = plan(cfg, seeds, sweep, diagnose_at=diagnose_at, diagnostics_batch=diagnostics_batch,
+             jacobian_batch=jacobian_batch, checkpoint_every=checkpoint_every, members_per_call=members_per_call,
+             devices=devices)
+    checkpointing = run_dir is not None
+    directory = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir or tempfile.mkdtemp(prefix="rnn_jax_run_"))
+    directory.start(p.identity(), p.record(), resume=resume)
+    if checkpointing:
+        directory.check_free_space(p.bytes_needed())
+    with MemberPrograms(p.mesh.padded, p.members_per_call, p.mesh.sharding) as over, \
+            _checkpointer(directory, checkpointing) as checkpointer:
+        state, step = _train(p, over, directory, checkpointer, resume=resume, progress=progress, debug=debug)
+    directory.write_status(step, cfg.steps, act.diverged_members(state, p.rows, p.mesh))
+    if jax.process_count() > 1:  # every process reads what process 0 wrote
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("rnn_jax.runner.run finished")
+    result = load_run(directory.path)
+    result.state = p.mesh.host(state) if jax.process_count() > 1 else jax.tree.map(lambda a: a[: len(p.members)], state)
+    return result
+
+
+def _train(p: Plan, over: MemberPrograms, directory: RunDir, checkpointer, *, resume, progress, debug):
+    """Init or restore, then chunk after chunk until ``cfg.steps`` or Ctrl-C: the final state and step."""
+    trainer, mesh, rows = p.trainer, p.mesh, p.rows
+    # Every program maps members to members (inputs and outputs sharded on the member axis),
+    # so XLA needs no cross-device collective, which can deadlock host devices. Evaluation is
+    # its own program: inside the chunk program it would be compiled twice.
+    chunk_all = over(lambda state: trainer.train_chunk(state, p.cfg.eval_every))
+    evaluate_all = over(trainer.evaluate)
+    diagnose_all = over(lambda params: diagnostics.record(
+        trainer.model, params, jax.tree.map(lambda a: a[: p.diagnostics_batch], trainer.task.eval_batch()),
+        trainer.task, jacobian_batch=p.jacobian_batch))
+    state = over(lambda seed, hp: trainer.init(jax.random.key(seed), hp))(*mesh.place(p.members.stacked(trainer.default_hparams())))
+    step = 0
+    if checkpointer is not None and resume and checkpointer.latest_step() is not None:
+        step = checkpointer.latest_step()
+        state = checkpointer.restore(step, state)
+    save = act.SaveCheckpoint(checkpointer, directory, p.checkpoint_every, p.cfg.steps, saved=step)
+    bar = act.ShowProgress(progress, p.cfg.steps, step)
+    actions = [act.WriteMetrics(directory), act.RecordDiagnostics(directory, p.diagnose_at, diagnose_all, mesh, trainer),
+               act.ReportDivergence(trainer, {r["member"] for r in act.diverged_members(state, rows, mesh)}, debug),
+               *([save] if checkpointer is not None else []), act.WriteStatus(directory, p.cfg.steps), bar]
+    stop = GracefulStop()
+    try:
+        with _writes_explained(directory, lambda: step, lambda: save.saved), stop:
+            if step == 0:
+                chunk = act.Chunk(0, state, None, mesh.host(evaluate_all(state.params)), [])
+                for action in actions[:2]:  # the step-0 evaluation and diagnostics
+                    action(chunk)
+            while step < p.cfg.steps and not stop.requested:
+                state, train_metrics = chunk_all(state)
+                eval_metrics = evaluate_all(state.params)
+                step += p.cfg.eval_every
+                chunk = act.Chunk(step, state, mesh.host(train_metrics), mesh.host(eval_metrics),
+                                  act.diverged_members(state, rows, mesh))
+                for action in actions:
+                    action(chunk)
+        if stop.requested:
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        _save_and_explain(save if checkpointer is not None else None, step, state, directory)
+        raise
+    finally:
+        bar.close()
+    return state, step
+
+
+def _save_and_explain(save: act.SaveCheckpoint | None, step: int, state, directory: RunDir) -> None:
+    """After Ctrl-C: a checkpoint of the last finished chunk, and how to resume."""
+    if save is not None and step > save.saved:
+        save.save(step, state)
+    if save is None:
+        where = "no run_dir was given, so nothing was saved"
+    elif save.saved:
+        where = f"step {save.saved} is saved; rerun the same command (run_dir={directory.path}) to resume"
+    else:
+        where = f"nothing was saved yet; rerunning the same command (run_dir={directory.path}) starts again"
+    print(f"\ninterrupted at step {step}; {where}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _checkpointer(directory: RunDir, enabled: bool):
+    if not enabled:
+        yield None
+        return
+    from rnn_jax.checkpoint import Checkpointer
+
+    checkpointer = Checkpointer(directory.checkpoints)
+    try:
+        yield checkpointer
+    finally:
+        checkpointer.close()
+
+
+@contextlib.contextmanager
+def _writes_explained(directory: RunDir, step, saved):
+    """Re-raises an ``OSError`` from a metrics/status write as :class:`WriteFailed`."""
+    try:
+        yield
+    except WriteFailed:
+        raise
+    except OSError as error:
+        raise write_failed(error.filename or directory.path, step(), saved(), error) from error
