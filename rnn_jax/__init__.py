@@ -7,8 +7,14 @@ The public API, re-exported here:
 * :class:`SequenceModel` -- stacked / bidirectional layers with a readout head.
 * :func:`from_torch` / :func:`to_torch` -- exact weight transfer with PyTorch.
 
-Importing this package has no side effects (no device or config changes).
+Every other module is reachable as an attribute, imported on first use (PEP 562), so
+``import rnn_jax`` stays fast: ``rnn_jax.tasks.get("adding")``, ``rnn_jax.runner.run``,
+``rnn_jax.results.load``. Importing this package has no side effects (no device or config
+changes).
 """
+
+import importlib
+import pkgutil
 
 from rnn_jax import cells, initializers
 from rnn_jax.cells import Cell
@@ -18,6 +24,18 @@ from rnn_jax.types import Batch, Readout
 from rnn_jax.unroll import unroll
 
 __version__ = "0.1.0"
+
+_LAZY = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return importlib.import_module(f"rnn_jax.{name}")
+    raise AttributeError(f"module 'rnn_jax' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY)
 
 __all__ = [
     "Batch",
