@@ -15,6 +15,11 @@ from typing import Any
 
 
 def parse(description: str) -> argparse.Namespace:
+    """The common CLI. Benchmarks compile from scratch: the persistent compilation cache is
+    off in the benchmark's own process (``benchmarks.compile_cache`` measures it)."""
+    from rnn_jax import compile_cache
+
+    compile_cache.disable()
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a reduced run that finishes in under 2 minutes")
     parser.add_argument("--json", metavar="PATH", help="also write the records as JSON to PATH")

@@ -5,9 +5,15 @@ These catch ``(h,) + (b, h)`` broadcasting bugs and silent float64/bfloat16 mixi
 """
 
 
+import os
+
 import jax
 import numpy as np
 import pytest
+
+# Tests compile from scratch (and their subprocesses too); tests/test_compile_cache.py turns
+# the persistent compilation cache on in processes of its own.
+os.environ["RNN_JAX_COMPILE_CACHE"] = "off"
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -22,7 +22,7 @@ from typing import Any
 
 import jax
 
-from rnn_jax import _checks, configs, diagnostics
+from rnn_jax import _checks, compile_cache, configs, diagnostics
 from rnn_jax.results import RunResult, load_run
 from rnn_jax.rundir import RunDir, WriteFailed, write_failed
 from rnn_jax.runner import actions as act
@@ -147,6 +147,9 @@ def run(
     Returns:
         A :class:`~rnn_jax.results.RunResult`.
 
+    Programs are compiled once per machine: JAX's persistent compilation cache is turned on
+    (:mod:`rnn_jax.compile_cache`; ``RNN_JAX_COMPILE_CACHE=off`` turns it off).
+
     Ctrl-C (SIGINT) finishes the running chunk, saves a checkpoint and raises
     ``KeyboardInterrupt`` with how to resume; a second Ctrl-C stops at once. A process
     killed outright resumes from its last complete checkpoint. A run directory that cannot
@@ -154,6 +157,7 @@ def run(
     that fails later (disk full) raises :class:`~rnn_jax.rundir.WriteFailed` naming the
     file, the step and the checkpoint to resume from.
     """
+    compile_cache.enable()  # on by default; see rnn_jax.compile_cache
     p = plan(cfg, seeds, sweep, diagnose_at=diagnose_at, diagnostics_batch=diagnostics_batch,
              jacobian_batch=jacobian_batch, checkpoint_every=checkpoint_every, members_per_call=members_per_call,
              devices=devices)

@@ -1,0 +1,63 @@
+"""The main experiment with a cold and a warm persistent compilation cache.
+
+Each measurement is a fresh process running ``experiments.vanishing_gradients`` into a new
+run directory: *cold* with an empty cache directory, *warm* with the cache the cold run
+left. Wall time, and time spent compiling as JAX's monitoring reports it (tracing, lowering
+and the backend compile or cache read), are recorded. Cold and warm runs alternate.
+
+    python -m benchmarks.compile_cache [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from benchmarks import _harness
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DRIVER = """
+import json, sys, time
+import jax
+seconds = {"compile_s": 0.0}
+EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
+          "/jax/core/compile/backend_compile_duration")
+def listen(event, duration, **kwargs):
+    if event in EVENTS:
+        seconds["compile_s"] += duration
+jax.monitoring.register_event_duration_secs_listener(listen)
+from experiments import _common, vanishing_gradients
+start = time.perf_counter()
+_common.cli(vanishing_gradients.main, vanishing_gradients.Config)
+print(json.dumps({**seconds, "wall_s": time.perf_counter() - start}))
+"""
+
+
+def measure(cache: str, run_dir: str, quick: bool) -> dict[str, float]:
+    argv = ["--run-dir", run_dir, "--no-progress"] + (["--quick"] if quick else [])
+    env = {**os.environ, "RNN_JAX_COMPILE_CACHE": cache, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", DRIVER, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+                            check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    args = _harness.parse(__doc__)
+    repeats = args.repeats or (1 if args.quick else 2)
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(repeats):
+            cache = os.path.join(tmp, f"cache{rep}")
+            for state in ("cold", "warm"):  # the warm run reads what the cold one wrote
+                result = measure(cache, os.path.join(tmp, f"run_{state}{rep}"), args.quick)
+                records.append({"experiment": "vanishing_gradients" + (" --quick" if args.quick else ""),
+                                "cache": state, **result})
+                print(f"{state}: {result['wall_s']:.1f} s, compiling {result['compile_s']:.1f} s", flush=True)
+    _harness.finish("compile_cache", args, records, ["experiment", "cache", "wall_s", "compile_s"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The persistent compilation cache really hits on this jaxlib: a second process running the
+same runner program compiles nothing new (jax-ml/jax#38445 reports CPU entries rejected on
+some CPUs), and it can be turned off."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROGRAM = """
+import json, sys
+import jax
+events = {"hits": 0, "misses": 0}
+def listen(event, **kwargs):
+    if event.endswith("/compilation_cache/cache_hits"):
+        events["hits"] += 1
+    elif event.endswith("/compilation_cache/cache_misses"):
+        events["misses"] += 1
+jax.monitoring.register_event_listener(listen)
+from rnn_jax import compile_cache, tasks
+from rnn_jax.runner import run
+from rnn_jax.train import TrainConfig, model_for
+task = tasks.get("adding", seq_len=8, eval_size=16)
+with jax.numpy_dtype_promotion("standard"):
+    run(TrainConfig(model=model_for(task, "gru", 4), task=task, steps=4, batch_size=4, eval_every=2),
+        seeds=2, progress=False)
+print(json.dumps({**events, "directory": jax.config.jax_compilation_cache_dir}))
+"""
+
+
+def _run(cache: str) -> dict:
+    env = {**os.environ, "RNN_JAX_COMPILE_CACHE": cache, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _entries(directory) -> set[str]:
+    return {name for name in os.listdir(directory) if not name.startswith(".")}
+
+
+def test_a_second_process_compiles_nothing_new(tmp_path):
+    cache = str(tmp_path / "cache")
+    first = _run(cache)
+    assert first["directory"] == cache and first["misses"] > 0
+    entries = _entries(cache)
+    assert entries
+    second = _run(cache)
+    assert second["misses"] == 0 and second["hits"] == first["misses"]
+    assert {e for e in _entries(cache) if not e.endswith("-atime")} == {e for e in entries if not e.endswith("-atime")}
+
+
+def test_the_cache_can_be_turned_off(tmp_path):
+    off = _run("off")
+    assert off["directory"] is None and off["hits"] == 0
