@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from rnn_jax import plots, rundir, runner
+from rnn_jax import compile_cache, plots, rundir, runner
 from rnn_jax.optim import OptimConfig
 from rnn_jax.train import TrainConfig, model_for
 
@@ -23,6 +23,8 @@ C = TypeVar("C")
 class Common:
     QUICK: ClassVar[Mapping[str, Any]] = {"seeds": 2}
     """The --quick preset: values for fields the user did not set."""
+    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = ()
+    """Tuple options that may be given no value (every other one needs at least one)."""
 
     seeds: int = 8
     """Seeds per configuration (trained together in one program)."""
@@ -32,6 +34,9 @@ class Common:
     """A tiny preset that finishes in well under a minute (for tests and smoke runs)."""
     progress: bool = True
     """Show a progress bar."""
+    compile_cache: bool = True
+    """Keep compiled programs in JAX's persistent compilation cache, so a rerun compiles
+    nothing (directory: $RNN_JAX_COMPILE_CACHE, else ~/.cache/rnn_jax/jax; shown above)."""
     debug: bool = False
     """When a seed diverges, replay its step under checkify and name the operation (file and
     line) that produced the first NaN."""
@@ -75,9 +80,14 @@ class Comparison(Training):
     """:class:`Training` for experiments that compare cells of one size."""
 
     QUICK: ClassVar[Mapping[str, Any]] = {**Training.QUICK, "hidden_size": 8}
+    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = ("chrono_cells",)
 
     cells: tuple[str, ...] = ("rnn", "lstm", "gru")
     """Cells to compare (registered names)."""
+    chrono_cells: tuple[str, ...] = ("lstm", "gru")
+    """Gated cells given chrono initialisation with T_max = the task's sequence length (Tallec &
+    Ollivier 2018, "Can recurrent neural networks warp time?"); the others keep PyTorch's
+    default. Pass none for PyTorch's default everywhere."""
     hidden_size: int = 64
     """Hidden units per cell."""
     learning_rate: float = 3e-3
@@ -90,9 +100,11 @@ def cli(main: Callable[[Any], Any], config_type: type) -> None:
     exit code 2; a failed write (disk full) with its message and exit code 1; Ctrl-C, after
     the runner has saved, with exit code 130 and no traceback. Anything else (a
     ``TypeError`` too: tyro has already typed every value) is a bug and keeps its traceback."""
-    cfg = _parse(config_type)
+    cfg = parse(config_type)
     try:
-        _start_processes(cfg)
+        if isinstance(cfg, Common):  # experiments that train; figures and reproduce only read or delegate
+            compile_cache.enable() if cfg.compile_cache else compile_cache.disable()
+            _start_processes(cfg)
         main(cfg)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -134,21 +146,34 @@ def _start_processes(cfg: Common) -> None:
     jax.distributed.initialize(cfg.coordinator, num_processes=cfg.num_processes, process_id=cfg.process_id)
 
 
-def _parse(config_type: type):
-    """``tyro.cli``, with its boxed parse errors condensed to one ``error:`` line (exit 2)."""
+def _description(config_type: type) -> str:
+    """The config's docstring, and for training experiments where compiled programs are kept."""
+    import inspect
+
+    text = inspect.getdoc(config_type) or ""
+    if issubclass(config_type, Common):
+        directory = compile_cache.default_directory()
+        text += f"\n\nJAX's compilation cache: {directory or 'off'} (--no-compile-cache, or {compile_cache.ENV}=off, turns it off)."
+    return text
+
+
+def parse(config_type: type, args: Sequence[str] | None = None):
+    """``tyro.cli`` on ``args`` (default: the command line), with the --quick preset as the
+    default when ``--quick`` is given, and tyro's boxed parse errors condensed to one
+    ``error:`` line (exit 2)."""
     import contextlib
     import io
 
     import tyro
 
     default = None
-    if issubclass(config_type, Common) and "--quick" in sys.argv[1:]:
+    if issubclass(config_type, Common) and "--quick" in (sys.argv[1:] if args is None else args):
         # the preset becomes tyro's default, so that every value typed on the command line wins
         default = config_type(quick=True).with_preset()
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            cfg = tyro.cli(config_type, default=default)
+            cfg = tyro.cli(config_type, default=default, args=args, description=_description(config_type))
             return cfg if default is None else dataclasses.replace(cfg, quick=False)
     except SystemExit as stop:
         if not stop.code:
@@ -162,16 +187,16 @@ def _parse(config_type: type):
         sys.exit(2)
 
 
-def start(cfg: C, *, may_be_empty: Sequence[str] = ()) -> C:
+def start(cfg: C) -> C:
     """``cfg`` with its --quick preset applied and checked (see :func:`check_common`)."""
     cfg = cfg.with_preset()
-    check_common(cfg, may_be_empty=may_be_empty)
+    check_common(cfg)
     return cfg
 
 
-def check_common(cfg: Common, *, may_be_empty: Sequence[str] = ()) -> None:
+def check_common(cfg: Common) -> None:
     """Experiment options that the library cannot check for us (exits 2 with a message).
-    Every tuple option needs a value, except those named in ``may_be_empty``."""
+    Every tuple option needs a value, except those in ``cfg.MAY_BE_EMPTY``."""
     problems = []
     if cfg.seeds < 1:
         problems.append(f"--seeds {cfg.seeds}: expected a positive number of seeds")
@@ -179,7 +204,7 @@ def check_common(cfg: Common, *, may_be_empty: Sequence[str] = ()) -> None:
         problems.append("--run-dir: expected a directory path")
     for field in dataclasses.fields(cfg):
         value = getattr(cfg, field.name)
-        if isinstance(value, tuple) and not value and field.name not in may_be_empty:
+        if isinstance(value, tuple) and not value and field.name not in cfg.MAY_BE_EMPTY:
             problems.append(f"--{field.name.replace('_', '-')}: expected at least one value")
     if problems:
         raise ValueError("; ".join(problems))
@@ -193,11 +218,18 @@ def train_config(cfg: Training, task, cell: str, hidden_size: int, optim: OptimC
     )
 
 
+def cell_options(cfg: Comparison, cell: str, task) -> dict[str, Any]:
+    """The cell options a comparison gives ``cell`` on ``task``: chrono initialisation with
+    T_max = the task's sequence length for the cells in ``cfg.chrono_cells``."""
+    return {"chrono": float(task.seq_len)} if cell in cfg.chrono_cells else {}
+
+
 def cell_grid(cfg: Comparison, tasks: Mapping[str, Any]) -> dict[str, TrainConfig]:
     """One run per task × cell (Adam at ``cfg.learning_rate``, global-norm clipping at
     ``cfg.clip``), named ``CELL_SUFFIX`` for each ``{SUFFIX: task}``."""
     optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
-    return {f"{cell}_{suffix}": train_config(cfg, task, cell, cfg.hidden_size, optim)
+    return {f"{cell}_{suffix}": train_config(cfg, task, cell, cfg.hidden_size, optim,
+                                             cell_options=cell_options(cfg, cell, task))
             for suffix, task in tasks.items() for cell in cfg.cells}
 
 

@@ -31,13 +31,15 @@ class Config(_common.Comparison):
     """Sequence lengths T."""
     variant: str = "arjovsky"
     """Adding-problem variant: arjovsky or hs97."""
+    eval_size: int = 1000
+    """Held-out sequences (Hochreiter & Schmidhuber 1997 test on 2560)."""
     steps: int = 3000
     eval_every: int = 250
 
 
 def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
-    configs = _common.cell_grid(cfg, {f"T{T}": tasks.get("adding", seq_len=T, variant=cfg.variant) for T in cfg.seq_lens})
+    configs = _common.cell_grid(cfg, {f"T{T}": tasks.get("adding", seq_len=T, variant=cfg.variant, eval_size=cfg.eval_size) for T in cfg.seq_lens})
     paths = _common.run_all("adding_problem", configs, cfg, diagnose_at=[0, cfg.steps])
     return finish(results.load(paths), cfg.run_dir)
 

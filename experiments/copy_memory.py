@@ -4,7 +4,7 @@ Arjovsky et al. 2016 (Fig. 1; hidden 80 RNN / 40 LSTM, RMSProp 1e-3): the LSTM b
 baseline only at T = 100 and the tanh RNN sits on it. Bai et al. 2018 at T = 1000: LSTM
 0.0204, GRU 0.0197, RNN 0.0202 (all at the baseline).
 
-    python -m experiments.copy_memory --delay 100
+    python -m experiments.copy_memory --delays 100 200
     python -m experiments.copy_memory --quick
 """
 
@@ -23,7 +23,7 @@ from rnn_jax.optim import OptimConfig
 class Config(_common.Training):
     """Copy memory: cross-entropy against the 10·ln8/(T+20) baseline for each cell."""
 
-    QUICK: ClassVar[Mapping[str, Any]] = {**_common.Training.QUICK, "delay": 10, "hidden_sizes": (8, 8, 8)}
+    QUICK: ClassVar[Mapping[str, Any]] = {**_common.Training.QUICK, "delays": (10,), "hidden_sizes": (8, 8, 8)}
 
     seeds: int = 4
     run_dir: str = "runs/copy_memory"
@@ -31,8 +31,8 @@ class Config(_common.Training):
     """Cells to compare."""
     hidden_sizes: tuple[int, ...] = (80, 40, 48)
     """Hidden units per cell, in the order of --cells (Arjovsky: RNN 80, LSTM 40)."""
-    delay: int = 100
-    """T, the delay between the symbols and their recall."""
+    delays: tuple[int, ...] = (100,)
+    """T, the delays between the symbols and their recall (one run per cell and delay, CELL_T<T>)."""
     steps: int = 2000
     eval_every: int = 200
     learning_rate: float = 1e-3
@@ -43,11 +43,10 @@ def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
     if len(cfg.hidden_sizes) != len(cfg.cells):
         raise ValueError(f"--hidden-sizes {cfg.hidden_sizes} needs one size per cell in --cells {cfg.cells}")
-    task = tasks.get("copy", delay=cfg.delay)
     optim = OptimConfig("rmsprop", cfg.learning_rate, clip=cfg.clip)
     configs = {
-        cell: _common.train_config(cfg, task, cell, hidden, optim)
-        for cell, hidden in zip(cfg.cells, cfg.hidden_sizes)
+        f"{cell}_T{delay}": _common.train_config(cfg, tasks.get("copy", delay=delay), cell, hidden, optim)
+        for delay in cfg.delays for cell, hidden in zip(cfg.cells, cfg.hidden_sizes)
     }
     paths = _common.run_all("copy_memory", configs, cfg, diagnose_at=[0, cfg.steps])
     return finish(results.load(paths), cfg.run_dir)

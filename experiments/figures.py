@@ -14,7 +14,7 @@ from experiments import _common
 from rnn_jax import results, rundir
 
 DEFAULT_DIRS = ("runs/vanishing_gradients", "runs/adding_problem", "runs/copy_memory",
-                "runs/sequential_digits", "runs/clipping")
+                "runs/sequential_digits", "runs/clipping", "runs/mnist1d")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,25 +30,23 @@ class Config(_common.Comparison):
     initialisation and after training, learning curves against the 1/6 baseline."""
 
     QUICK: ClassVar[Mapping[str, Any]] = {**_common.Comparison.QUICK, "seq_len": 30, "torch_init_cells": ()}
+    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = (*_common.Comparison.MAY_BE_EMPTY, "torch_init_cells")
 
     run_dir: str = "runs/vanishing_gradients"
     seq_len: int = 100
     """T of the adding problem."""
     hidden_size: int = 32
     steps: int = 1500
-    chrono_cells: tuple[str, ...] = ("lstm", "gru")
-    """Gated cells given chrono initialisation with T_max = seq_len (Tallec & Ollivier 2018,
-    "Can recurrent neural networks warp time?"); the others keep PyTorch's default."""
     torch_init_cells: tuple[str, ...] = ("lstm",)
     """Cells trained once more with PyTorch's default initialisation, for comparison (run
     CELL_torch_init); pass none to skip."""
 
 
 def main(cfg: Config) -> results.Results:
-    cfg = _common.start(cfg, may_be_empty=("chrono_cells", "torch_init_cells"))
+    cfg = _common.start(cfg)
     task = tasks.get("adding", seq_len=cfg.seq_len)
     optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
-    runs = [(cell, cell, {"chrono": float(cfg.seq_len)} if cell in cfg.chrono_cells else {}) for cell in cfg.cells]
+    runs = [(cell, cell, _common.cell_options(cfg, cell, task)) for cell in cfg.cells]
     runs += [(f"{cell}_torch_init", cell, {}) for cell in cfg.torch_init_cells
              if cell in cfg.cells and cell in cfg.chrono_cells]
     configs = {

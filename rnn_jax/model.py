@@ -69,7 +69,9 @@ class SequenceModel:
         bidirectional: run a second, reversed cell per layer and concatenate the two.
         dropout: dropout on the outputs of every layer but the last (PyTorch's ``dropout``).
         output_dropout: dropout on the readout features before the head (Keras ``Dropout``).
-        readout: ``"last"`` (default), ``"all"`` or ``"mean"``; see :class:`Readout`.
+        readout: ``"last"`` (default), ``"all"``, ``"mean"`` or ``"flat"``; see :class:`Readout`.
+        seq_len: the sequence length, needed only by ``readout="flat"`` (the head reads all
+            ``seq_len`` outputs, as MNIST-1D's reference GRU does).
         cell_options: options for ``rnn_jax.cells.get`` (``{"init": "keras"}``,
             ``{"activation": "relu"}``, ``{"forget_bias": 1.0}``...).
         unroll: scan unroll factor passed to :func:`rnn_jax.unroll`.
@@ -86,6 +88,7 @@ class SequenceModel:
     dropout: float = 0.0
     output_dropout: float = 0.0
     readout: Readout = Readout.LAST
+    seq_len: int | None = None
     cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
     unroll: int = 1
     remat: bool | int = False
@@ -112,6 +115,10 @@ class SequenceModel:
         for name in ("dropout", "output_dropout"):
             _checks.number(getattr(self, name), name, low=0.0, high=1.0, high_open=True)
         set_("readout", _checks.choice(Readout, self.readout, "readout"))
+        if self.readout is Readout.FLAT and self.seq_len is None:
+            raise ValueError("readout='flat' needs seq_len=T: the head reads all T outputs")
+        if self.seq_len is not None:
+            _checks.positive_int(self.seq_len, "seq_len")
         if isinstance(self.cell_options, Mapping):
             set_("cell_options", tuple(sorted(self.cell_options.items())))
         if not isinstance(self.bidirectional, bool):
@@ -137,8 +144,10 @@ class SequenceModel:
 
     @property
     def feature_size(self) -> int:
-        """Features the head reads: the last layer's size times the number of directions."""
-        return self.layer_sizes[-1] * self.num_directions
+        """Features the head reads: the last layer's size times the number of directions
+        (times ``seq_len`` for the flat readout)."""
+        per_step = self.layer_sizes[-1] * self.num_directions
+        return per_step * self.seq_len if self.readout is Readout.FLAT else per_step
 
     # --- pure functions -------------------------------------------------------------------
 
@@ -163,7 +172,7 @@ class SequenceModel:
             size = hidden * self.num_directions
         params: dict[str, Any] = {"layers": layers}
         if self.output_size is not None:
-            params["head"] = self._init_head(keys[-1], size)
+            params["head"] = self._init_head(keys[-1], self.feature_size)
         return params
 
     def _init_head(self, key, fan_in: int) -> dict[str, jax.Array]:
@@ -251,6 +260,9 @@ class SequenceModel:
                 total = jnp.sum(hs, axis=0)  # padded steps are zeros
                 count = hs.shape[0] if lengths is None else jnp.asarray(lengths)[..., None].astype(hs.dtype)
                 return total / count
+            case Readout.FLAT:  # padded steps are zeros
+                steps = jnp.moveaxis(hs, 0, -2)
+                return steps.reshape(steps.shape[:-2] + (-1,))
 
     def _check_apply(self, params, inputs, key, train, probes) -> None:
         if not isinstance(params, dict) or "layers" not in params:
@@ -270,5 +282,7 @@ class SequenceModel:
             raise TypeError(f"train={train!r} must be a bool")
         if train and (self.dropout > 0 or self.output_dropout > 0) and key is None:
             raise ValueError("key=None: apply(..., train=True) needs key=jax.random.key(...) for dropout")
+        if self.readout is Readout.FLAT and inputs.shape[-2] != self.seq_len:
+            raise ValueError(f"inputs has {inputs.shape[-2]} steps but readout='flat' was built for seq_len={self.seq_len}")
         if probes is not None and len(probes) != self.num_layers:
             raise ValueError(f"probes has {len(probes)} entries, expected one per layer ({self.num_layers})")

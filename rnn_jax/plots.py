@@ -153,14 +153,21 @@ def grad_norms(results, *, steps: Sequence[int] | None = None, runs=None, layer:
 
 
 def _summary_line(ax, rows, x: str, colour_: str, name: str) -> None:
-    """Mean over seeds against ``x`` with the min–max range as a band (rows of a summary)."""
+    """Mean over seeds against ``x`` with the min–max range as a band (rows of a summary).
+    Points whose mean is not finite (a member diverged) are marked ✕ at the top of the axes."""
     rows = rows.sort_values(x)
     ax.plot(rows[x], rows["mean"], marker="o", color=colour_, label=name)
     ax.fill_between(rows[x], rows["min"], rows["max"], color=colour_, alpha=0.15, linewidth=0)
+    diverged = rows[~np.isfinite(rows["mean"].to_numpy(dtype=float))]
+    if len(diverged):
+        ax.scatter(diverged[x], np.full(len(diverged), 0.97), marker="x", color=colour_, s=40,
+                   transform=ax.get_xaxis_transform(), label=f"{name}: diverged", clip_on=False)
 
 
 def _finish_summary(fig, ax, metric: str, title: str | None):
     ax.set_ylabel(f"final held-out {metric}")
+    if metric == "loss":  # losses span decades: solved runs sit orders of magnitude below the baseline
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
     if title:

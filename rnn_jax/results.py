@@ -87,7 +87,8 @@ class Results:
     Attributes:
         runs: one row per run: ``run`` (directory name), ``path``, ``cell``, ``task``,
             ``seq_len``, ``hidden_size``, ``baseline_loss``, ``success_metric``, ``steps``.
-        members: one row per run and member: ``run, member, seed`` and hyperparameters.
+        members: one row per run and member: ``run, member, seed``, hyperparameters and
+            ``diverged_at`` (the step a member became non-finite, -1 if it never did).
         train: ``run, member, step, metric, value`` for every training step.
         eval: ``run, member, step, metric, value`` for every evaluation.
         grad_norms: ``run, member, step, layer, t, value`` (‖∂L/∂h_t‖).
@@ -164,7 +165,9 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
             "baseline_loss": config["task"]["baseline_loss"], "success_metric": config["task"]["success_metric"],
             "steps": config["train_config"]["steps"],
         })
-        members.append(pd.DataFrame(result.members).assign(run=name))
+        diverged = {d["member"]: d["step"] for d in result.diverged}
+        table = pd.DataFrame(result.members).assign(run=name)
+        members.append(table.assign(diverged_at=[diverged.get(m, -1) for m in table.member]))
         if result.train:
             steps = np.arange(1, next(iter(result.train.values())).shape[1] + 1)
             train.append(_long(name, result.train, steps))

@@ -21,6 +21,7 @@ only complete files. With several JAX processes only process 0 writes.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
@@ -272,10 +273,4 @@ def run_dirs_under(path: str | os.PathLike) -> list[str]:
     path = os.fspath(path)
     if RunDir(path).exists():
         return [path]
-    return sorted(os.path.dirname(p) for p in _glob_configs(path))
-
-
-def _glob_configs(path: str) -> list[str]:
-    import glob
-
-    return glob.glob(os.path.join(path, "*", CONFIG))
+    return sorted(os.path.dirname(p) for p in glob.glob(os.path.join(path, "*", CONFIG)))

@@ -79,6 +79,8 @@ def model_for(task: Task | str, cell: str = "lstm", hidden_size: int | tuple[int
     """A :class:`SequenceModel` whose head and readout fit ``task``."""
     task = tasks.get(task)
     options.setdefault("readout", Readout.ALL if task.readout.per_step else Readout.LAST)
+    if Readout(options["readout"]) is Readout.FLAT:
+        options.setdefault("seq_len", task.seq_len)
     return SequenceModel(cell, hidden_size, output_size=task.output_size, **options)
 
 

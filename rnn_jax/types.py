@@ -34,6 +34,7 @@ class Readout(enum.StrEnum):
     LAST = "last"  # each sequence's output at its own last valid step (bidirectional: both final states)
     ALL = "all"  # every step: outputs [*b, t, o]
     MEAN = "mean"  # mean over each sequence's valid steps
+    FLAT = "flat"  # every step's output concatenated, [*b, t * h] (a fixed t: the model's seq_len)
 
     @property
     def per_step(self) -> bool:

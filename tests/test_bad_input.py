@@ -138,7 +138,7 @@ CLI_CASES = [
     ("adding_problem", ["--variant", "foo"], r"variant='foo' is not one of"),
     ("adding_problem", ["--seq-lens", "0"], r"seq_len=0 must be a positive int"),
     ("vanishing_gradients", ["--steps", "30", "--eval-every", "20"], r"steps=30 must be a multiple of cfg.eval_every=20"),
-    ("copy_memory", ["--delay", "-2"], r"delay=-2"),
+    ("copy_memory", ["--delays", "-2"], r"delay=-2"),
     ("sequential_digits", ["--hidden-size", "0"], r"hidden_size=0 must be a positive int"),
 ]
 

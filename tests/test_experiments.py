@@ -10,13 +10,14 @@ import pytest
 
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
-EXPERIMENTS = ["vanishing_gradients", "adding_problem", "copy_memory", "sequential_digits", "clipping"]
+EXPERIMENTS = ["vanishing_gradients", "adding_problem", "copy_memory", "sequential_digits", "clipping", "mnist1d"]
 FIGURES = {
     "vanishing_gradients": ["grad_norms", "learning_curves", "spectra"],
     "adding_problem": ["success_vs_length", "mse_vs_length"],
     "copy_memory": ["learning_curves", "accuracy"],
     "sequential_digits": ["accuracy", "learning_curves"],
     "clipping": ["loss_vs_learning_rate"],
+    "mnist1d": ["accuracy", "learning_curves"],
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,11 +60,12 @@ def test_quick_preset_runs_and_writes_figures(name, tmp_path):
         f"{fig}.{ext}" for fig in FIGURES[name] for ext in ("png", "pdf"))
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS + ["figures"])
+@pytest.mark.parametrize("name", EXPERIMENTS + ["figures", "reproduce"])
 def test_help_documents_the_common_options(name):
     result = _cli(f"experiments.{name}", "--help", timeout=120)
     assert result.returncode == 0, result.stderr
-    expected = ["--run-dirs"] if name == "figures" else ["--quick", "--seeds", "--run-dir"]
+    expected = {"figures": ["--run-dirs"], "reproduce": ["--quick", "--only", "--run-dir", "--doc"]}.get(
+        name, ["--quick", "--seeds", "--run-dir"])
     for option in expected:
         assert option in result.stdout
 
@@ -83,3 +85,20 @@ def test_bad_cli_values_exit_nonzero_with_a_message(args, message, tmp_path):
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_quick_preset_fills_only_the_values_not_typed():
+    from experiments import _common, vanishing_gradients
+
+    typed = _common.parse(vanishing_gradients.Config, ["--quick", "--seeds", "8", "--hidden-size", "16"])
+    # --seeds 8 equals the default but was typed: it stays; the rest comes from the preset
+    assert (typed.seeds, typed.hidden_size, typed.steps, typed.seq_len, typed.quick) == (8, 16, 40, 30, False)
+    in_code = vanishing_gradients.Config(quick=True, seeds=3).with_preset()
+    assert (in_code.seeds, in_code.steps) == (3, 40)
+    assert vanishing_gradients.Config().with_preset() == vanishing_gradients.Config()
+
+
+def test_figures_cli_reports_a_missing_directory_in_one_line(tmp_path):
+    result = _cli("experiments.figures", "--run-dirs", str(tmp_path / "none"), timeout=120)
+    assert result.returncode == 1
+    assert "was not written by an experiment" in result.stderr and "Traceback" not in result.stderr

@@ -74,6 +74,15 @@ def test_readouts_mean_and_all_with_lengths(key):
     p2 = with_head.init(key, 2)
     out = with_head.apply(p2, x, lengths)
     np.testing.assert_array_equal(out[1, 2:], 0.0)
+    # flat: the head reads every step's output, concatenated in time order (MNIST-1D's GRU);
+    # padded steps contribute zeros
+    flat = SequenceModel("rnn", 6, output_size=3, readout="flat", seq_len=5)
+    p3 = flat.init(key, 2)
+    assert p3["head"]["w"].shape == (3, 5 * 6) and flat.feature_size == 30
+    expected = np.asarray(hs).reshape(3, 30) @ np.asarray(p3["head"]["w"]).T + np.asarray(p3["head"]["b"])
+    np.testing.assert_allclose(flat.apply(p3, x, lengths), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="inputs has 4 steps but readout='flat' was built for seq_len=5"):
+        flat.apply(p3, x[:, :4])
 
 
 def test_dropout_only_in_training_and_keyed(key):
@@ -114,6 +123,7 @@ def test_probes_give_per_layer_hidden_gradients(key):
         (lambda: SequenceModel("lstm", 4, dropout=1.0), ValueError, "dropout=1.0"),
         (lambda: SequenceModel("lstm", 4, output_dropout=-0.1), ValueError, "output_dropout=-0.1"),
         (lambda: SequenceModel("lstm", 4, readout="first"), ValueError, "readout='first'"),
+        (lambda: SequenceModel("lstm", 4, readout="flat"), ValueError, "readout='flat' needs seq_len"),
         (lambda: SequenceModel("lstm", 4, output_size=0), ValueError, "output_size=0"),
         (lambda: SequenceModel("rnn", 4, cell_options={"activation": "gelu"}), ValueError, "activation='gelu'"),
     ],

@@ -1,0 +1,86 @@
+"""Published claims as data: each check's verdict is computed from the runs it names, and
+the suite's commands exist and parse (the runs themselves: tests/test_reproduce.py, slow)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnn_jax.claims import Beats, CarriesFurther, Claim, Decay, Final, holds
+from rnn_jax.results import Results
+
+BASELINE = 1 / 6
+
+
+def _results(final_losses: dict[str, list[float]], decades: dict[str, list[float]] | None = None) -> Results:
+    """Results with one run per entry: seeds 0..n-1, a final loss per seed (step 10), and
+    gradient norms falling ``decades`` from t = 9 back to t = 0 at step 0."""
+    runs, members, evals, grads = [], [], [], []
+    for run, losses in final_losses.items():
+        runs.append({"run": run, "cell": run.split("_")[0], "baseline_loss": BASELINE, "success_metric": "accuracy"})
+        for m, loss in enumerate(losses):
+            members.append({"run": run, "member": m, "seed": m, "learning_rate": 1e-3})
+            evals += [{"run": run, "member": m, "step": s, "metric": "loss", "value": v} for s, v in ((0, 1.0), (10, loss))]
+            for t in range(10):
+                fall = (decades or {}).get(run, [0.0] * len(losses))[m]
+                grads.append({"run": run, "member": m, "step": 0, "layer": 0, "t": t, "value": 10.0 ** (-fall * (9 - t) / 9)})
+    frame = pd.DataFrame
+    return Results(frame(runs), frame(members), frame(), frame(evals), frame(grads), frame(), frame())
+
+
+def test_final_counts_seeds_against_a_threshold_relative_to_the_baseline():
+    res = _results({"lstm_T100": [0.01, 0.02, 0.09, 0.16]})  # 0.5 x baseline = 0.0833
+    outcome = Final("lstm_T100", below=0.5, relative_to_baseline=True).evaluate(res)
+    assert outcome.values == {0: 0.01, 1: 0.02, 2: 0.09, 3: 0.16}
+    assert (outcome.passed, outcome.needed, outcome.holds) == (2, 3, False)  # 3 of 4 needed
+    assert "0.5 × baseline (0.0833)" in outcome.text and "2/4 seeds" in outcome.summary()
+    assert Final("lstm_T100", above=0.05).evaluate(res).passed == 2
+    assert Final("lstm_T100", below=0.1, share=0.5).evaluate(res).holds  # 3 of 4 pass, 2 needed
+
+
+def test_a_check_on_a_run_that_does_not_exist_does_not_hold():
+    outcome = Final("gru_T400", below=0.5).evaluate(_results({"gru_T100": [0.0]}))
+    assert outcome.seeds == 0 and not outcome.holds and outcome.summary() == "no runs"
+
+
+def test_paired_checks_compare_the_same_seed():
+    res = _results({"irnn": [0.01, 0.20, 0.02, 0.03], "rnn": [0.17, 0.17, 0.17, 0.17]},
+                   decades={"irnn": [1, 1, 1, 5], "rnn": [4, 4, 4, 4]})
+    beats = Beats("irnn", "rnn").evaluate(res)
+    assert beats.passed == 3 and beats.holds
+    np.testing.assert_allclose(beats.values[1], 0.03)
+    further = CarriesFurther("irnn", "rnn", step="first").evaluate(res)
+    assert further.passed == 3 and math.isclose(further.values[3], -1.0, abs_tol=1e-9)
+
+
+def test_decay_measures_decades_from_the_last_step_back_to_the_first():
+    res = _results({"rnn": [0.17, 0.17, 0.17]}, decades={"rnn": [20.0, 3.0, 400.0]})
+    outcome = Decay("rnn", "first", at_least=4).evaluate(res)
+    # the third seed's first-step norm underflows to 0: counted as the smallest float32
+    np.testing.assert_allclose([outcome.values[0], outcome.values[1], outcome.values[2]], [20.0, 3.0, 44.85], atol=0.01)
+    assert outcome.passed == 2 and not outcome.holds
+
+
+def test_a_claim_holds_only_when_every_check_does():
+    res = _results({"lstm": [0.01, 0.01, 0.01, 0.01], "rnn": [0.17] * 4})
+    claim = Claim("c", "s", "p", "adding_problem", (), "setup",
+                  (Final("lstm", below=0.5, relative_to_baseline=True), Final("rnn", above=0.9, relative_to_baseline=True)))
+    assert holds(claim.evaluate(res))
+    strict = claim.checks + (Final("rnn", below=0.1),)
+    assert not holds([c.evaluate(res) for c in strict])
+    with pytest.raises(ValueError, match="exactly one of below= and above="):
+        Final("rnn")
+
+
+def test_every_claim_command_exists_and_parses():
+    from experiments import reproduce
+
+    assert len(reproduce.CLAIMS) == 7 and len({c.name for c in reproduce.CLAIMS}) == 7
+    for claim in reproduce.CLAIMS:
+        for quick in (False, True):
+            module, cfg = reproduce.experiment_config(claim, f"runs/x/{claim.name}", quick=quick)
+            assert module.__name__ == f"experiments.{claim.experiment}" and cfg.run_dir == f"runs/x/{claim.name}"
+        assert claim.command("d")[:3] == ["python", "-m", f"experiments.{claim.experiment}"]
+    with pytest.raises(ValueError, match="--only nope: expected claim names among gradient_decay"):
+        reproduce.selected(("nope",))
