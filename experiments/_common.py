@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from rnn_jax import compile_cache, plots, rundir, runner
+from rnn_jax import compile_cache, plots, results, rundir, runner
 from rnn_jax.optim import OptimConfig
 from rnn_jax.train import TrainConfig, model_for
 
@@ -256,6 +256,16 @@ def write_figures(figures: Mapping[str, Callable[[], Any]], run_dir: str) -> lis
     for name, make in figures.items():
         written += plots.save(make(), rundir.figures_dir(run_dir), name)
     return written
+
+
+def finish_classification(res, run_dir: str, title: str):
+    """Test accuracy and cross-entropy curves, and the summary table, of a classification experiment."""
+    written = write_figures({
+        "accuracy": lambda: plots.learning_curves(res, "accuracy", title=f"{title}: test accuracy"),
+        "learning_curves": lambda: plots.learning_curves(res, title=f"{title}: test cross-entropy"),
+    }, run_dir)
+    report(results.summary(res), written, run_dir)
+    return res
 
 
 def report(table, figures: Sequence[str], run_dir: str) -> None:

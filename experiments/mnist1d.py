@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from experiments import _common
-from rnn_jax import plots, results, tasks
+from rnn_jax import results, tasks
 from rnn_jax.optim import OptimConfig
 
 
@@ -58,12 +58,7 @@ def main(cfg: Config) -> results.Results:
 
 
 def finish(res: results.Results, run_dir: str) -> results.Results:
-    written = _common.write_figures({
-        "accuracy": lambda: plots.learning_curves(res, "accuracy", title="MNIST-1D: test accuracy"),
-        "learning_curves": lambda: plots.learning_curves(res, title="MNIST-1D: test cross-entropy"),
-    }, run_dir)
-    _common.report(results.summary(res), written, run_dir)
-    return res
+    return _common.finish_classification(res, run_dir, "MNIST-1D")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Literal
 
 from experiments import _common
-from rnn_jax import plots, results, tasks
+from rnn_jax import results, tasks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,12 +36,7 @@ def main(cfg: Config) -> results.Results:
 
 
 def finish(res: results.Results, run_dir: str) -> results.Results:
-    written = _common.write_figures({
-        "accuracy": lambda: plots.learning_curves(res, "accuracy", title="sequential digits: test accuracy"),
-        "learning_curves": lambda: plots.learning_curves(res, title="sequential digits: test cross-entropy"),
-    }, run_dir)
-    _common.report(results.summary(res), written, run_dir)
-    return res
+    return _common.finish_classification(res, run_dir, "sequential digits")
 
 
 if __name__ == "__main__":
