@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import cells, from_torch, to_torch, unroll
+from rnn_jax import from_torch, to_torch, unroll
 
 torch = pytest.importorskip("torch")
 
@@ -117,54 +117,4 @@ def test_interop_refuses_unsupported():
     with pytest.raises(ValueError, match="proj_size"):
         from_torch(torch.nn.LSTM(2, 4, proj_size=2))
 
-
-# --- Flax ------------------------------------------------------------------------------------
-
-linen = pytest.importorskip("flax.linen")
-
-
-def _dense(p, name):
-    """Flax Dense kernel [in, out] -> our layout [out, in]."""
-    return p[name]["kernel"].T
-
-
-def _flax_to_ours(kind, p):
-    if kind == "rnn":  # SimpleCell: i (with bias), h (no bias)
-        return {"w_ih": _dense(p, "i"), "w_hh": _dense(p, "h"), "b_ih": p["i"]["bias"]}
-    if kind == "lstm":  # LSTMCell: ii..io without bias, hi..ho with bias
-        gates = "ifgo"
-        return {
-            "w_ih": jnp.concatenate([_dense(p, "i" + g) for g in gates]),
-            "w_hh": jnp.concatenate([_dense(p, "h" + g) for g in gates]),
-            "b_ih": jnp.concatenate([p["h" + g]["bias"] for g in gates]),
-        }
-    # GRUCell: ir, iz, in with bias; hr, hz without; hn with bias (inside r * (...))
-    zeros = jnp.zeros_like(p["hn"]["bias"])
-    return {
-        "w_ih": jnp.concatenate([_dense(p, "i" + g) for g in "rzn"]),
-        "w_hh": jnp.concatenate([_dense(p, "h" + g) for g in "rzn"]),
-        "b_ih": jnp.concatenate([p["i" + g]["bias"] for g in "rzn"]),
-        "b_hh": jnp.concatenate([zeros, zeros, p["hn"]["bias"]]),
-    }
-
-
-@pytest.mark.parametrize(
-    "kind,flax_cell",
-    [("rnn", lambda: linen.SimpleCell(16)), ("lstm", lambda: linen.LSTMCell(16)), ("gru", lambda: linen.GRUCell(16))],
-)
-def test_matches_flax(kind, flax_cell, key):
-    x = jax.random.normal(key, (4, 10, 3))
-    layer = linen.RNN(flax_cell(), return_carry=True)
-    variables = layer.init(jax.random.key(1), x)
-    # Flax's biases initialise to zero: give them values so the test can see them.
-    variables = jax.tree.map(lambda a: a + 0.1 * jax.random.normal(jax.random.key(2), a.shape), variables)
-    flax_carry, flax_out = layer.apply(variables, x)
-    ours = _flax_to_ours(kind, variables["params"]["cell"])
-    cell = cells.get(kind)
-    final, hs = unroll(cell, ours, x)
-    np.testing.assert_allclose(np.asarray(hs), np.asarray(flax_out), atol=TOL)
-    if kind == "lstm":  # flax carry is (c, h); ours is (h, c)
-        np.testing.assert_allclose(np.asarray(final[1]), np.asarray(flax_carry[0]), atol=TOL)
-        np.testing.assert_allclose(np.asarray(final[0]), np.asarray(flax_carry[1]), atol=TOL)
-    else:
-        np.testing.assert_allclose(np.asarray(final), np.asarray(flax_carry), atol=TOL)
+# Parity with Flax's cells: tests/test_flax_params.py (the same weights through rnn_jax.flax_params).
