@@ -2,6 +2,7 @@
 weights give the same outputs and final carry as Flax's own RNN, and a round trip through
 Flax's layout returns our parameters (for nnx's GRUCell, only without b_hn, which it lacks)."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,7 +48,7 @@ def test_linen_cells_match_our_unroll_and_round_trip(name):
     np.testing.assert_allclose(jnp.where(valid, hs, 0), jnp.where(valid, out, 0), atol=TOL)
     np.testing.assert_allclose(_ours_final_h(kind, final), _flax_final_h(name, carry), atol=TOL)
     back = to_flax_params(params, cell)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-7), back, dict(variables["params"]["cell"]))
+    chex.assert_trees_all_close(back, jax.tree.map(jnp.asarray, dict(variables["params"]["cell"])), atol=1e-7)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -63,7 +64,7 @@ def test_nnx_cells_match_our_unroll_and_round_trip(name):
     # ours -> a fresh nnx cell -> ours: the same parameters
     fresh = to_flax_params(params, getattr(nnx, name)(I, H, rngs=nnx.Rngs(7)))
     _, again = from_flax_params(fresh)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-7), again, params)
+    chex.assert_trees_all_close(again, params, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["LSTMCell", "GRUCell", "SimpleCell"])

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import types
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,7 +42,7 @@ def test_members_equal_single_runs_over_seeds_and_sweep(tmp_path):
     for m, row in enumerate(result.members):
         hp = {"learning_rate": jnp.float32(row["learning_rate"]), "clip": jnp.float32(row["clip"])}
         state, history = jax.jit(trainer)(jax.random.key(row["seed"]), hp)
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[m], b, rtol=2e-5, atol=1e-6), result.state.params, state.params)
+        chex.assert_trees_all_close(jax.tree.map(lambda a: a[m], result.state.params), state.params, rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(result.train["loss"][m], history.train["loss"], rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(result.eval["loss"][m], history.eval["loss"], rtol=2e-5, atol=1e-6)
     np.testing.assert_array_equal(result.eval_steps, [0, 20, 40])
@@ -84,8 +85,8 @@ def test_interrupt_and_resume_is_bit_identical(tmp_path):
     for name in a:
         for key in a[name]:
             np.testing.assert_array_equal(a[name][key], b[name][key], err_msg=f"{name}:{key}")
-    jax.tree.map(np.testing.assert_array_equal, jax.random.key_data(full.state.key), jax.random.key_data(resumed.state.key))
-    jax.tree.map(np.testing.assert_array_equal, full.state.params, resumed.state.params)
+    chex.assert_trees_all_equal(jax.random.key_data(full.state.key), jax.random.key_data(resumed.state.key))
+    chex.assert_trees_all_equal(full.state.params, resumed.state.params)
     # a finished run is not retrained: rerunning returns the same results at once
     again = run(cfg, seeds=2, run_dir=tmp_path / "full", progress=False)
     np.testing.assert_array_equal(again.train["loss"], full.train["loss"])
@@ -103,7 +104,7 @@ def test_nan_in_one_member_is_isolated_and_reported(tmp_path):
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.state.params))
     clean = run(cfg, seeds=2, sweep={"learning_rate": [1e-2]}, run_dir=tmp_path / "clean", progress=False)
     np.testing.assert_array_equal(result.train["loss"][:2], clean.train["loss"])
-    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a[:2], b), result.state.params, clean.state.params)
+    chex.assert_trees_all_equal(jax.tree.map(lambda a: a[:2], result.state.params), clean.state.params)
 
 
 def test_mismatched_run_directory_is_refused(tmp_path):
@@ -157,13 +158,11 @@ def test_every_member_strategy_gives_the_same_results(monkeypatch):
     outs = {k: run(cfg, members_per_call=k, **options) for k in ("vmap", 1, 3)}
     monkeypatch.setattr(placement, "cores", lambda: 1)
     one_thread = run(cfg, members_per_call=1, **options)
-    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), (one_thread.train, one_thread.eval),
-                 (outs[1].train, outs[1].eval))
+    chex.assert_trees_all_equal((one_thread.train, one_thread.eval), (outs[1].train, outs[1].eval))
     for k in (1, 3):
         np.testing.assert_allclose(outs[k].train["loss"], outs["vmap"].train["loss"], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(outs[k].eval["loss"], outs["vmap"].eval["loss"], rtol=1e-5, atol=1e-6)
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-                     outs[k].state.params, outs["vmap"].state.params)
+        chex.assert_trees_all_close(outs[k].state.params, outs["vmap"].state.params, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -136,10 +137,10 @@ def test_sample_is_deterministic_in_its_key_and_jittable(name):
     again = _sample(task, 8, jax.random.key(3))
     eager = task.sample(jax.random.key(3), 8)
     c = _sample(task, 8, jax.random.key(4))
-    jax.tree.map(np.testing.assert_array_equal, a, again)
+    chex.assert_trees_all_equal(a, again)
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-5), a, eager)  # XLA fusion may reorder flops
     assert not np.array_equal(a.inputs, c.inputs)
-    jax.tree.map(np.testing.assert_array_equal, task.eval_batch(), task.eval_batch())
+    chex.assert_trees_all_equal(task.eval_batch(), task.eval_batch())
 
 
 def test_array_task_shapes_split_and_baselines():

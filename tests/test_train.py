@@ -2,6 +2,7 @@
 isolated, vmapped seed k == single run k, and learning actually happens."""
 
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,7 +53,7 @@ def test_clipping_is_per_seed_under_vmap(key):
     np.testing.assert_allclose(metrics["clipped_grad_norm"], np.minimum(norms, 0.5), rtol=1e-5)
     for k in range(2):
         single, m = jax.jit(step)(jax.tree.map(lambda a: a[k], states))
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[k], b, rtol=1e-5, atol=1e-7), stacked.params, single.params)
+        chex.assert_trees_all_close(jax.tree.map(lambda a: a[k], stacked.params), single.params, rtol=1e-5, atol=1e-7)
 
 
 def test_vmapped_seed_k_equals_single_run_k_and_sweep_axis(key):
@@ -63,8 +64,9 @@ def test_vmapped_seed_k_equals_single_run_k_and_sweep_axis(key):
     states, histories = jax.jit(jax.vmap(trainer))(keys, hparams)
     for k in range(3):
         single, history = jax.jit(trainer)(keys[k], {"learning_rate": lrs[k], "clip": jnp.float32(1.0)})
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[k], b, rtol=2e-5, atol=1e-6), states.params, single.params)
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[k], b, rtol=2e-5, atol=1e-6), histories, history)
+        member = lambda tree: jax.tree.map(lambda a: a[k], tree)  # noqa: E731
+        chex.assert_trees_all_close(member(states.params), single.params, rtol=2e-5, atol=1e-6)
+        chex.assert_trees_all_close(member(histories), history, rtol=2e-5, atol=1e-6)
     assert histories.train["loss"].shape == (3, 15) and histories.eval["loss"].shape == (3, 4)
     np.testing.assert_array_equal(trainer.cfg.eval_steps, [0, 5, 10, 15])
 
@@ -78,7 +80,7 @@ def test_whole_run_equals_step_by_step_chunks(key):
         state, metrics = jax.jit(trainer.train_chunk, static_argnums=1)(state, 4)
         losses.append(metrics["loss"])
     np.testing.assert_allclose(np.concatenate(losses), history.train["loss"], rtol=1e-5)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), final.params, state.params)
+    chex.assert_trees_all_close(final.params, state.params, rtol=1e-5, atol=1e-7)
 
 
 def test_divergence_freezes_only_that_seed(key):
@@ -96,15 +98,14 @@ def test_divergence_freezes_only_that_seed(key):
     assert all(np.all(np.isfinite(leaf[1])) for leaf in jax.tree.leaves(states.params))  # frozen at finite values
     healthy = {"learning_rate": jnp.array([0.01, 0.01]), "clip": jnp.ones(2), "recurrent_scale": jnp.ones(2)}
     others, _ = jax.jit(jax.vmap(trainer))(keys[jnp.array([0, 2])], healthy)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[jnp.array([0, 2])], b, rtol=1e-5, atol=1e-7), states.params, others.params)
+    chex.assert_trees_all_close(jax.tree.map(lambda a: a[jnp.array([0, 2])], states.params), others.params, rtol=1e-5, atol=1e-7)
 
 
 def test_no_recompilation_for_new_keys_and_hparams(key):
     trainer = make_train(_cfg("rnn", steps=4, eval_every=2))
-    run = jax.jit(trainer)
+    run = jax.jit(chex.assert_max_traces(lambda key, hparams: trainer(key, hparams), n=1))
     run(key, {"learning_rate": 1e-3, "clip": 1.0})
-    run(jax.random.key(7), {"learning_rate": 3e-3, "clip": 0.5})
-    assert run._cache_size() == 1
+    run(jax.random.key(7), {"learning_rate": 3e-3, "clip": 0.5})  # a second trace would raise
 
 
 @pytest.mark.parametrize(
