@@ -137,6 +137,10 @@ class RunDir:
     def checkpoints(self) -> str:
         return os.path.join(self.path, "checkpoints")
 
+    def checkpoint(self, step: int) -> str:
+        """Where orbax writes the checkpoint of ``step``."""
+        return os.path.join(self.checkpoints, str(step))
+
     @property
     def figures(self) -> str:
         return figures_dir(self.path)

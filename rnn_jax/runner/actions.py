@@ -133,7 +133,7 @@ class SaveCheckpoint:
         try:
             self.checkpointer.save(step, state)
         except Exception as error:  # orbax/tensorstore wrap OS errors in their own types
-            raise write_failed(f"{self.directory.checkpoints}/{step}", step, self.saved, error) from error
+            raise write_failed(self.directory.checkpoint(step), step, self.saved, error) from error
         self.saved = step
 
 
