@@ -103,7 +103,10 @@ def cli(main: Callable[[Any], Any], config_type: type) -> None:
     cfg = parse(config_type)
     try:
         if isinstance(cfg, Common):  # experiments that train; figures and reproduce only read or delegate
-            compile_cache.enable() if cfg.compile_cache else compile_cache.disable()
+            if cfg.compile_cache:
+                compile_cache.enable()
+            else:
+                compile_cache.disable()
             _start_processes(cfg)
         main(cfg)
     except ValueError as error:
@@ -234,8 +237,8 @@ def cell_grid(cfg: Comparison, tasks: Mapping[str, Any]) -> dict[str, TrainConfi
 
 
 def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *, sweep=None,
-            **run_options) -> list[str]:
-    """Runs each named TrainConfig into ``run_dir/name``; returns the run directories.
+            **run_options) -> results.Results:
+    """Runs each named TrainConfig into ``run_dir/name``; returns their results, loaded.
 
     ``run_dir/experiment.json`` records which experiment made the directory and its runs, so
     ``python -m experiments.figures`` can redraw the figures without retraining.
@@ -245,7 +248,7 @@ def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *,
         print(f"== {name}: {train_cfg.model.cell} on {train_cfg.task_fn.name}, {cfg.seeds} seeds -> {path}", flush=True)
         runner.run(train_cfg, seeds=cfg.seeds, sweep=sweep, run_dir=path, progress=cfg.progress, debug=cfg.debug,
                    **run_options)
-    return paths
+    return results.load(paths)
 
 
 def write_figures(figures: Mapping[str, Callable[[], Any]], run_dir: str) -> list[str]:

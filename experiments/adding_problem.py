@@ -40,8 +40,7 @@ class Config(_common.Comparison):
 def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
     configs = _common.cell_grid(cfg, {f"T{T}": tasks.get("adding", seq_len=T, variant=cfg.variant, eval_size=cfg.eval_size) for T in cfg.seq_lens})
-    paths = _common.run_all("adding_problem", configs, cfg, diagnose_at=[0, cfg.steps])
-    return finish(results.load(paths), cfg.run_dir)
+    return finish(_common.run_all("adding_problem", configs, cfg, diagnose_at=[0, cfg.steps]), cfg.run_dir)
 
 
 def finish(res: results.Results, run_dir: str) -> results.Results:

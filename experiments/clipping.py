@@ -49,8 +49,7 @@ def main(cfg: Config) -> results.Results:
         for mode in cfg.modes
     }
     sweep = {"learning_rate": list(cfg.learning_rates), "recurrent_scale": [cfg.recurrent_scale]}
-    paths = _common.run_all("clipping", configs, cfg, sweep=sweep, diagnose_at=[0, cfg.steps])
-    return finish(results.load(paths), cfg.run_dir)
+    return finish(_common.run_all("clipping", configs, cfg, sweep=sweep, diagnose_at=[0, cfg.steps]), cfg.run_dir)
 
 
 def finish(res: results.Results, run_dir: str) -> results.Results:

@@ -48,8 +48,7 @@ def main(cfg: Config) -> results.Results:
         f"{cell}_T{delay}": _common.train_config(cfg, tasks.get("copy", delay=delay), cell, hidden, optim)
         for delay in cfg.delays for cell, hidden in zip(cfg.cells, cfg.hidden_sizes)
     }
-    paths = _common.run_all("copy_memory", configs, cfg, diagnose_at=[0, cfg.steps])
-    return finish(results.load(paths), cfg.run_dir)
+    return finish(_common.run_all("copy_memory", configs, cfg, diagnose_at=[0, cfg.steps]), cfg.run_dir)
 
 
 def finish(res: results.Results, run_dir: str) -> results.Results:

@@ -53,8 +53,7 @@ def main(cfg: Config) -> results.Results:
                                                       bidirectional=True, readout="flat")}
     configs.update({cell: _common.train_config(cfg, task, cell, cfg.last_state_hidden_size, optim)
                     for cell in cfg.last_state_cells})
-    paths = _common.run_all("mnist1d", configs, cfg, diagnose_at=[0, cfg.steps], diagnostics_batch=64)
-    return finish(results.load(paths), cfg.run_dir)
+    return finish(_common.run_all("mnist1d", configs, cfg, diagnose_at=[0, cfg.steps], diagnostics_batch=64), cfg.run_dir)
 
 
 def finish(res: results.Results, run_dir: str) -> results.Results:

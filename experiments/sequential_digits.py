@@ -31,8 +31,7 @@ class Config(_common.Comparison):
 def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
     configs = _common.cell_grid(cfg, {order: tasks.get("digits", permuted=order == "permuted") for order in cfg.orderings})
-    paths = _common.run_all("sequential_digits", configs, cfg, diagnose_at=[0, cfg.steps], diagnostics_batch=64)
-    return finish(results.load(paths), cfg.run_dir)
+    return finish(_common.run_all("sequential_digits", configs, cfg, diagnose_at=[0, cfg.steps], diagnostics_batch=64), cfg.run_dir)
 
 
 def finish(res: results.Results, run_dir: str) -> results.Results:

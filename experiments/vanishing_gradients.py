@@ -53,8 +53,7 @@ def main(cfg: Config) -> results.Results:
         name: _common.train_config(cfg, task, cell, cfg.hidden_size, optim, cell_options=options)
         for name, cell, options in runs
     }
-    paths = _common.run_all("vanishing_gradients", configs, cfg, diagnose_at=sorted({0, cfg.eval_every, cfg.steps}))
-    res = results.load(paths)
+    res = _common.run_all("vanishing_gradients", configs, cfg, diagnose_at=sorted({0, cfg.eval_every, cfg.steps}))
     return finish(res, cfg.run_dir)
 
 

@@ -42,6 +42,11 @@ def _layout(cell: Any) -> tuple[str, str]:
                     f"got {type(cell).__name__}")
 
 
+def _nnx_attribute(name: str) -> str:
+    """nnx.LSTMCell's attribute for a linen dense name (``if`` is a keyword, so ``if_``)."""
+    return name + "_" if name == "if" else name
+
+
 def _nnx_dense(cell: Any, name: str) -> dict[str, Any]:
     linear = getattr(cell, name)
     out = {"kernel": linear.kernel[...]}
@@ -61,8 +66,7 @@ def _flax_dense(cell: Any, api: str, params: Any) -> dict[str, dict[str, Any]]:
         raise ValueError("params must be None for an nnx cell: its weights are read from the module")
     match api:
         case "nnx.LSTMCell":
-            return {f"{side}{g}": _nnx_dense(cell, f"{side}{g}" + ("_" if f"{side}{g}" == "if" else ""))
-                    for side in "ih" for g in "ifgo"}
+            return {f"{side}{g}": _nnx_dense(cell, _nnx_attribute(f"{side}{g}")) for side in "ih" for g in "ifgo"}
         case "nnx.SimpleCell":
             return {"i": _nnx_dense(cell, "dense_i"), "h": _nnx_dense(cell, "dense_h")}
     gates = _GATES["lstm" if api == "nnx.OptimizedLSTMCell" else "gru"]
@@ -162,7 +166,7 @@ def _write_nnx(cell: Any, api: str, dense: dict[str, dict[str, Any]], gates: str
     match api:
         case "nnx.LSTMCell":
             for name, layer in dense.items():
-                put(name + ("_" if name == "if" else ""), layer["kernel"], layer.get("bias"))
+                put(_nnx_attribute(name), layer["kernel"], layer.get("bias"))
         case "nnx.SimpleCell":
             put("dense_i", dense["i"]["kernel"], dense["i"]["bias"])
             put("dense_h", dense["h"]["kernel"])

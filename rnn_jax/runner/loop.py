@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import sys
 import tempfile
@@ -49,7 +50,7 @@ class Plan:
     def cfg(self) -> TrainConfig:
         return self.trainer.cfg
 
-    @property
+    @functools.cached_property
     def rows(self) -> list[dict[str, Any]]:
         return self.members.table(self.trainer.default_hparams())
 
@@ -197,7 +198,8 @@ def _train(p: Plan, over: MemberPrograms, directory: RunDir, checkpointer, *, re
         state = checkpointer.restore(step, state)
     save = act.SaveCheckpoint(checkpointer, directory, p.checkpoint_every, p.cfg.steps, saved=step)
     bar = act.ShowProgress(progress, p.cfg.steps, step)
-    actions = [act.WriteMetrics(directory), act.RecordDiagnostics(directory, p.diagnose_at, diagnose_all, mesh, trainer),
+    records = [act.WriteMetrics(directory), act.RecordDiagnostics(directory, p.diagnose_at, diagnose_all, mesh, trainer)]
+    actions = [*records,
                act.ReportDivergence(trainer, {r["member"] for r in act.diverged_members(state, rows, mesh)}, debug),
                *([save] if checkpointer is not None else []), act.WriteStatus(directory, p.cfg.steps), bar]
     stop = GracefulStop()
@@ -205,7 +207,7 @@ def _train(p: Plan, over: MemberPrograms, directory: RunDir, checkpointer, *, re
         with _writes_explained(directory, lambda: step, lambda: save.saved), stop:
             if step == 0:
                 chunk = act.Chunk(0, state, None, mesh.host(evaluate_all(state.params)), [])
-                for action in actions[:2]:  # the step-0 evaluation and diagnostics
+                for action in records:  # the step-0 evaluation and diagnostics
                     action(chunk)
             while step < p.cfg.steps and not stop.requested:
                 state, train_metrics = chunk_all(state)
