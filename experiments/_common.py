@@ -73,6 +73,17 @@ class Training(Common):
     """Sequences per step."""
     clip: float = 1.0
     """Global-norm clipping threshold (Pascanu et al. 2013)."""
+    remedies: bool = False
+    """Also train the remedies for vanishing gradients: exprnn (orthogonal W_hh), lru (linear
+    recurrent unit), mingru and minlstm (gates that read only the input)."""
+
+    def with_remedies(self, cells: tuple[str, ...]) -> tuple[str, ...]:
+        """``cells``, followed by the :data:`REMEDIES` not in it when ``--remedies`` is set."""
+        return cells + tuple(c for c in REMEDIES if c not in cells) if self.remedies else cells
+
+
+REMEDIES = ("exprnn", "lru", "mingru", "minlstm")
+"""The cells beyond gating that ``--remedies`` adds to an experiment."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,7 +244,7 @@ def cell_grid(cfg: Comparison, tasks: Mapping[str, Any]) -> dict[str, TrainConfi
     optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
     return {f"{cell}_{suffix}": train_config(cfg, task, cell, cfg.hidden_size, optim,
                                              cell_options=cell_options(cfg, cell, task))
-            for suffix, task in tasks.items() for cell in cfg.cells}
+            for suffix, task in tasks.items() for cell in cfg.with_remedies(cfg.cells)}
 
 
 def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *, sweep=None,

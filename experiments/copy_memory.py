@@ -6,6 +6,7 @@ baseline only at T = 100 and the tanh RNN sits on it. Bai et al. 2018 at T = 100
 
     python -m experiments.copy_memory --delays 100 200
     python -m experiments.copy_memory --quick
+    python -m experiments.copy_memory --remedies      # + exprnn, lru, mingru, minlstm (h = 128)
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from rnn_jax.optim import OptimConfig
 class Config(_common.Training):
     """Copy memory: cross-entropy against the 10·ln8/(T+20) baseline for each cell."""
 
-    QUICK: ClassVar[Mapping[str, Any]] = {**_common.Training.QUICK, "delays": (10,), "hidden_sizes": (8, 8, 8)}
+    QUICK: ClassVar[Mapping[str, Any]] = {**_common.Training.QUICK, "delays": (10,), "hidden_sizes": (8, 8, 8),
+                                          "remedy_hidden_size": 8}
 
     seeds: int = 4
     run_dir: str = "runs/copy_memory"
@@ -37,6 +39,8 @@ class Config(_common.Training):
     eval_every: int = 200
     learning_rate: float = 1e-3
     """RMSProp learning rate (Arjovsky et al. 2016)."""
+    remedy_hidden_size: int = 128
+    """Hidden units of each --remedies cell (the size of Arjovsky et al.'s unitary RNN)."""
 
 
 def main(cfg: Config) -> results.Results:
@@ -44,9 +48,11 @@ def main(cfg: Config) -> results.Results:
     if len(cfg.hidden_sizes) != len(cfg.cells):
         raise ValueError(f"--hidden-sizes {cfg.hidden_sizes} needs one size per cell in --cells {cfg.cells}")
     optim = OptimConfig("rmsprop", cfg.learning_rate, clip=cfg.clip)
+    cells = cfg.with_remedies(cfg.cells)
+    sizes = cfg.hidden_sizes + (cfg.remedy_hidden_size,) * (len(cells) - len(cfg.cells))
     configs = {
         f"{cell}_T{delay}": _common.train_config(cfg, tasks.get("copy", delay=delay), cell, hidden, optim)
-        for delay in cfg.delays for cell, hidden in zip(cfg.cells, cfg.hidden_sizes)
+        for delay in cfg.delays for cell, hidden in zip(cells, sizes)
     }
     return finish(_common.run_all("copy_memory", configs, cfg, diagnose_at=[0, cfg.steps]), cfg.run_dir)
 

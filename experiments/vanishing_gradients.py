@@ -2,7 +2,9 @@
 
 Reproduces the analogue of Arjovsky, Shah & Bengio 2016, Fig. 4: ‖∂L/∂h_t‖ against t at
 initialisation and after training, with a confidence band over seeds; plus learning curves
-against the trivial 1/6 baseline and W_hh spectra, and prints a summary table.
+against the trivial 1/6 baseline, W_hh spectra and the recurrent eigenvalues on the complex
+plane, and prints a summary table. ``--remedies`` adds the cells beyond gating: exprnn
+(orthogonal), lru (diagonal linear), mingru and minlstm.
 
 The gated cells use chrono initialisation (Tallec & Ollivier 2018) with T_max = T; the LSTM
 is trained a second time with PyTorch's default initialisation (run ``lstm_torch_init``),
@@ -10,6 +12,7 @@ whose forget gate sits near σ(0) = 0.5, to show what the recipe changes.
 
     python -m experiments.vanishing_gradients              # defaults: 8 seeds, ~3 min on 2 CPU cores
     python -m experiments.vanishing_gradients --quick      # seconds
+    python -m experiments.vanishing_gradients --remedies   # + exprnn, lru, mingru, minlstm
     python -m experiments.figures --run-dirs runs/vanishing_gradients   # redraw only
 """
 
@@ -46,7 +49,7 @@ def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
     task = tasks.get("adding", seq_len=cfg.seq_len)
     optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
-    runs = [(cell, cell, _common.cell_options(cfg, cell, task)) for cell in cfg.cells]
+    runs = [(cell, cell, _common.cell_options(cfg, cell, task)) for cell in cfg.with_remedies(cfg.cells)]
     runs += [(f"{cell}_torch_init", cell, {}) for cell in cfg.torch_init_cells
              if cell in cfg.cells and cell in cfg.chrono_cells]
     configs = {
@@ -59,11 +62,14 @@ def main(cfg: Config) -> results.Results:
 
 def finish(res: results.Results, run_dir: str) -> results.Results:
     """Figures and the summary table from the loaded results (also used by experiments.figures)."""
-    written = _common.write_figures({
+    figures = {
         "grad_norms": lambda: plots.grad_norms(res, title="‖∂L/∂h_t‖ on the adding problem"),
         "learning_curves": lambda: plots.learning_curves(res, title="adding problem: held-out MSE"),
-        "spectra": lambda: plots.spectra(res),
-    }, run_dir)
+    }
+    if len(res.eigenvalues):  # some cell has a recurrent matrix (mingru and minlstm have none)
+        figures["spectra"] = lambda: plots.spectra(res)
+        figures["eigenvalues"] = lambda: plots.eigenvalues(res, title="recurrent eigenvalues, initialisation and trained")
+    written = _common.write_figures(figures, run_dir)
     table = results.summary(res)
     _common.report(table, written, run_dir)
     return res

@@ -79,7 +79,8 @@ def jacobian_norms(
         ``[t]``; the last entry is the norm of the identity (1 spectral, sqrt(h) Frobenius).
     """
     kind = _checks.choice(MatrixNorm, norm, "norm")
-    seq_len, hidden = xs.shape[-2], params["w_hh"].shape[-1]
+    seq_len = xs.shape[-2]
+    hidden = jax.eval_shape(lambda p: cell.hidden(cell.initial_carry(p, ())), params).shape[-1]
 
     def final_hidden(probe, x):  # one sequence: probe [t, h], x [t, i]
         final, _ = unroll(cell, params, x, time_major=True, probe=probe)
@@ -119,23 +120,40 @@ def spectral_norm(matrices: jax.Array, *, iterations: int = 200) -> jax.Array:
     return scale * jnp.linalg.norm(jnp.einsum("...ij,...j->...i", matrices, v), axis=-1)
 
 
-def recurrent_spectra(cell_params, num_gates: int, *, top: int = 4) -> dict[str, np.ndarray]:
-    """Spectral radius and largest singular values of each gate block of ``W_hh`` (host numpy).
+def recurrent_blocks(cell: Cell, cell_params) -> np.ndarray | None:
+    """The gate blocks ``[..., G, n, n]`` of the cell's recurrent matrix (host numpy, float64 or
+    complex128), or ``None`` for a cell without one (``mingru``, ``minlstm``)."""
+    w = cell.recurrent_matrix(cell_params)
+    if w is None:
+        return None
+    w = np.asarray(w)
+    w = w.astype(np.complex128 if np.iscomplexobj(w) else np.float64)
+    size = w.shape[-1]
+    return w.reshape(w.shape[:-2] + (w.shape[-2] // size, size, size))
+
+
+def recurrent_spectra(cell: Cell, cell_params, *, top: int = 4) -> dict[str, np.ndarray] | None:
+    """Spectral radius and largest singular values of each gate block of the cell's recurrent
+    matrix, ``W_hh`` for the classic cells (host numpy).
 
     Args:
+        cell: the cell (its ``recurrent_matrix``: ``expm(A - Aᵀ)`` for ``exprnn``, ``diag(λ)``
+            for ``lru``).
         cell_params: one cell's parameters (any leading stacked axes are kept).
-        num_gates: ``G``, the number of ``[h, h]`` blocks in ``w_hh``.
         top: how many singular values to keep.
 
     Returns:
-        ``{"radius": [..., G], "singular_values": [..., G, top]}``.
+        ``{"radius": [..., G], "singular_values": [..., G, top], "eigenvalues": [..., G, n]}``
+        (eigenvalues complex), or ``None`` for a cell without a recurrent matrix.
     """
-    w = np.asarray(cell_params["w_hh"], dtype=np.float64)
-    hidden = w.shape[-1]
-    blocks = w.reshape(w.shape[:-2] + (num_gates, hidden, hidden))
-    radius = np.max(np.abs(np.linalg.eigvals(blocks)), axis=-1)
+    blocks = recurrent_blocks(cell, cell_params)
+    if blocks is None:
+        return None
+    hidden = blocks.shape[-1]
+    eigenvalues = np.linalg.eigvals(blocks)
     singular = np.linalg.svd(blocks, compute_uv=False)[..., : min(top, hidden)]
-    return {"radius": radius, "singular_values": singular}
+    return {"radius": np.max(np.abs(eigenvalues), axis=-1), "singular_values": singular,
+            "eigenvalues": eigenvalues.astype(np.complex64)}
 
 
 def record(model: SequenceModel, params, batch: Batch, task: Task, *, jacobian_batch: int) -> dict[str, jax.Array]:
@@ -151,16 +169,22 @@ def record(model: SequenceModel, params, batch: Batch, task: Task, *, jacobian_b
 
 def model_spectra(model: SequenceModel, params) -> dict[str, np.ndarray]:
     """:func:`recurrent_spectra` of every layer and direction (host numpy, any leading member
-    axes kept): ``radius`` ``[..., layers, directions, G]`` and ``singular_values``
-    ``[..., layers, directions, G, k]``, padded with NaN to the widest layer's ``k``."""
-    per_layer = [[recurrent_spectra(p, model.cell_fn.num_gates) for p in layer] for layer in model.cell_params(params)]
-    k = max(s["singular_values"].shape[-1] for layer in per_layer for s in layer)
+    axes kept): ``radius`` ``[..., layers, directions, G]``, ``singular_values``
+    ``[..., layers, directions, G, k]`` and ``eigenvalues`` ``[..., layers, directions, G, n]``,
+    padded with NaN to the widest layer's ``k`` and ``n``; ``{}`` for a cell without a
+    recurrent matrix."""
+    cell = model.cell_fn
+    if cell.recurrent_matrix(model.cell_params(params)[0][0]) is None:
+        return {}
+    per_layer = [[recurrent_spectra(cell, p) for p in layer] for layer in model.cell_params(params)]
+    def stack(name, trailing):  # directions, then layers, before the trailing axes
+        width = max(s[name].shape[-1] for layer in per_layer for s in layer)
 
-    def pad(a):
-        return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, k - a.shape[-1])], constant_values=np.nan)
+        def pad(a):
+            return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])], constant_values=np.nan)
 
-    def stack(name, trailing, fix=lambda a: a):  # directions, then layers, before the trailing axes
-        layers = [np.stack([fix(s[name]) for s in layer], axis=-1 - trailing) for layer in per_layer]
+        layers = [np.stack([pad(s[name]) for s in layer], axis=-1 - trailing) for layer in per_layer]
         return np.stack(layers, axis=-2 - trailing)
 
-    return {"radius": stack("radius", 1), "singular_values": stack("singular_values", 2, pad)}
+    return {"radius": stack("radius", 1), "singular_values": stack("singular_values", 2),
+            "eigenvalues": stack("eigenvalues", 2)}

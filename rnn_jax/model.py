@@ -32,7 +32,7 @@ from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
 from rnn_jax.initializers import Preset, preset
 from rnn_jax.types import Readout
-from rnn_jax.unroll import step_mask, unroll
+from rnn_jax.unroll import Mode, step_mask, unroll
 
 
 class Direction(enum.StrEnum):
@@ -49,6 +49,16 @@ class Direction(enum.StrEnum):
     def of(cls, bidirectional: bool) -> tuple[Direction, ...]:
         """The directions of a layer, forward first."""
         return (cls.FWD, cls.BWD) if bidirectional else (cls.FWD,)
+
+
+def _last_output(hs: jax.Array, lengths, reverse: bool) -> jax.Array:
+    """Each sequence's output at its last step, from time-major ``hs[t, *b, h]``: at
+    ``length - 1`` running forwards, at 0 running backwards."""
+    if reverse:
+        return hs[0]
+    if lengths is None:
+        return hs[-1]
+    return jnp.take_along_axis(hs, (jnp.asarray(lengths) - 1)[None, ..., None], axis=0)[0]
 
 
 def _dropout(key, x: jax.Array, rate: float) -> jax.Array:
@@ -78,6 +88,9 @@ class SequenceModel:
         remat: rematerialise in the backward pass (long sequences): ``True`` keeps only every
             ``sqrt(t)``-th carry, an int ``k`` every ``k``-th (see :func:`~rnn_jax.unroll`).
         hoist: project the inputs for all steps before the loop (see :func:`rnn_jax.unroll`).
+        mode: ``"auto"`` (default), ``"sequential"`` or ``"parallel"``: how
+            :func:`rnn_jax.unroll` runs each layer over time (parallel: ``lru``, ``mingru``,
+            ``minlstm`` only).
     """
 
     cell: str = "lstm"
@@ -93,6 +106,7 @@ class SequenceModel:
     unroll: int = 1
     remat: bool | int = False
     hoist: bool = False
+    mode: Mode = Mode.AUTO
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -115,6 +129,7 @@ class SequenceModel:
         for name in ("dropout", "output_dropout"):
             _checks.number(getattr(self, name), name, low=0.0, high=1.0, high_open=True)
         set_("readout", _checks.choice(Readout, self.readout, "readout"))
+        set_("mode", _checks.choice(Mode, self.mode, "mode"))
         if self.readout is Readout.FLAT and self.seq_len is None:
             raise ValueError("readout='flat' needs seq_len=T: the head reads all T outputs")
         if self.seq_len is not None:
@@ -123,7 +138,10 @@ class SequenceModel:
             set_("cell_options", tuple(sorted(self.cell_options.items())))
         if not isinstance(self.bidirectional, bool):
             raise TypeError(f"bidirectional={self.bidirectional!r} must be a bool")
-        self.cell_fn  # noqa: B018 -- unknown cell names and options fail here, not at apply time
+        cell = self.cell_fn  # unknown cell names and options fail here, not at apply time
+        if self.mode is Mode.PARALLEL and cell.linear is None:
+            raise ValueError(f"mode='parallel' needs a cell that is linear in its state (lru, mingru, minlstm), "
+                             f"not {self.cell!r}")
 
     # --- derived values -------------------------------------------------------------------
 
@@ -223,7 +241,8 @@ class SequenceModel:
         dropping = train and (self.dropout > 0 or self.output_dropout > 0)
         keys = jax.random.split(key, self.num_layers + 1) if dropping else [None] * (self.num_layers + 1)
         xs = jnp.moveaxis(inputs, -2, 0)  # time-major once, for every layer
-        run = dict(lengths=lengths, time_major=True, unroll=self.unroll, remat=self.remat, hoist=self.hoist)
+        run = dict(lengths=lengths, time_major=True, unroll=self.unroll, remat=self.remat, hoist=self.hoist,
+                   mode=self.mode)
         for index, layer in enumerate(params["layers"]):
             if index > 0 and train and self.dropout > 0:
                 xs = _dropout(keys[index], xs, self.dropout)
@@ -232,7 +251,8 @@ class SequenceModel:
             finals, outputs = [], []
             for direction, half in zip(Direction.of(self.bidirectional), halves):
                 final, hs = unroll(cell, layer[direction.value], xs, probe=half, reverse=direction.reverse, **run)
-                finals.append(cell.hidden(final))
+                finals.append(cell.hidden(final) if cell.readout is None
+                              else _last_output(hs, lengths, direction.reverse))
                 outputs.append(hs)
             xs = jnp.concatenate(outputs, axis=-1) if self.bidirectional else outputs[0]
         features = self._read(xs, finals, lengths)

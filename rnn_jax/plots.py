@@ -17,8 +17,10 @@ import numpy as np
 
 # Okabe & Ito 2008, "Color universal design": distinguishable with every common colour-vision deficiency.
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
-CELL_COLOURS = {"rnn": OKABE_ITO[0], "lstm": OKABE_ITO[1], "gru": OKABE_ITO[2], "irnn": OKABE_ITO[3]}
-CELL_LABELS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "irnn": "IRNN"}
+CELL_COLOURS = {"rnn": OKABE_ITO[0], "lstm": OKABE_ITO[1], "gru": OKABE_ITO[2], "irnn": OKABE_ITO[3],
+                "exprnn": OKABE_ITO[4], "lru": OKABE_ITO[5], "mingru": OKABE_ITO[7], "minlstm": "#999999"}
+CELL_LABELS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "irnn": "IRNN", "exprnn": "expRNN", "lru": "LRU",
+               "mingru": "minGRU", "minlstm": "minLSTM"}
 
 
 def _figure(ncols: int = 1, width: float = 4.2, height: float = 3.2):
@@ -211,6 +213,40 @@ def spectra(results, *, runs=None, title: str | None = None):
         ax.set_ylabel(text)
         ax.grid(alpha=0.3)
     axes[0].legend(frameon=False, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def eigenvalues(results, *, runs=None, member: int = 0, title: str | None = None):
+    """The eigenvalues of the recurrent matrix on the complex plane, at initialisation (grey
+    rings) and after training (filled, the run's colour), one panel per run with a recurrent
+    matrix (layer 0, forward direction, every gate block, one member). The unit circle is
+    dotted: the orthogonal cell's eigenvalues stay on it, the LRU's start in its ring."""
+    frame = results.eigenvalues
+    frame = frame[(frame.layer == 0) & (frame.direction == 0) & (frame.member == member)] if len(frame) else frame
+    shown = [(i, name, cell) for i, (name, cell) in enumerate(_runs(results, runs))
+             if len(frame) and (frame.run == name).any()]
+    if not shown:
+        raise ValueError("no eigenvalues recorded: the runs' cells have no recurrent matrix (mingru, minlstm), "
+                         "or no diagnostics were recorded")
+    fig, axes = _figure(len(shown), 3.0, 3.2)
+    circle = np.exp(1j * np.linspace(0, 2 * np.pi, 256))
+    for ax, (i, name, cell) in zip(axes, shown):
+        part = frame[frame.run == name]
+        first, last = part.step.min(), part.step.max()
+        ax.plot(circle.real, circle.imag, color="0.3", linestyle=":", linewidth=1.0)
+        init, trained = part[part.step == first], part[part.step == last]
+        ax.scatter(init.real, init.imag, s=14, facecolors="none", edgecolors="0.55", linewidths=0.8,
+                   label=f"step {first}")
+        style = run_style(name, cell, i)
+        ax.scatter(trained.real, trained.imag, s=10, color=style["color"], label=f"step {last}")
+        ax.set_title(style["label"], fontsize=10)
+        ax.set_aspect("equal")
+        ax.set_xlabel("Re λ")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Im λ")
+    axes[0].legend(frameon=False, fontsize=8, loc="lower left")
     if title:
         fig.suptitle(title)
     return fig

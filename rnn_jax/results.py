@@ -94,6 +94,9 @@ class Results:
         grad_norms: ``run, member, step, layer, t, value`` (‖∂L/∂h_t‖).
         jacobian: ``run, member, step, t, value`` (‖∂h_T/∂h_t‖, spectral).
         spectra: ``run, member, step, layer, direction, gate, radius, sigma_max``.
+        eigenvalues: ``run, member, step, layer, direction, gate, index, real, imag``: every
+            eigenvalue of each gate block of the recurrent matrix (``W_hh``; ``expm(A - Aᵀ)``
+            for exprnn, ``λ`` for lru; none for mingru/minlstm).
     """
 
     runs: Any
@@ -103,6 +106,7 @@ class Results:
     grad_norms: Any
     jacobian: Any
     spectra: Any
+    eigenvalues: Any
 
     def with_members(self, frame):
         """``frame`` joined with the member table (adds seed and hyperparameter columns)."""
@@ -152,7 +156,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
     run_dirs = [d for path in paths for d in run_dirs_under(path)]
     if not run_dirs:
         raise FileNotFoundError(f"no run directories (with config.json) under {list(paths)}")
-    runs, members, train, eval_, grads, jac, spectra = [], [], [], [], [], [], []
+    runs, members, train, eval_, grads, jac, spectra, eigenvalues = [], [], [], [], [], [], [], []
     names = [os.path.basename(os.path.normpath(p)) for p in run_dirs]
     if len(set(names)) != len(names):  # same leaf name in different experiments: use more of the path
         names = [os.path.relpath(p, os.path.commonpath(run_dirs)) for p in run_dirs]
@@ -175,10 +179,16 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
         for step, d in result.diagnostics.items():
             grads.append(_indexed(name, step, ("member", "layer", "t"), value=d["grad_norms"]))
             jac.append(_indexed(name, step, ("member", "t"), value=d["jacobian_spectral"]))
-            spectra.append(_indexed(name, step, ("member", "layer", "direction", "gate"),
-                                    radius=d["radius"], sigma_max=d["singular_values"][..., 0]))
+            if "radius" in d:  # cells without a recurrent matrix (mingru, minlstm) have no spectra
+                spectra.append(_indexed(name, step, ("member", "layer", "direction", "gate"),
+                                        radius=d["radius"], sigma_max=d["singular_values"][..., 0]))
+            if "eigenvalues" in d:
+                eigen = _indexed(name, step, ("member", "layer", "direction", "gate", "index"),
+                                 real=d["eigenvalues"].real, imag=d["eigenvalues"].imag)
+                eigenvalues.append(eigen.dropna(subset=["real"]))
     concat = lambda parts: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()  # noqa: E731
-    return Results(pd.DataFrame(runs), concat(members), concat(train), concat(eval_), concat(grads), concat(jac), concat(spectra))
+    return Results(pd.DataFrame(runs), concat(members), concat(train), concat(eval_), concat(grads), concat(jac),
+                   concat(spectra), concat(eigenvalues))
 
 
 def summary(results: Results, metric: str | None = None):

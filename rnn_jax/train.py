@@ -209,6 +209,12 @@ class Trainer:
             unknown = set(hparams) - set(SWEEPABLE)
             if unknown:
                 raise ValueError(f"hparams has unknown keys {sorted(unknown)}; sweepable: {', '.join(SWEEPABLE)}")
+            if RECURRENT_SCALE in hparams:
+                cell = self.model.cell_fn
+                names = jax.eval_shape(lambda k: cell.init(k, 1, 2), jax.random.key(0))
+                if "w_hh" not in names:
+                    raise ValueError(f"hparams[{RECURRENT_SCALE!r}] scales w_hh, and the {cell.name!r} cell stores "
+                                     f"none (its parameters: {', '.join(sorted(names))})")
             for name, value in hparams.items():
                 _checks.positive(value, f"hparams[{name!r}]")
                 values[name] = jnp.asarray(value, jnp.float32)

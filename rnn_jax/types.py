@@ -57,3 +57,6 @@ class Batch(NamedTuple):
 
 
 __all__ = ["Array", "Batch", "Carry", "Lengths", "Params", "Readout"]
+
+CPU = "cpu"
+"""JAX's platform name of host CPU devices (``device.platform``, ``jax.default_backend()``)."""

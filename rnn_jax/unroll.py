@@ -1,12 +1,17 @@
-"""``unroll``: the one place where ``jax.lax.scan`` runs a cell over time.
+"""``unroll``: the one place where a cell runs over time.
 
 Everything that depends on time lives here: the input projection (inside each step, or
 hoisted as one matmul for all steps), variable lengths, reversal over each sequence's valid part, the initial carry,
 the unroll factor, rematerialisation and the hidden-state probe used by the diagnostics.
+
+Two modes (:class:`Mode`): ``jax.lax.scan`` one step after another, and, for cells whose
+recurrence is linear in the state (``lru``, ``mingru``, ``minlstm``), ``jax.lax.associative_scan``
+over the time axis, which does O(t) work in O(log t) sequential depth.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Any
 
@@ -15,7 +20,46 @@ import jax.numpy as jnp
 
 from rnn_jax import _checks
 from rnn_jax.cells.base import Cell
-from rnn_jax.types import Carry, Lengths, Params
+from rnn_jax.types import CPU, Carry, Lengths, Params
+
+
+class Mode(enum.StrEnum):
+    """How :func:`unroll` runs the recurrence over time."""
+
+    AUTO = "auto"  # parallel where it was measured faster (see ``choose_mode``), else sequential
+    SEQUENTIAL = "sequential"  # jax.lax.scan, one step after another
+    PARALLEL = "parallel"  # jax.lax.associative_scan; cells with a LinearRecurrence only
+
+
+PARALLEL_FROM_STEPS = 256
+"""On an accelerator, the shortest sequence for which ``Mode.AUTO`` picks the parallel scan."""
+
+
+def choose_mode(cell: Cell, seq_len: int, *, remat: bool | int = False, unroll: int | bool = 1,
+                backend: str | None = None) -> Mode:
+    """The mode ``Mode.AUTO`` resolves to.
+
+    Sequential on CPU, always: ``benchmarks.parallel_scan`` measured the parallel scan slower
+    there at every length from 64 to 4096 steps for ``lru``, ``mingru`` and ``minlstm``
+    (forward + backward, B = 32, H = 128, 2-core CPU; benchmarks/README.md). The associative
+    scan does about twice the work of the loop in O(log t) rounds of strided slices, and a
+    CPU has too few cores for the depth to pay for the work. On a GPU or TPU, parallel for a
+    cell with a :class:`~rnn_jax.cells.base.LinearRecurrence` from ``PARALLEL_FROM_STEPS``
+    steps on, as the papers measured there (Feng et al. 2024: minGRU's parallel scan 175x
+    faster than its loop at T = 512 on a GPU); no accelerator was available to measure it
+    here. Sequential whenever ``remat`` or an ``unroll`` factor (options of the loop) is asked for.
+
+    Args:
+        cell: the cell.
+        seq_len: ``t``.
+        remat, unroll: as for :func:`unroll`.
+        backend: ``"cpu"``, ``"gpu"``, ``"tpu"``...; default: ``jax.default_backend()``.
+    """
+    backend = jax.default_backend() if backend is None else backend
+    if (cell.linear is None or backend == CPU or remat is not False or unroll != 1
+            or seq_len < PARALLEL_FROM_STEPS):
+        return Mode.SEQUENTIAL
+    return Mode.PARALLEL
 
 
 def step_mask(lengths: jax.Array | None, seq_len: int) -> jax.Array | None:
@@ -78,14 +122,16 @@ def _recurrent_weight_first(params: Params) -> Params:
     step would otherwise cause (LSTM (100, 32, 2, 128) on a 2-core CPU: 24.7 -> 20.4 ms;
     see benchmarks/README.md). Values and gradients are unchanged.
     """
+    if "w_hh" not in params:
+        return params
     return {**params, "w_hh": jax.lax.optimization_barrier(params["w_hh"])}
 
 
-def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat):
+def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat, mode):
     if not isinstance(cell, Cell):
         raise TypeError(f"cell must be a rnn_jax.cells.Cell, got {type(cell).__name__}; use rnn_jax.cells.get(name)")
-    if not isinstance(params, dict) or "w_ih" not in params or "w_hh" not in params:
-        raise TypeError("params must be the dict returned by cell.init (with 'w_ih' and 'w_hh')")
+    if not isinstance(params, dict) or "w_ih" not in params:
+        raise TypeError("params must be the dict returned by cell.init (with 'w_ih')")
     _checks.float_array(xs, "xs", ndim_min=2)
     input_size = params["w_ih"].shape[-1]
     if xs.shape[-1] != input_size:
@@ -105,13 +151,22 @@ def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, 
         raise ValueError(f"remat={remat!r} must be a bool or a positive int (steps per rematerialised segment)")
     if unroll is not True and (isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1):
         raise ValueError(f"unroll={unroll!r} must be a positive int (steps per loop iteration) or True")
-    hidden = params["w_hh"].shape[-1]
+    want = jax.eval_shape(lambda p: cell.initial_carry(p, batch_shape), params)
     if probe is not None:
-        expected = (seq_len, *batch_shape, hidden)
+        expected = (seq_len, *jax.eval_shape(cell.hidden, want).shape)
         if tuple(probe.shape) != expected:
             raise ValueError(f"probe must have shape [t, *b, h] = {expected}, got {tuple(probe.shape)}")
+    mode = _checks.choice(Mode, mode, "mode")
+    if mode is Mode.PARALLEL:
+        if cell.linear is None:
+            raise ValueError(f"mode='parallel' needs a cell whose recurrence is linear in its state "
+                             f"(lru, mingru, minlstm); {cell.name!r} has none: use mode='sequential'")
+        if remat is not False or unroll != 1:
+            raise ValueError(f"remat={remat!r} and unroll={unroll!r} are options of mode='sequential'; "
+                             "the parallel mode takes neither")
+    elif mode is Mode.AUTO:
+        mode = choose_mode(cell, seq_len, remat=remat, unroll=unroll)
     if initial_carry is not None:
-        want = jax.eval_shape(lambda p: cell.initial_carry(p, batch_shape), params)
         got = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), initial_carry)
         if jax.tree.structure(want) != jax.tree.structure(got) or any(
             w.shape != g.shape for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got))
@@ -121,7 +176,59 @@ def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, 
                 f"initial_carry must match cell.initial_carry(params, {batch_shape}) with shapes "
                 f"{shapes}, got {jax.tree.map(lambda a: a.shape, got)}"
             )
-    return seq_len, batch_shape
+    return seq_len, batch_shape, mode
+
+
+def _combine(earlier, later):
+    """``s = a ⊙ s_prev + b`` composed: ``later ∘ earlier``."""
+    (a1, b1), (a2, b2) = earlier, later
+    return a1 * a2, a2 * b1 + b2
+
+
+def _log_combine(earlier, later):
+    """:func:`_combine` on ``(log a, log b)`` of positive coefficients."""
+    (la1, lb1), (la2, lb2) = earlier, later
+    return la1 + la2, jnp.logaddexp(la2 + lb1, lb2)
+
+
+def _parallel(cell: Cell, params: Params, xs_t, carry, probe, lengths, backwards: bool):
+    """All states ``s_t = a_t ⊙ s_{t-1} + b_t`` by ``jax.lax.associative_scan``; the same values as
+    the sequential loop.
+
+    The probe is added to ``b_t`` (adding ``p_t`` to ``s_t`` after the step is the same thing
+    for a linear recurrence) and the initial state enters as ``b_0 += a_0 ⊙ s_init``. In log
+    space both are scanned separately in the linear domain and added (the recurrence is linear,
+    so contributions superpose) because they may be zero or negative. Padded steps need no
+    masking inside the scan: they come after each sequence's valid steps, so the final carry is
+    read at ``length - 1`` and their outputs are set to zero.
+    """
+    linear = cell.linear
+    if backwards:
+        xs_t = jnp.flip(xs_t, 0)
+        probe = None if probe is None else jnp.flip(probe, 0)
+    x_proj = cell.project_inputs(params, xs_t)
+    extra = None if probe is None else linear.to_state(probe)
+    if linear.log_coefficients is None:
+        a, b = linear.coefficients(params, x_proj)
+        b = b.at[0].add(a[0] * linear.to_state(carry))
+        _, states = jax.lax.associative_scan(_combine, (a, b if extra is None else b + extra))
+    else:
+        log_a, log_b = linear.log_coefficients(params, x_proj)
+        _, log_states = jax.lax.associative_scan(_log_combine, (log_a, log_b))
+        states = jnp.exp(log_states)
+        a = jnp.exp(log_a)
+        start = a[0] * linear.to_state(carry)
+        extra = jnp.zeros_like(states).at[0].set(start) if extra is None else extra.at[0].add(start)
+        states = states + jax.lax.associative_scan(_combine, (a, extra))[1]
+    carries = linear.from_state(states)
+    hs = carries if cell.readout is None else cell.readout(params, carries, x_proj)
+    if backwards:
+        hs = jnp.flip(hs, 0)
+    if lengths is None:
+        return carries[-1], hs
+    final = jnp.take_along_axis(carries, (lengths - 1)[None, ..., None], axis=0)[0]
+    valid = step_mask(lengths, xs_t.shape[0])  # [*b, t]
+    return final, jnp.where(jnp.moveaxis(valid, -1, 0)[..., None], hs, jnp.zeros_like(hs))
 
 
 def unroll(
@@ -137,6 +244,7 @@ def unroll(
     remat: bool = False,
     probe: jax.Array | None = None,
     hoist: bool = False,
+    mode: Mode | str = Mode.AUTO,
 ) -> tuple[Carry, jax.Array]:
     """Runs ``cell`` over the time axis of ``xs``.
 
@@ -163,24 +271,43 @@ def unroll(
             CPU (XLA:CPU), projecting inside the step was 15-33% faster for a training step
             at every shape of ``benchmarks.cells``: the projected ``[t, *b, G*h]`` array and
             its cotangent are never materialised. Both give the same values.
+        mode: ``"sequential"`` (``lax.scan``), ``"parallel"`` (``lax.associative_scan``, for
+            cells with a ``LinearRecurrence``; the parallel mode always projects all steps
+            at once) or ``"auto"`` (the default; see :func:`choose_mode`). Both modes give the
+            same outputs, final carries and gradients up to float rounding.
 
     Returns:
         ``(final_carry, hs)`` with ``hs`` of shape ``[*b, t, h]`` (``[t, *b, h]`` if time-major).
 
     Raises:
         TypeError / ValueError: before tracing, for a wrong dtype, rank, feature size, lengths,
-            probe or initial carry.
+            probe, initial carry or mode.
     """
-    seq_len, batch_shape = _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat)
+    seq_len, batch_shape, mode = _check(
+        cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat, mode
+    )
     xs_t = xs if time_major else jnp.moveaxis(xs, -2, 0)
     reorder = reverse and lengths is not None
     if reorder:
         xs_t = _reverse_valid(xs_t, lengths)
         probe = None if probe is None else _reverse_valid(probe, lengths)
-    inputs = cell.project_inputs(params, xs_t) if hoist else xs_t
+    params = cell.prepare(params)
     carry = cell.initial_carry(params, batch_shape) if initial_carry is None else initial_carry
     if lengths is not None:
         lengths = jnp.asarray(lengths)
+    backwards = reverse and not reorder
+    if mode is Mode.PARALLEL:
+        carry, hs = _parallel(cell, params, xs_t, carry, probe, lengths, backwards)
+    else:
+        carry, hs = _sequential(cell, params, xs_t, carry, probe, lengths, backwards, unroll, remat, hoist)
+    if reorder:
+        hs = _reverse_valid(hs, lengths)
+    return carry, hs if time_major else jnp.moveaxis(hs, 0, -2)
+
+
+def _sequential(cell: Cell, params: Params, xs_t, carry, probe, lengths, backwards, unroll, remat, hoist):
+    """The states one step after another, by ``jax.lax.scan`` (segmented under ``remat``)."""
+    inputs = cell.project_inputs(params, xs_t) if hoist else xs_t
 
     def body(carry: Any, inputs: tuple) -> tuple[Any, jax.Array]:
         x_t, t, probe_t = inputs
@@ -189,21 +316,17 @@ def unroll(
             x_t = cell.project_inputs(params_, x_t)
         new_carry, h = cell.step(params_, carry, x_t)
         if probe_t is not None:
-            h = h + probe_t
-            new_carry = cell.replace_hidden(new_carry, h)
+            new_carry = cell.replace_hidden(new_carry, cell.hidden(new_carry) + probe_t)
+            h = cell.hidden(new_carry) if cell.readout is None else cell.readout(params_, new_carry, x_t)
         if lengths is not None:
             valid = (t < lengths)[..., None]
             new_carry = jax.tree.map(lambda new, old: jnp.where(valid, new, old), new_carry, carry)
             h = jnp.where(valid, h, jnp.zeros_like(h))
         return new_carry, h
 
+    seq_len = xs_t.shape[0]
     steps = jnp.arange(seq_len, dtype=jnp.int32 if lengths is None else lengths.dtype)
-    backwards = reverse and not reorder
     if not remat:
-        carry, hs = jax.lax.scan(body, carry, (inputs, steps, probe), reverse=backwards, unroll=unroll)
-    else:
-        segment = _segment_length(remat, seq_len)
-        carry, hs = _segmented_scan(body, carry, (inputs, steps, probe), segment, backwards, unroll)
-    if reorder:
-        hs = _reverse_valid(hs, lengths)
-    return carry, hs if time_major else jnp.moveaxis(hs, 0, -2)
+        return jax.lax.scan(body, carry, (inputs, steps, probe), reverse=backwards, unroll=unroll)
+    segment = _segment_length(remat, seq_len)
+    return _segmented_scan(body, carry, (inputs, steps, probe), segment, backwards, unroll)

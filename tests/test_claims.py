@@ -26,7 +26,7 @@ def _results(final_losses: dict[str, list[float]], decades: dict[str, list[float
                 fall = (decades or {}).get(run, [0.0] * len(losses))[m]
                 grads.append({"run": run, "member": m, "step": 0, "layer": 0, "t": t, "value": 10.0 ** (-fall * (9 - t) / 9)})
     frame = pd.DataFrame
-    return Results(frame(runs), frame(members), frame(), frame(evals), frame(grads), frame(), frame())
+    return Results(frame(runs), frame(members), frame(), frame(evals), frame(grads), frame(), frame(), frame())
 
 
 def test_final_counts_seeds_against_a_threshold_relative_to_the_baseline():
@@ -76,7 +76,7 @@ def test_a_claim_holds_only_when_every_check_does():
 def test_every_claim_command_exists_and_parses():
     from experiments import reproduce
 
-    assert len(reproduce.CLAIMS) == 7 and len({c.name for c in reproduce.CLAIMS}) == 7
+    assert len(reproduce.CLAIMS) == 8 and len({c.name for c in reproduce.CLAIMS}) == 8
     for claim in reproduce.CLAIMS:
         for quick in (False, True):
             module, cfg = reproduce.experiment_config(claim, f"runs/x/{claim.name}", quick=quick)

@@ -74,10 +74,12 @@ def test_spectral_norm_matches_svd_across_scales():
 
 
 def test_recurrent_spectra_of_presets(key):
-    spectra = diagnostics.recurrent_spectra(cells.get("lstm", init="keras").init(key, 3, 16), 4)
+    lstm = cells.get("lstm", init="keras")
+    spectra = diagnostics.recurrent_spectra(lstm, lstm.init(key, 3, 16))
     np.testing.assert_allclose(spectra["radius"], 1.0, rtol=1e-5)  # orthogonal blocks
     np.testing.assert_allclose(spectra["singular_values"], 1.0, rtol=1e-5)
-    irnn = diagnostics.recurrent_spectra(cells.get("irnn", recurrent_scale=0.9).init(key, 3, 8), 1)
+    irnn_cell = cells.get("irnn", recurrent_scale=0.9)
+    irnn = diagnostics.recurrent_spectra(irnn_cell, irnn_cell.init(key, 3, 8))
     np.testing.assert_allclose(irnn["radius"], [0.9], rtol=1e-6)
     stacked = jax.vmap(lambda k: cells.get("gru").init(k, 3, 8))(jax.random.split(key, 5))
-    assert diagnostics.recurrent_spectra(stacked, 3)["singular_values"].shape == (5, 3, 4)
+    assert diagnostics.recurrent_spectra(cells.get("gru"), stacked)["singular_values"].shape == (5, 3, 4)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
 EXPERIMENTS = ["vanishing_gradients", "adding_problem", "copy_memory", "sequential_digits", "clipping", "mnist1d"]
 FIGURES = {
-    "vanishing_gradients": ["grad_norms", "learning_curves", "spectra"],
+    "vanishing_gradients": ["grad_norms", "learning_curves", "spectra", "eigenvalues"],
     "adding_problem": ["success_vs_length", "mse_vs_length"],
     "copy_memory": ["learning_curves", "accuracy"],
     "sequential_digits": ["accuracy", "learning_curves"],
@@ -41,6 +41,21 @@ def test_main_experiment_cli_quick_runs_and_resumes(tmp_path):
     assert second.returncode == 0, second.stderr
     table = lambda out: out.split("results:")[0].splitlines()[-7:]  # noqa: E731
     assert table(first.stdout) == table(second.stdout)
+
+
+@pytest.mark.slow  # ~80 s for the three
+@pytest.mark.parametrize("name", ["vanishing_gradients", "adding_problem", "copy_memory"])
+def test_remedies_are_lines_of_the_experiments(name, tmp_path):
+    """--remedies adds exprnn, lru, mingru and minlstm to the experiment's runs, with
+    ‖∂L/∂h_t‖ recorded for each (and, in the main experiment, their eigenvalues)."""
+    module = importlib.import_module(f"experiments.{name}")
+    res = module.main(module.Config(quick=True, remedies=True, run_dir=str(tmp_path / name), progress=False))
+    cells = set(res.runs.cell)
+    assert {"exprnn", "lru", "mingru", "minlstm"} <= cells and {"rnn", "lstm", "gru"} <= cells
+    assert set(res.grad_norms.merge(res.runs, on="run").cell) == cells
+    if name == "vanishing_gradients":
+        with_eigenvalues = set(res.eigenvalues.merge(res.runs, on="run").cell)
+        assert with_eigenvalues == cells - {"mingru", "minlstm"}  # these two have no recurrent matrix
 
 
 @pytest.mark.slow  # ~2 min for the four; CI runs them with `pytest -m slow` on every submission

@@ -10,8 +10,9 @@ from rnn_jax import cells, unroll
 
 from .conftest import tolerance
 
-CELLS = ["rnn", "irnn", "lstm", "gru", ("gru", {"reset_after": False})]
-IDS = ["rnn", "irnn", "lstm", "gru", "gru_reset_before"]
+CELLS = ["rnn", "irnn", "lstm", "gru", ("gru", {"reset_after": False}), "exprnn", "lru", "mingru", "minlstm",
+         ("mingru", {"log_space": False})]
+IDS = ["rnn", "irnn", "lstm", "gru", "gru_reset_before", "exprnn", "lru", "mingru", "minlstm", "mingru_plain"]
 
 
 def _cell(spec):
@@ -22,7 +23,7 @@ def _cell(spec):
 def _setup(spec, key, batch=(3,), seq_len=9, input_size=4, hidden=6, dtype=jnp.float32):
     cell = _cell(spec)
     k_p, k_x = jax.random.split(key)
-    params = cell.init(k_p, input_size, hidden, dtype=dtype)
+    params = jax.tree.map(lambda a: a.astype(dtype), cell.init(k_p, input_size, hidden))
     if cell.name == "irnn":  # identity init is too tame to show bugs: perturb it
         params = jax.tree.map(lambda a: a + 0.1 * jax.random.normal(k_p, a.shape, a.dtype), params)
     xs = jax.random.normal(k_x, (*batch, seq_len, input_size), dtype)
@@ -30,15 +31,18 @@ def _setup(spec, key, batch=(3,), seq_len=9, input_size=4, hidden=6, dtype=jnp.f
 
 
 def _python_loop(cell, params, xs, carry=None, probe=None):
-    """The reference: project each step separately and call ``step`` in a Python loop."""
+    """The reference: project each step separately and call ``step`` in a Python loop; a probe
+    is added to the state, and the output read from the perturbed state."""
     batch_shape = xs.shape[:-2]
+    params = cell.prepare(params)
     carry = cell.initial_carry(params, batch_shape) if carry is None else carry
     hs = []
     for t in range(xs.shape[-2]):
-        carry, h = cell.step(params, carry, cell.project_inputs(params, xs[..., t, :]))
+        x_t = cell.project_inputs(params, xs[..., t, :])
+        carry, h = cell.step(params, carry, x_t)
         if probe is not None:
-            h = h + probe[t]
-            carry = cell.replace_hidden(carry, h)
+            carry = cell.replace_hidden(carry, cell.hidden(carry) + probe[t])
+            h = cell.hidden(carry) if cell.readout is None else cell.readout(params, carry, x_t)
         hs.append(h)
     return carry, jnp.stack(hs, axis=-2)
 

@@ -3,16 +3,20 @@
     >>> from rnn_jax import cells
     >>> cell = cells.get("lstm", forget_bias=1.0)
     >>> cells.available()
-    ['gru', 'irnn', 'lstm', 'rnn']
+    ['exprnn', 'gru', 'irnn', 'lru', 'lstm', 'mingru', 'minlstm', 'rnn']
 """
 
-from rnn_jax.cells.base import Cell, available, get, register
+from rnn_jax.cells.base import Cell, LinearRecurrence, available, get, register
+from rnn_jax.cells.exprnn import exprnn
 from rnn_jax.cells.gru import gru
+from rnn_jax.cells.lru import lru
 from rnn_jax.cells.lstm import lstm
+from rnn_jax.cells.minimal import mingru, minlstm
 from rnn_jax.cells.rnn import irnn, rnn
 
-for _name, _factory in (("rnn", rnn), ("irnn", irnn), ("lstm", lstm), ("gru", gru)):
-    register(_name, _factory)
-del _name, _factory
+for _factory in (rnn, irnn, lstm, gru, exprnn, lru, mingru, minlstm):
+    register(_factory.__name__, _factory)
+del _factory
 
-__all__ = ["Cell", "available", "get", "gru", "irnn", "lstm", "register", "rnn"]
+__all__ = ["Cell", "LinearRecurrence", "available", "get", "exprnn", "gru", "irnn", "lru", "lstm", "mingru",
+           "minlstm", "register", "rnn"]

@@ -9,6 +9,14 @@ A cell is a NamedTuple of pure functions on arrays with any leading batch dimens
     h = cell.hidden(carry)                                  # what the next layer sees
     carry = cell.replace_hidden(carry, h)                   # used by unroll's probe
 
+Optional parts (defaults in brackets) for the cells beyond the classic three::
+
+    params = cell.prepare(params)            # once per unroll, before the loop [identity]
+    w = cell.recurrent_matrix(params)        # [G*n, n] for the spectra, or None [w_hh]
+    y = cell.readout(params, carry, x_proj_t)  # the step's output when it is not the
+                                             # carry's hidden part [None: y = hidden(carry)]
+    cell.linear                              # a LinearRecurrence: unroll's parallel mode
+
 Unrolled by hand (what :func:`rnn_jax.unroll` does, with masks, reverse and probes)::
 
     def body(carry, x_t):
@@ -17,7 +25,10 @@ Unrolled by hand (what :func:`rnn_jax.unroll` does, with masks, reverse and prob
 
 ``replace_hidden`` is an addition to the contract in DESIGN.md: the ``probe`` of ``unroll``
 must enter the carry (not only the output) so that ``grad(loss, probe)[t]`` is the total
-derivative dL/dh_t through every later step.
+derivative dL/dh_t through every later step. ``prepare`` lets a cell derive its recurrent
+matrix from its parameters once per sequence (``exprnn``: ``expm(A - Aᵀ)``) instead of once
+per step; ``readout`` lets a cell's output differ from its state (``lru``: ``Re(C h) + D x``),
+and is recomputed after the probe enters the state so that the probe still means dL/dh_t.
 """
 
 from __future__ import annotations
@@ -46,6 +57,13 @@ class Cell(NamedTuple):
         hidden: ``carry -> h``.
         replace_hidden: ``(carry, h) -> carry`` with its hidden part replaced.
         options: the options this cell was made with (for configs and reprs).
+        prepare: ``params -> params``, called once by ``unroll`` before the loop.
+        recurrent_matrix: ``params -> [G*n, n]`` (real or complex) whose gate blocks the
+            spectra diagnostics analyse, or ``None`` for a cell with no fixed recurrent
+            matrix (``mingru``, ``minlstm``: their recurrence depends on the input).
+        readout: ``(params, carry, x_proj_t) -> y_t`` when the output is not ``hidden(carry)``.
+        linear: a :class:`LinearRecurrence` when the recurrence is linear in the state, which
+            lets ``unroll`` run it in parallel over time.
     """
 
     name: str
@@ -57,6 +75,46 @@ class Cell(NamedTuple):
     hidden: Callable[[Carry], jax.Array]
     replace_hidden: Callable[[Carry, jax.Array], Carry]
     options: tuple[tuple[str, Any], ...] = ()
+    prepare: Callable[[Params], Params] = lambda params: params
+    recurrent_matrix: Callable[[Params], jax.Array | None] = lambda params: params.get("w_hh")
+    readout: Callable[[Params, Carry, jax.Array], jax.Array] | None = None
+    linear: LinearRecurrence | None = None
+
+
+class LinearRecurrence(NamedTuple):
+    """A recurrence linear in its state: ``s_t = a_t ⊙ s_{t-1} + b_t``, elementwise.
+
+    ``a_t`` and ``b_t`` depend on the (projected) input only, so the states of all steps are
+    an associative scan of the pairs ``(a_t, b_t)`` under ``(a, b) ∘ (a', b') = (a a', a' b + b')``
+    (Blelloch 1990; Martin & Cundy 2018), which :func:`rnn_jax.unroll` runs with
+    ``jax.lax.associative_scan`` in its parallel mode. The cell's carry is one array, its
+    own hidden part; ``to_state``/``from_state`` map it to and from the scan's domain (the
+    LRU's complex state is carried as ``[Re | Im]``).
+
+    Attributes:
+        coefficients: ``(params, x_proj[..., G*h]) -> (a, b)``, elementwise over any leading axes.
+        log_coefficients: ``(params, x_proj) -> (log a, log b)`` for cells whose coefficients
+            are positive: the parallel mode then combines in log space,
+            ``(la, lb) ∘ (la', lb') = (la + la', logaddexp(la' + lb, lb'))`` (Feng et al. 2024).
+        to_state: ``carry -> s`` (linear).
+        from_state: ``s -> carry`` (linear, the inverse of ``to_state``).
+    """
+
+    coefficients: Callable[[Params, jax.Array], tuple[jax.Array, jax.Array]]
+    log_coefficients: Callable[[Params, jax.Array], tuple[jax.Array, jax.Array]] | None = None
+    to_state: Callable[[jax.Array], jax.Array] = lambda carry: carry
+    from_state: Callable[[jax.Array], jax.Array] = lambda state: state
+
+    def step(self, readout=None):
+        """The sequential step ``s_t = a_t ⊙ s_{t-1} + b_t`` of a cell with this recurrence,
+        with the output ``readout(params, carry, x_proj_t)`` (default: the new carry)."""
+
+        def step(params, carry, x_t):
+            a, b = self.coefficients(params, x_t)
+            carry = self.from_state(a * self.to_state(carry) + b)
+            return carry, carry if readout is None else readout(params, carry, x_t)
+
+        return step
 
 
 # --- helpers shared by the cell files ---------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rnn_jax import _checks
+from rnn_jax.types import CPU
 
 MEMBER_AXIS = "members"
 
@@ -53,7 +54,7 @@ def choose_members_per_call(widest_layer: int, devices: Sequence[jax.Device]) ->
     Results depend on the choice only through float32 rounding (batched and single
     matmuls may sum in another order), never on the number of cores; a test checks this.
     """
-    if len(devices) > 1 or devices[0].platform != "cpu":
+    if len(devices) > 1 or devices[0].platform != CPU:
         return None
     if widest_layer <= 16:
         return 4

@@ -1,0 +1,108 @@
+"""Orthogonal RNN with the exponential parameterisation and modReLU (expRNN)::
+
+    W_hh = expm(A - Aᵀ)                  (orthogonal for every A: the exponential of a
+                                          skew-symmetric matrix)
+    h' = modReLU(W_ih x + W_hh h)       modReLU(z) = sign(z) ⊙ relu(|z| + b)
+
+``A`` (``params["a"]``, ``[h, h]``) is the free parameter, so any optimiser step keeps
+``W_hh`` orthogonal: its eigenvalues stay on the unit circle and ‖∂h_T/∂h_t‖ can neither
+vanish nor explode through the linear part. ``W_hh`` is computed once per sequence
+(:attr:`Cell.prepare`), not once per step. ``b`` (``params["b"]``) is modReLU's bias.
+
+Initialisation (``init=``), as in the authors' code: ``A`` is block-diagonal with 2×2 blocks
+``[[0, θ], [-θ, 0]]`` (rotations by ``θ``):
+
+* ``"henaff"`` (default): ``θ ~ U[-π, π]`` (Henaff, Szlam & LeCun 2016);
+* ``"cayley"``: ``θ = -sqrt((1 - cos s) / (1 + cos s))``, ``s ~ U[0, π/2]`` (Helfrich et al. 2018).
+
+``W_ih ~ N(0, 2 / i)`` (Kaiming, relu gain), no input bias, ``b ~ U[-0.01, 0.01]``.
+
+References:
+    Lezcano-Casado & Martínez-Rubio 2019, "Cheap orthogonal constraints in neural networks:
+    a simple parametrization of the orthogonal and unitary group", ICML. Arjovsky, Shah &
+    Bengio 2016, "Unitary evolution recurrent neural networks" (modReLU, the unitary line).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import jax
+import jax.numpy as jnp
+
+from rnn_jax import _checks
+from rnn_jax._random import draw
+from rnn_jax.cells import base
+
+
+class SkewInit(enum.StrEnum):
+    HENAFF = "henaff"
+    CAYLEY = "cayley"
+
+
+def orthogonal_from_skew(a: jax.Array) -> jax.Array:
+    """``expm(A - Aᵀ)`` over the last two axes (any leading axes)."""
+    return jax.scipy.linalg.expm(a - jnp.swapaxes(a, -1, -2))
+
+
+def modrelu(z: jax.Array, b: jax.Array) -> jax.Array:
+    """``sign(z) ⊙ relu(|z| + b)`` (Arjovsky et al. 2016, real case)."""
+    return jnp.sign(z) * jax.nn.relu(jnp.abs(z) + b)
+
+
+def _rotation_angles(key, kind: SkewInit, count: int) -> jax.Array:
+    match kind:
+        case SkewInit.HENAFF:
+            return jax.random.uniform(key, (count,), jnp.float32, -math.pi, math.pi)
+        case SkewInit.CAYLEY:
+            s = jax.random.uniform(key, (count,), jnp.float32, 0.0, math.pi / 2)
+            return -jnp.sqrt((1.0 - jnp.cos(s)) / (1.0 + jnp.cos(s)))
+
+
+def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
+    """An orthogonal RNN cell, ``W_hh = expm(A - Aᵀ)``, with modReLU.
+
+    Args:
+        init: ``"henaff"`` (default) or ``"cayley"``, the initialisation of ``A``.
+
+    Returns:
+        A :class:`~rnn_jax.cells.base.Cell`; its carry is ``h[*b, h]``.
+    """
+    kind = _checks.choice(SkewInit, init, "init")
+
+    def init_params(key, input_size: int, hidden_size: int):
+        input_size = _checks.positive_int(input_size, "input_size")
+        hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+        k_in, k_a, k_b = jax.random.split(key, 3)
+        angles = _rotation_angles(k_a, kind, hidden_size // 2)
+        superdiagonal = jnp.zeros((hidden_size - 1,), jnp.float32).at[::2].set(angles)
+        return {
+            "w_ih": draw(jax.random.normal, k_in, (hidden_size, input_size), dtype=jnp.float32) * math.sqrt(2.0 / input_size),
+            "a": jnp.diag(superdiagonal, k=1),
+            "b": jax.random.uniform(k_b, (hidden_size,), jnp.float32, -0.01, 0.01),
+        }
+
+    def prepare(params):
+        return {**params, "w_hh": orthogonal_from_skew(params["a"])}
+
+    def project_inputs(params, xs):
+        return base.linear(xs.astype(params["w_ih"].dtype), params["w_ih"])
+
+    def step(params, h, x_t):
+        h = modrelu(x_t + base.linear(h, params["w_hh"]), jnp.broadcast_to(params["b"], h.shape))
+        return h, h
+
+    return base.Cell(
+        name="exprnn",
+        num_gates=1,
+        init=init_params,
+        initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["a"].shape[-1]), params["a"].dtype),
+        project_inputs=project_inputs,
+        step=step,
+        hidden=base.identity_hidden,
+        replace_hidden=base.replace_whole,
+        options=(("init", kind.value),),
+        prepare=prepare,
+        recurrent_matrix=lambda params: orthogonal_from_skew(params["a"]),
+    )
