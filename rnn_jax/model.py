@@ -32,7 +32,7 @@ from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
 from rnn_jax.initializers import Preset, preset
 from rnn_jax.types import Readout
-from rnn_jax.unroll import Mode, step_mask, unroll
+from rnn_jax.unroll import Mode, input_size_of, step_mask, unroll
 
 
 class Direction(enum.StrEnum):
@@ -292,8 +292,8 @@ class SequenceModel:
         if ("head" in params) != (self.output_size is not None):
             raise ValueError(f"params {'has' if 'head' in params else 'lacks'} a head but output_size={self.output_size!r}")
         _checks.float_array(inputs, "inputs", ndim_min=2)
-        expected = self.cell_params(params)[0][0]["w_ih"].shape[-1]
-        if inputs.shape[-1] != expected:
+        expected = input_size_of(self.cell_params(params)[0][0])
+        if expected is not None and inputs.shape[-1] != expected:
             raise ValueError(
                 f"inputs has {inputs.shape[-1]} features on its last axis (shape {tuple(inputs.shape)}), "
                 f"expected input_size={expected}; inputs are batch-major [*b, t, i]"

@@ -127,14 +127,20 @@ def _recurrent_weight_first(params: Params) -> Params:
     return {**params, "w_hh": jax.lax.optimization_barrier(params["w_hh"])}
 
 
+def input_size_of(params: Params) -> int | None:
+    """The input size a cell's parameters expect: the last axis of ``w_ih`` (every built-in
+    cell), or ``None`` when the parameters have no ``w_ih`` (cells from Flax)."""
+    return params["w_ih"].shape[-1] if "w_ih" in params else None
+
+
 def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat, mode):
     if not isinstance(cell, Cell):
         raise TypeError(f"cell must be a rnn_jax.cells.Cell, got {type(cell).__name__}; use rnn_jax.cells.get(name)")
-    if not isinstance(params, dict) or "w_ih" not in params:
-        raise TypeError("params must be the dict returned by cell.init (with 'w_ih')")
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be the dict returned by cell.init, got {type(params).__name__}")
     _checks.float_array(xs, "xs", ndim_min=2)
-    input_size = params["w_ih"].shape[-1]
-    if xs.shape[-1] != input_size:
+    input_size = input_size_of(params)
+    if input_size is not None and xs.shape[-1] != input_size:
         raise ValueError(
             f"xs has {xs.shape[-1]} features on its last axis (shape {tuple(xs.shape)}), "
             f"expected input_size={input_size} from params"

@@ -19,6 +19,7 @@ QUICK = {
     "03_many_seeds": "SEEDS = 2\nLEARNING_RATES = (1e-3, 1e-2)\nSTEPS = 60\nSEQ_LEN = 10",
     "04_your_own_data": "N = 200\nSTEPS = 60",
     "05_extending": "STEPS = 40\nSEEDS = 2",
+    "06_bring_your_flax_model": "SEQ_LEN = 20\nHIDDEN = 8\nSEEDS = 2\nSTEPS = 40",
 }
 
 
