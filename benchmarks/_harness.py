@@ -14,13 +14,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
-def parse(description: str) -> argparse.Namespace:
-    """The common CLI. Benchmarks compile from scratch: the persistent compilation cache is
-    off in the benchmark's own process (``benchmarks.compile_cache`` measures it)."""
+def parse(description: str, configure: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The common CLI, plus the benchmark's own options (``configure`` adds them). Benchmarks
+    compile from scratch: the persistent compilation cache is off in the benchmark's own
+    process unless the benchmark turns it on to measure it."""
     from rnn_jax import compile_cache
 
     compile_cache.disable()
     parser = argparse.ArgumentParser(description=description)
+    if configure is not None:
+        configure(parser)
     parser.add_argument("--quick", action="store_true", help="a reduced run that finishes in under 2 minutes")
     parser.add_argument("--json", metavar="PATH", help="also write the records as JSON to PATH")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per contender (default: 7, quick: 3)")

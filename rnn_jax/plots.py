@@ -39,14 +39,17 @@ def label(name: str) -> str:
     return CELL_LABELS.get(name, name)
 
 
-def run_style(name: str, cell: str, index: int) -> dict[str, str]:
+def run_style(name: str, cell: str, index: int, *, beside_its_cell: bool = True) -> dict[str, str]:
     """Colour, label and line style of a run: a run named after its cell is a solid line in
-    the cell's colour; a variant of it (``lstm_torch_init``) is dashed, in the same colour,
-    labelled ``LSTM (torch init)``."""
+    the cell's colour; a variant of it (``lstm_torch_init``) drawn beside it is dashed, in the
+    same colour, labelled ``LSTM (torch init)``. Variants drawn without their cell's run
+    (``exprnn_T100``, ``exprnn_T200``...) get a colour each, by ``index``."""
     if name == cell:
         return {"color": colour(cell, index), "label": label(cell), "linestyle": "-"}
     if name.startswith(cell + "_"):
         variant = name[len(cell) + 1 :].replace("_", " ")
+        if not beside_its_cell:
+            return {"color": OKABE_ITO[index % len(OKABE_ITO)], "label": f"{label(cell)} ({variant})", "linestyle": "-"}
         return {"color": colour(cell, index), "label": f"{label(cell)} ({variant})", "linestyle": "--"}
     return {"color": colour(name, index), "label": label(name), "linestyle": "-"}
 
@@ -86,18 +89,20 @@ def _pivot(frame, index: str, columns: str = "member"):
 
 
 def _runs(results, runs: Sequence[str] | None):
+    """``(name, cell, style)`` of each run to draw (see :func:`run_style`)."""
     names = list(results.runs.run) if runs is None else list(runs)
     cells = dict(zip(results.runs.run, results.runs.cell))
-    return [(name, cells[name]) for name in names]
+    return [(name, cells[name], run_style(name, cells[name], i, beside_its_cell=cells[name] in names))
+            for i, name in enumerate(names)]
 
 
 def _draw_runs(ax, results, frame, x: str, *, runs, log: bool) -> None:
     """One line per run of ``frame``: the mean over members against ``x``, with its band."""
-    for i, (name, cell) in enumerate(_runs(results, runs)):
+    for name, _, style in _runs(results, runs):
         part = frame[frame.run == name]
         if not part.empty:
             xs, values = _pivot(part, x)
-            _line(ax, xs, values, run_style(name, cell, i), log=log)
+            _line(ax, xs, values, style, log=log)
 
 
 def learning_curves(results, metric: str = "loss", *, split: str = "eval", runs=None, log: bool | None = None,
@@ -200,13 +205,13 @@ def spectra(results, *, runs=None, title: str | None = None):
     frame = results.spectra
     frame = frame[(frame.layer == 0) & (frame.direction == 0)]
     fig, axes = _figure(2, 4.2, 3.2)
-    for i, (name, cell) in enumerate(_runs(results, runs)):
+    for name, _, style in _runs(results, runs):
         part = frame[frame.run == name]
         if part.empty:
             continue
         for ax, column in zip(axes, ("radius", "sigma_max")):
             table = part.pivot_table(index="step", columns="member", values=column, aggfunc="mean").sort_index()
-            _line(ax, table.index.to_numpy(), table.to_numpy().T, run_style(name, cell, i))
+            _line(ax, table.index.to_numpy(), table.to_numpy().T, style)
     for ax, text in zip(axes, ("spectral radius of $W_{hh}$", r"largest singular value $\sigma_1(W_{hh})$")):
         ax.axhline(1.0, color="0.3", linestyle=":", linewidth=1.0)
         ax.set_xlabel("training step")
@@ -225,27 +230,38 @@ def eigenvalues(results, *, runs=None, member: int = 0, title: str | None = None
     dotted: the orthogonal cell's eigenvalues stay on it, the LRU's start in its ring."""
     frame = results.eigenvalues
     frame = frame[(frame.layer == 0) & (frame.direction == 0) & (frame.member == member)] if len(frame) else frame
-    shown = [(i, name, cell) for i, (name, cell) in enumerate(_runs(results, runs))
-             if len(frame) and (frame.run == name).any()]
+    shown = [(name, style) for name, _, style in _runs(results, runs) if len(frame) and (frame.run == name).any()]
     if not shown:
         raise ValueError("no eigenvalues recorded: the runs' cells have no recurrent matrix (mingru, minlstm), "
                          "or no diagnostics were recorded")
-    fig, axes = _figure(len(shown), 3.0, 3.2)
+    from matplotlib.figure import Figure
+
+    columns = min(len(shown), 4)
+    rows = -(-len(shown) // columns)
+    fig = Figure(figsize=(3.0 * columns, 3.1 * rows), layout="constrained")
+    grid = fig.subplots(rows, columns, squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[len(shown):]:
+        ax.set_visible(False)
+    reach = max(1.1, 1.05 * float(np.max(np.hypot(frame.real, frame.imag))))
     circle = np.exp(1j * np.linspace(0, 2 * np.pi, 256))
-    for ax, (i, name, cell) in zip(axes, shown):
+    for ax, (name, style) in zip(axes, shown):
         part = frame[frame.run == name]
         first, last = part.step.min(), part.step.max()
         ax.plot(circle.real, circle.imag, color="0.3", linestyle=":", linewidth=1.0)
         init, trained = part[part.step == first], part[part.step == last]
         ax.scatter(init.real, init.imag, s=14, facecolors="none", edgecolors="0.55", linewidths=0.8,
                    label=f"step {first}")
-        style = run_style(name, cell, i)
         ax.scatter(trained.real, trained.imag, s=10, color=style["color"], label=f"step {last}")
         ax.set_title(style["label"], fontsize=10)
+        ax.set_xlim(-reach, reach)
+        ax.set_ylim(-reach, reach)
         ax.set_aspect("equal")
-        ax.set_xlabel("Re λ")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("Im λ")
+    for ax in grid[-1]:
+        ax.set_xlabel("Re λ")
+    for ax in grid[:, 0]:
+        ax.set_ylabel("Im λ")
     axes[0].legend(frameon=False, fontsize=8, loc="lower left")
     if title:
         fig.suptitle(title)

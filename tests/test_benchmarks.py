@@ -18,6 +18,8 @@ KEYS = {
     "long_sequences": {"T", "remat", "step_ms", "peak_bytes", "compile_s"},
     "strategies": {"H", "devices", "strategy", "seconds", "vs_sequential"},
     "compile_cache": {"experiment", "cache", "wall_s", "compile_s"},
+    "parallel_scan": {"cell", "T", "mode", "step_ms"},
+    "main_job": {"contender", "cache", "wall_s", "vs_torch", "lstm_mse"},
 }
 
 
@@ -33,5 +35,5 @@ def test_quick_benchmark_writes_json(name, tmp_path):
     assert measured
     for record in measured:
         assert KEYS[name] <= set(record), set(record)
-        for key in KEYS[name] - {"cell", "remat", "strategy", "experiment", "cache"}:
+        for key in KEYS[name] - {"cell", "remat", "strategy", "experiment", "cache", "mode", "contender"}:
             assert record[key] == record[key] and record[key] > 0, (key, record)  # finite, positive

@@ -55,13 +55,15 @@ def _from_state(state: jax.Array) -> jax.Array:
     return jnp.concatenate([jnp.real(state), jnp.imag(state)], axis=-1)
 
 
-def lru(*, r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * math.pi, normalize: bool = True) -> base.Cell:
+def lru(*, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = 2 * math.pi, normalize: bool = True) -> base.Cell:
     """A Linear Recurrent Unit.
 
     Args:
-        r_min, r_max: the ring ``r_min ≤ |λ| < r_max`` of the initial eigenvalues
-            (the paper's defaults 0 and 1; it uses ``0.9 ≤ |λ| ≤ 0.999`` for long-range tasks).
-        max_phase: initial phases are ``U[0, max_phase]`` (the paper uses π/10 for long ranges).
+        r_min, r_max: the ring ``r_min ≤ |λ| ≤ r_max`` of the initial eigenvalues. Default:
+            the ring the paper uses for long-range tasks, 0.9 to 0.999 (its code's defaults,
+            0 and 1, fill the whole unit disk).
+        max_phase: initial phases are ``U[0, max_phase]`` (the paper narrows it to π/10 on its
+            longest tasks).
         normalize: γ normalisation (``γ = sqrt(1 - |λ|²)``, trained); ``False``: no γ.
 
     Returns:
