@@ -157,7 +157,11 @@ def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, 
         raise ValueError(f"remat={remat!r} must be a bool or a positive int (steps per rematerialised segment)")
     if unroll is not True and (isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1):
         raise ValueError(f"unroll={unroll!r} must be a positive int (steps per loop iteration) or True")
-    want = jax.eval_shape(lambda p: cell.initial_carry(p, batch_shape), params)
+    try:
+        want = jax.eval_shape(lambda p: cell.initial_carry(p, batch_shape), params)
+    except KeyError as missing:
+        raise TypeError(f"params lack {missing}, which the {cell.name!r} cell needs; params must be the dict "
+                        f"returned by cell.init") from None
     if probe is not None:
         expected = (seq_len, *jax.eval_shape(cell.hidden, want).shape)
         if tuple(probe.shape) != expected:
