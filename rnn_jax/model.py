@@ -32,7 +32,7 @@ from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
 from rnn_jax.initializers import Preset, preset
 from rnn_jax.types import Readout
-from rnn_jax.unroll import Mode, input_size_of, step_mask, unroll
+from rnn_jax.unroll import Mode, at_last_step, input_size_of, step_mask, unroll
 
 
 class Direction(enum.StrEnum):
@@ -54,11 +54,7 @@ class Direction(enum.StrEnum):
 def _last_output(hs: jax.Array, lengths, reverse: bool) -> jax.Array:
     """Each sequence's output at its last step, from time-major ``hs[t, *b, h]``: at
     ``length - 1`` running forwards, at 0 running backwards."""
-    if reverse:
-        return hs[0]
-    if lengths is None:
-        return hs[-1]
-    return jnp.take_along_axis(hs, (jnp.asarray(lengths) - 1)[None, ..., None], axis=0)[0]
+    return hs[0] if reverse else at_last_step(hs, lengths)
 
 
 def _dropout(key, x: jax.Array, rate: float) -> jax.Array:

@@ -71,6 +71,15 @@ def step_mask(lengths: jax.Array | None, seq_len: int) -> jax.Array | None:
     return jnp.arange(seq_len).reshape((1,) * lengths.ndim + (-1,)) < lengths[..., None]
 
 
+def at_last_step(xs_t: jax.Array, lengths: jax.Array | None) -> jax.Array:
+    """Each sequence's entry of time-major ``xs_t[t, *b, ...]`` at its last valid step,
+    ``length - 1`` (the last step when ``lengths`` is ``None``)."""
+    if lengths is None:
+        return xs_t[-1]
+    index = (jnp.asarray(lengths) - 1).reshape((1, *jnp.shape(lengths)) + (1,) * (xs_t.ndim - 1 - jnp.ndim(lengths)))
+    return jnp.take_along_axis(xs_t, index, axis=0)[0]
+
+
 def _reverse_valid(x: jax.Array, lengths: jax.Array) -> jax.Array:
     """Reverses each sequence of time-major ``x[t, *b, ...]`` over its valid part ``[0, len)``.
 
@@ -234,9 +243,9 @@ def _parallel(cell: Cell, params: Params, xs_t, carry, probe, lengths, backwards
     hs = carries if cell.readout is None else cell.readout(params, carries, x_proj)
     if backwards:
         hs = jnp.flip(hs, 0)
+    final = at_last_step(carries, lengths)
     if lengths is None:
-        return carries[-1], hs
-    final = jnp.take_along_axis(carries, (lengths - 1)[None, ..., None], axis=0)[0]
+        return final, hs
     valid = step_mask(lengths, xs_t.shape[0])  # [*b, t]
     return final, jnp.where(jnp.moveaxis(valid, -1, 0)[..., None], hs, jnp.zeros_like(hs))
 

@@ -14,7 +14,7 @@ import optax
 import pytest
 from jax import enable_x64
 
-from rnn_jax import cells, unroll
+from rnn_jax import SequenceModel, cells, unroll
 from rnn_jax.cells.exprnn import orthogonal_from_skew
 from rnn_jax.cells.lru import eigenvalues
 from rnn_jax.unroll import PARALLEL_FROM_STEPS, Mode, choose_mode
@@ -234,3 +234,18 @@ def test_exprnn_orthogonal_map_is_batched_over_leading_axes(key):
     a = jax.random.normal(key, (3, 6, 6))
     w = orthogonal_from_skew(a)
     np.testing.assert_allclose(jnp.einsum("sji,sjk->sik", w, w), jnp.broadcast_to(jnp.eye(6), (3, 6, 6)), atol=1e-5)
+
+
+def test_last_readout_is_the_output_at_each_sequences_last_step(key):
+    """For the LRU the carry is the state, not the output: the model's "last" readout must
+    read the output Re(C s) + D x at length - 1 (forward) and at 0 (backward)."""
+    model = SequenceModel("lru", 8, output_size=None, bidirectional=True)
+    params = model.init(key, 3)
+    xs = jax.random.normal(jax.random.key(1), (3, 7, 3))
+    lengths = jnp.array([7, 2, 5])
+    features = model.apply(params, xs, lengths)
+    cell = cells.get("lru")
+    _, forward = unroll(cell, params["layers"][0]["fwd"], xs, lengths=lengths)
+    _, backward = unroll(cell, params["layers"][0]["bwd"], xs, lengths=lengths, reverse=True)
+    expected = jnp.concatenate([forward[jnp.arange(3), lengths - 1], backward[:, 0]], axis=-1)
+    np.testing.assert_allclose(features, expected, rtol=1e-6, atol=1e-6)
