@@ -1,4 +1,5 @@
-"""Our cells as Flax NNX modules: any registered cell inside ``nnx.RNN`` or ``nnx.Bidirectional``.
+"""Our cells as Flax modules: any registered cell inside ``nnx.RNN`` or ``nnx.Bidirectional``
+(:class:`FlaxCell`), or inside linen's ``nn.RNN`` (:class:`LinenCell`).
 
     from flax import nnx
     from rnn_jax.flax_modules import FlaxCell
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
-from flax import nnx
+from flax import linen, nnx
 
 from rnn_jax import cells
 
@@ -59,12 +60,50 @@ class FlaxCell(nnx.RNNCellBase):
         return self
 
     def __call__(self, carry, inputs):
-        params = self.params
+        params = self.cell.prepare(self.params)  # exprnn: W_hh = expm(A - Aᵀ), here once per step
         return self.cell.step(params, carry, self.cell.project_inputs(params, inputs))
 
     def initialize_carry(self, input_shape: tuple[int, ...], rngs=None, carry_init=None):
         del rngs, carry_init  # zeros, as every rnn_jax cell
         return self.cell.initial_carry(self.params, tuple(input_shape[:-1]))
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 1
+
+
+class LinenCell(linen.RNNCellBase):
+    """A registered rnn_jax cell as a linen ``nn.RNNCellBase`` (for ``nn.RNN`` / ``nn.Bidirectional``).
+
+    Its parameters are one ``"cell"`` entry holding our layout (``{"cell": {"w_ih": ...}}``), so
+    ``cells.get(...).init`` or ``from_torch`` weights go in as ``{"params": {"cell": weights}}``.
+
+    Attributes:
+        cell: a registered cell name.
+        features: hidden units.
+        options: options for ``cells.get``, as ``(("reset_after", False),)`` (linen fields are hashable).
+    """
+
+    cell: str
+    features: int
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def cell_fn(self) -> cells.Cell:
+        return cells.get(self.cell, **dict(self.options))
+
+    @linen.compact
+    def __call__(self, carry, inputs):
+        cell = self.cell_fn
+        params = self.param("cell", lambda key: cell.init(key, inputs.shape[-1], self.features))
+        params = cell.prepare(params)
+        return cell.step(params, carry, cell.project_inputs(params, inputs))
+
+    def initialize_carry(self, rng, input_shape: tuple[int, ...]):
+        cell, batch_shape = self.cell_fn, tuple(input_shape[:-1])
+        shapes = jax.eval_shape(lambda k: cell.initial_carry(cell.init(k, input_shape[-1], self.features), batch_shape),
+                                rng)
+        return jax.tree.map(lambda s: jax.numpy.zeros(s.shape, s.dtype), shapes)  # zeros, as every rnn_jax cell
 
     @property
     def num_feature_axes(self) -> int:

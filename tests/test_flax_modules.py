@@ -14,7 +14,8 @@ from rnn_jax.flax_modules import FlaxCell  # noqa: E402
 TOL = 1e-5  # float32
 
 
-@pytest.mark.parametrize("name,options", [("lstm", {}), ("gru", {"reset_after": False}), ("rnn", {"activation": "relu"})])
+@pytest.mark.parametrize("name,options", [("lstm", {}), ("gru", {"reset_after": False}), ("rnn", {"activation": "relu"}),
+                                          ("exprnn", {}), ("lru", {})])
 def test_flax_cell_in_nnx_rnn_equals_our_unroll(name, options):
     x = jax.random.normal(jax.random.key(0), (4, 9, 3))
     module = FlaxCell(name, 3, 6, rngs=nnx.Rngs(0), **options)
@@ -38,3 +39,21 @@ def test_torch_weights_load_into_a_flax_cell_and_match_torch():
     np.testing.assert_allclose(nnx.jit(lambda m, x: nnx.RNN(m)(x))(module, jnp.asarray(x)), expected, atol=TOL)
     with pytest.raises(ValueError, match="params\\['w_hh'\\] has shape"):
         module.load({**module.params, "w_hh": jnp.zeros((4, 4))})
+
+
+@pytest.mark.parametrize("name,options", [("lstm", {}), ("gru", {"reset_after": False}), ("lru", {})])
+def test_linen_cell_in_nn_rnn_equals_our_unroll(name, options):
+    linen = pytest.importorskip("flax.linen")
+    from rnn_jax.flax_modules import LinenCell
+
+    x = jax.random.normal(jax.random.key(0), (4, 9, 3))
+    layer = linen.RNN(LinenCell(name, 6, tuple(options.items())), return_carry=True)
+    variables = layer.init(jax.random.key(1), x)
+    weights = variables["params"]["cell"]["cell"]
+    carry, out = layer.apply(variables, x)
+    final, hs = unroll(cells.get(name, **options), weights, x)
+    np.testing.assert_allclose(out, hs, atol=TOL)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=TOL), carry, final)
+    ours = cells.get(name, **options).init(jax.random.key(2), 3, 6)  # our weights go in as they are
+    _, out = layer.apply({"params": {"cell": {"cell": ours}}}, x)
+    np.testing.assert_allclose(out, unroll(cells.get(name, **options), ours, x)[1], atol=TOL)
