@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import importlib
 from typing import Any
 
 import numpy as np
@@ -50,11 +51,35 @@ def is_rebuildable(data: Any) -> bool:
     return True
 
 
+def _default_of(class_path: str, name: str) -> Any:
+    """:func:`to_dict` of the default of field ``name`` of the dataclass ``class_path``, or a
+    sentinel when there is none (unknown class or field, or no default)."""
+    module, _, qualname = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), qualname)
+    except (ImportError, AttributeError, ValueError):
+        return _NO_DEFAULT
+    field = {f.name: f for f in dataclasses.fields(cls)}.get(name) if dataclasses.is_dataclass(cls) else None
+    if field is None or field.default is dataclasses.MISSING:
+        return _NO_DEFAULT
+    return to_dict(field.default)
+
+
+_NO_DEFAULT = object()
+
+
 def differences(old: Any, new: Any, path: str = "") -> list[str]:
-    """Human-readable differences between two :func:`to_dict` trees (``a.b: x != y``)."""
+    """Human-readable differences between two :func:`to_dict` trees (``a.b: x != y``).
+
+    A field that the stored (``old``) tree lacks and that ``new`` has at its default is not a
+    difference: it was added to the code after the run was written (``SequenceModel.mode``),
+    and a run written before it ran with the behaviour the default keeps.
+    """
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
         for key in sorted(set(old) | set(new)):
+            if key not in old and CLASS_KEY in new and new[key] == _default_of(new[CLASS_KEY], key):
+                continue
             out += differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
         return out
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):

@@ -26,7 +26,7 @@ from rnn_jax.types import CPU, Carry, Lengths, Params
 class Mode(enum.StrEnum):
     """How :func:`unroll` runs the recurrence over time."""
 
-    AUTO = "auto"  # parallel where it was measured faster (see ``choose_mode``), else sequential
+    AUTO = "auto"  # sequential on CPU (measured), parallel for long sequences on accelerators (``choose_mode``)
     SEQUENTIAL = "sequential"  # jax.lax.scan, one step after another
     PARALLEL = "parallel"  # jax.lax.associative_scan; cells with a LinearRecurrence only
 

@@ -260,3 +260,20 @@ def test_the_remedy_cells_train_through_the_runner_like_the_classic_ones(cell, t
     assert frames.spectra.empty == (cell in ("mingru", "minlstm"))
     if cell == "exprnn":  # orthogonal: every eigenvalue on the unit circle, before and after training
         np.testing.assert_allclose(frames.spectra.radius, 1.0, atol=1e-5)
+
+
+def test_a_field_added_since_a_run_was_written_is_no_difference_at_its_default():
+    """Run directories written before a config field existed still resume, as long as the new
+    field keeps its default; a non-default value is still a difference."""
+    from rnn_jax import configs
+
+    stored = configs.to_dict(_cfg())
+    del stored["model"]["mode"]  # as written before SequenceModel had a mode
+    assert configs.differences(stored, configs.to_dict(_cfg())) == []
+    parallel = _cfg("lru")
+    parallel = TrainConfig(**{**{f: getattr(parallel, f) for f in ("task", "steps", "batch_size", "eval_every",
+                                                                      "optim")},
+                              "model": model_for(TASK, "lru", 8, mode="parallel")})
+    stored = configs.to_dict(_cfg("lru"))
+    del stored["model"]["mode"]
+    assert configs.differences(stored, configs.to_dict(parallel)) == ["model.mode: None -> 'parallel'"]
