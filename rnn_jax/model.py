@@ -32,7 +32,7 @@ from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
 from rnn_jax.initializers import Preset, preset
 from rnn_jax.types import Readout
-from rnn_jax.unroll import Mode, at_last_step, input_size_of, step_mask, unroll
+from rnn_jax.unroll import Mode, at_last_step, check_mode, input_size_of, step_mask, unroll
 
 
 class Direction(enum.StrEnum):
@@ -125,7 +125,6 @@ class SequenceModel:
         for name in ("dropout", "output_dropout"):
             _checks.number(getattr(self, name), name, low=0.0, high=1.0, high_open=True)
         set_("readout", _checks.choice(Readout, self.readout, "readout"))
-        set_("mode", _checks.choice(Mode, self.mode, "mode"))
         if self.readout is Readout.FLAT and self.seq_len is None:
             raise ValueError("readout='flat' needs seq_len=T: the head reads all T outputs")
         if self.seq_len is not None:
@@ -135,9 +134,7 @@ class SequenceModel:
         if not isinstance(self.bidirectional, bool):
             raise TypeError(f"bidirectional={self.bidirectional!r} must be a bool")
         cell = self.cell_fn  # unknown cell names and options fail here, not at apply time
-        if self.mode is Mode.PARALLEL and cell.linear is None:
-            raise ValueError(f"mode='parallel' needs a cell that is linear in its state (lru, mingru, minlstm), "
-                             f"not {self.cell!r}")
+        set_("mode", check_mode(cell, self.mode, remat=self.remat, unroll=self.unroll))
 
     # --- derived values -------------------------------------------------------------------
 

@@ -62,6 +62,20 @@ def choose_mode(cell: Cell, seq_len: int, *, remat: bool | int = False, unroll: 
     return Mode.PARALLEL
 
 
+def check_mode(cell: Cell, mode: Mode | str, *, remat: bool | int = False, unroll: int | bool = 1) -> Mode:
+    """``mode`` as a :class:`Mode`, refused when it cannot run ``cell``: the parallel mode needs
+    a cell with a ``LinearRecurrence`` and takes neither ``remat`` nor an ``unroll`` factor."""
+    mode = _checks.choice(Mode, mode, "mode")
+    if mode is Mode.PARALLEL:
+        if cell.linear is None:
+            raise ValueError(f"mode='parallel' needs a cell whose recurrence is linear in its state "
+                             f"(lru, mingru, minlstm); {cell.name!r} has none: use mode='sequential'")
+        if remat is not False or unroll != 1:
+            raise ValueError(f"remat={remat!r} and unroll={unroll!r} are options of mode='sequential'; "
+                             "the parallel mode takes neither")
+    return mode
+
+
 def step_mask(lengths: jax.Array | None, seq_len: int) -> jax.Array | None:
     """``[*b, t]`` bool, true on each sequence's valid steps (``t < length``); ``None`` when
     ``lengths`` is ``None`` (every step is valid)."""
@@ -175,15 +189,8 @@ def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, 
         expected = (seq_len, *jax.eval_shape(cell.hidden, want).shape)
         if tuple(probe.shape) != expected:
             raise ValueError(f"probe must have shape [t, *b, h] = {expected}, got {tuple(probe.shape)}")
-    mode = _checks.choice(Mode, mode, "mode")
-    if mode is Mode.PARALLEL:
-        if cell.linear is None:
-            raise ValueError(f"mode='parallel' needs a cell whose recurrence is linear in its state "
-                             f"(lru, mingru, minlstm); {cell.name!r} has none: use mode='sequential'")
-        if remat is not False or unroll != 1:
-            raise ValueError(f"remat={remat!r} and unroll={unroll!r} are options of mode='sequential'; "
-                             "the parallel mode takes neither")
-    elif mode is Mode.AUTO:
+    mode = check_mode(cell, mode, remat=remat, unroll=unroll)
+    if mode is Mode.AUTO:
         mode = choose_mode(cell, seq_len, remat=remat, unroll=unroll)
     if initial_carry is not None:
         got = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), initial_carry)

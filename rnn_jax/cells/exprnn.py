@@ -86,9 +86,6 @@ def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
     def prepare(params):
         return {**params, "w_hh": orthogonal_from_skew(params["a"])}
 
-    def project_inputs(params, xs):
-        return base.linear(xs.astype(params["w_ih"].dtype), params["w_ih"])
-
     def step(params, h, x_t):
         h = modrelu(x_t + base.linear(h, params["w_hh"]), jnp.broadcast_to(params["b"], h.shape))
         return h, h
@@ -98,7 +95,7 @@ def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
         num_gates=1,
         init=init_params,
         initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["a"].shape[-1]), params["a"].dtype),
-        project_inputs=project_inputs,
+        project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
         step=step,
         hidden=base.identity_hidden,
         replace_hidden=base.replace_whole,

@@ -97,9 +97,6 @@ def lru(*, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = 2 * math
         c = draw(jax.random.normal, k_c, (2, hidden_size, n), dtype=jnp.float32) / math.sqrt(n)
         return {**params, "w_ih": jnp.concatenate([w_b, w_d]), "c_re": c[0], "c_im": c[1]}
 
-    def project_inputs(params, xs):
-        return base.linear(xs.astype(params["w_ih"].dtype), params["w_ih"])
-
     def coefficients(params, x_proj):
         n = _modes(params)
         re, im = x_proj[..., :n], x_proj[..., n : 2 * n]
@@ -119,7 +116,7 @@ def lru(*, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = 2 * math
         num_gates=1,
         init=init,
         initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, 2 * _modes(params)), params["nu_log"].dtype),
-        project_inputs=project_inputs,
+        project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
         step=linear.step(readout),
         hidden=base.identity_hidden,
         replace_hidden=base.replace_whole,

@@ -87,7 +87,7 @@ def _minimal_cell(name: str, gates: int, log_space: bool, keep_logit, candidate_
         num_gates=gates,
         init=init,
         initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, hidden_width(params)), params["w_ih"].dtype),
-        project_inputs=lambda params, xs: base.project_with_bias(params, xs, None),
+        project_inputs=base.project_all_biases,  # xs @ w_ih.T + b_ih
         step=linear.step(),
         hidden=base.identity_hidden,
         replace_hidden=base.replace_whole,
