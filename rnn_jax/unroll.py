@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from rnn_jax import _checks
 from rnn_jax.cells.base import Cell
 from rnn_jax.types import CPU, Carry, Lengths, Params
+from rnn_jax.weight_gradients import WeightGradients, choose_weight_gradients, finish_step, one_matmul_loop
 
 
 class Mode(enum.StrEnum):
@@ -74,6 +75,19 @@ def check_mode(cell: Cell, mode: Mode | str, *, remat: bool | int = False, unrol
             raise ValueError(f"remat={remat!r} and unroll={unroll!r} are options of mode='sequential'; "
                              "the parallel mode takes neither")
     return mode
+
+
+def check_weight_gradients(cell: Cell, value: WeightGradients | str, mode: Mode) -> WeightGradients:
+    """``value`` as a :class:`WeightGradients`, refused when ``cell`` cannot take it: the
+    one-matmul path needs a cell with a ``SplitStep`` and the sequential mode."""
+    value = _checks.choice(WeightGradients, value, "weight_gradients")
+    if value is WeightGradients.ONE_MATMUL:
+        if cell.split is None:
+            raise ValueError(f"weight_gradients='one_matmul' needs a cell whose step applies linear(h, w_hh) once "
+                             f"(rnn, irnn, lstm, reset-after gru, exprnn); {cell.name!r} does not: use 'per_step'")
+        if mode is Mode.PARALLEL:
+            raise ValueError("weight_gradients='one_matmul' is an option of mode='sequential'")
+    return value
 
 
 def step_mask(lengths: jax.Array | None, seq_len: int) -> jax.Array | None:
@@ -156,7 +170,7 @@ def input_size_of(params: Params) -> int | None:
     return params["w_ih"].shape[-1] if "w_ih" in params else None
 
 
-def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat, mode):
+def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat, mode, gradients):
     if not isinstance(cell, Cell):
         raise TypeError(f"cell must be a rnn_jax.cells.Cell, got {type(cell).__name__}; use rnn_jax.cells.get(name)")
     if not isinstance(params, dict):
@@ -192,6 +206,10 @@ def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, 
     mode = check_mode(cell, mode, remat=remat, unroll=unroll)
     if mode is Mode.AUTO:
         mode = choose_mode(cell, seq_len, remat=remat, unroll=unroll)
+    gradients = check_weight_gradients(cell, gradients, mode)
+    if gradients is WeightGradients.AUTO:
+        gradients = (choose_weight_gradients(cell, jax.eval_shape(cell.hidden, want).shape[-1], math.prod(batch_shape))
+                     if mode is Mode.SEQUENTIAL else WeightGradients.PER_STEP)
     if initial_carry is not None:
         got = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), initial_carry)
         if jax.tree.structure(want) != jax.tree.structure(got) or any(
@@ -202,7 +220,7 @@ def _check(cell, params, xs, lengths, initial_carry, time_major, unroll, probe, 
                 f"initial_carry must match cell.initial_carry(params, {batch_shape}) with shapes "
                 f"{shapes}, got {jax.tree.map(lambda a: a.shape, got)}"
             )
-    return seq_len, batch_shape, mode
+    return seq_len, batch_shape, mode, gradients
 
 
 def _combine(earlier, later):
@@ -271,6 +289,7 @@ def unroll(
     probe: jax.Array | None = None,
     hoist: bool = False,
     mode: Mode | str = Mode.AUTO,
+    weight_gradients: WeightGradients | str = WeightGradients.AUTO,
 ) -> tuple[Carry, jax.Array]:
     """Runs ``cell`` over the time axis of ``xs``.
 
@@ -301,6 +320,14 @@ def unroll(
             cells with a ``LinearRecurrence``; the parallel mode always projects all steps
             at once) or ``"auto"`` (the default; see :func:`choose_mode`). Both modes give the
             same outputs, final carries and gradients up to float rounding.
+        weight_gradients: how the sequential loop's backward pass forms the weights'
+            gradients: ``"per_step"`` (autodiff of the scan, accumulated in every backward
+            step), ``"one_matmul"`` (a custom VJP: ``dw_hh = Σ_t dr_tᵀ h_{t-1}`` and the input
+            projection's gradients as one matmul each after the loop; cells with a
+            ``SplitStep``: rnn, irnn, lstm, reset-after gru, exprnn) or ``"auto"`` (the
+            default; see :func:`~rnn_jax.weight_gradients.choose_weight_gradients`). Same
+            values up to float rounding; with ``"one_matmul"`` ``hoist`` only changes the
+            forward pass.
 
     Returns:
         ``(final_carry, hs)`` with ``hs`` of shape ``[*b, t, h]`` (``[t, *b, h]`` if time-major).
@@ -309,8 +336,8 @@ def unroll(
         TypeError / ValueError: before tracing, for a wrong dtype, rank, feature size, lengths,
             probe, initial carry or mode.
     """
-    seq_len, batch_shape, mode = _check(
-        cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat, mode
+    seq_len, batch_shape, mode, gradients = _check(
+        cell, params, xs, lengths, initial_carry, time_major, unroll, probe, hoist, remat, mode, weight_gradients
     )
     xs_t = xs if time_major else jnp.moveaxis(xs, -2, 0)
     reorder = reverse and lengths is not None
@@ -324,6 +351,8 @@ def unroll(
     backwards = reverse and not reorder
     if mode is Mode.PARALLEL:
         carry, hs = _parallel(cell, params, xs_t, carry, probe, lengths, backwards)
+    elif gradients is WeightGradients.ONE_MATMUL:
+        carry, hs = _one_matmul(cell, params, xs_t, carry, probe, lengths, backwards, unroll, remat, hoist)
     else:
         carry, hs = _sequential(cell, params, xs_t, carry, probe, lengths, backwards, unroll, remat, hoist)
     if reorder:
@@ -340,15 +369,8 @@ def _sequential(cell: Cell, params: Params, xs_t, carry, probe, lengths, backwar
         params_ = _recurrent_weight_first(params)
         if not hoist:
             x_t = cell.project_inputs(params_, x_t)
-        new_carry, h = cell.step(params_, carry, x_t)
-        if probe_t is not None:
-            new_carry = cell.replace_hidden(new_carry, cell.hidden(new_carry) + probe_t)
-            h = cell.hidden(new_carry) if cell.readout is None else cell.readout(params_, new_carry, x_t)
-        if lengths is not None:
-            valid = (t < lengths)[..., None]
-            new_carry = jax.tree.map(lambda new, old: jnp.where(valid, new, old), new_carry, carry)
-            h = jnp.where(valid, h, jnp.zeros_like(h))
-        return new_carry, h
+        valid_t = None if lengths is None else t < lengths
+        return finish_step(cell, params_, carry, *cell.step(params_, carry, x_t), x_t, probe_t, valid_t)
 
     seq_len = xs_t.shape[0]
     steps = jnp.arange(seq_len, dtype=jnp.int32 if lengths is None else lengths.dtype)
@@ -356,3 +378,15 @@ def _sequential(cell: Cell, params: Params, xs_t, carry, probe, lengths, backwar
         return jax.lax.scan(body, carry, (inputs, steps, probe), reverse=backwards, unroll=unroll)
     segment = _segment_length(remat, seq_len)
     return _segmented_scan(body, carry, (inputs, steps, probe), segment, backwards, unroll)
+
+
+def _one_matmul(cell: Cell, params: Params, xs_t, carry, probe, lengths, backwards, unroll, remat, hoist):
+    """The sequential loop with ``weight_gradients="one_matmul"`` (:mod:`rnn_jax.weight_gradients`)."""
+    if backwards:  # without lengths: the whole time axis runs backwards
+        xs_t = jnp.flip(xs_t, 0)
+        probe = None if probe is None else jnp.flip(probe, 0)
+    valid = None if lengths is None else jnp.moveaxis(step_mask(lengths, xs_t.shape[0]), -1, 0)
+    segment = _segment_length(remat, xs_t.shape[0]) if remat else None
+    carry, hs = one_matmul_loop(cell, params, xs_t, carry, probe, valid, unroll=unroll, segment=segment,
+                                 hoist=hoist)
+    return carry, jnp.flip(hs, 0) if backwards else hs

@@ -16,6 +16,8 @@ Optional parts (defaults in brackets) for the cells beyond the classic three::
     y = cell.readout(params, carry, x_proj_t)  # the step's output when it is not the
                                              # carry's hidden part [None: y = hidden(carry)]
     cell.linear                              # a LinearRecurrence: unroll's parallel mode
+    cell.split                               # a SplitStep: the step cut at its recurrent
+                                             # matmul, for unroll's one-matmul weight gradients
 
 Unrolled by hand (what :func:`rnn_jax.unroll` does, with masks, reverse and probes)::
 
@@ -64,6 +66,9 @@ class Cell(NamedTuple):
         readout: ``(params, carry, x_proj_t) -> y_t`` when the output is not ``hidden(carry)``.
         linear: a :class:`LinearRecurrence` when the recurrence is linear in the state, which
             lets ``unroll`` run it in parallel over time.
+        split: a :class:`SplitStep` when ``step`` applies ``linear(hidden(carry), w_hh)`` once
+            and nothing else of ``w_hh``, which lets ``unroll`` form the weight gradients with
+            one matmul after the loop (``weight_gradients="one_matmul"``).
     """
 
     name: str
@@ -79,6 +84,38 @@ class Cell(NamedTuple):
     recurrent_matrix: Callable[[Params], jax.Array | None] = lambda params: params.get("w_hh")
     readout: Callable[[Params, Carry, jax.Array], jax.Array] | None = None
     linear: LinearRecurrence | None = None
+    split: SplitStep | None = None
+
+
+class SplitStep(NamedTuple):
+    """A step cut at its one recurrent matmul ``r_t = linear(hidden(carry), params["w_hh"])``.
+
+    ``step(params, carry, x_proj_t, r_t)`` is everything else: elementwise in the batch and
+    free of ``w_hh``'s values. :func:`rnn_jax.unroll` uses the cut to run the backward pass
+    without a ``w_hh`` gradient in the loop: each backward step gives ``dL/dr_t``, and
+    ``dL/dw_hh = Σ_t dr_tᵀ h_{t-1}`` is one matmul over all steps after it.
+
+    Attributes:
+        step: ``(params, carry, x_proj_t[*b, G*h], r_t[*b, G*h]) -> (carry, h_t)``.
+        uses: the parameters ``step`` reads (besides ``w_hh``'s shape); only these are
+            differentiated inside the backward loop (gru: ``("b_hh",)``; exprnn: ``("b",)``).
+        additive_gates: how many leading gate blocks of ``x_proj_t`` and ``r_t`` ``step`` reads
+            only through their sum; ``None``: all (rnn, lstm, exprnn). The reset-after gru's
+            is 2: its reset gate scales ``r_t``'s third block. The loops keep one array for
+            those blocks instead of two.
+    """
+
+    step: Callable[[Params, Carry, jax.Array, jax.Array], tuple[Carry, jax.Array]]
+    uses: tuple[str, ...] = ()
+    additive_gates: int | None = None
+
+    def joined(self, hidden: Callable[[Carry], jax.Array]) -> Callable[[Params, Carry, jax.Array], tuple[Carry, jax.Array]]:
+        """The whole step, ``step(params, carry, x_t, linear(hidden(carry), params["w_hh"]))``."""
+
+        def step(params, carry, x_t):
+            return self.step(params, carry, x_t, linear(hidden(carry), params["w_hh"]))
+
+        return step
 
 
 class LinearRecurrence(NamedTuple):

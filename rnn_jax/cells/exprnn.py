@@ -86,9 +86,11 @@ def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
     def prepare(params):
         return {**params, "w_hh": orthogonal_from_skew(params["a"])}
 
-    def step(params, h, x_t):
-        h = modrelu(x_t + base.linear(h, params["w_hh"]), jnp.broadcast_to(params["b"], h.shape))
+    def split_step(params, h, x_t, r_t):
+        h = modrelu(x_t + r_t, jnp.broadcast_to(params["b"], h.shape))
         return h, h
+
+    split = base.SplitStep(split_step, uses=("b",))
 
     return base.Cell(
         name="exprnn",
@@ -96,10 +98,11 @@ def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
         init=init_params,
         initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["a"].shape[-1]), params["a"].dtype),
         project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
-        step=step,
+        step=split.joined(base.identity_hidden),
         hidden=base.identity_hidden,
         replace_hidden=base.replace_whole,
         options=(("init", kind.value),),
         prepare=prepare,
         recurrent_matrix=lambda params: orthogonal_from_skew(params["a"]),
+        split=split,
     )

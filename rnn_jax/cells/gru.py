@@ -53,12 +53,11 @@ def gru(*, reset_after: bool = True, **init_options: Any) -> base.Cell:
             b_hh = jnp.concatenate([b_hh[: 2 * h], jnp.zeros_like(b_hh[2 * h :])])
         return base.project_with_bias(params, xs, b_hh)
 
-    def step_reset_after(params, h, x_t):
-        size = base.hidden_size(params)
+    def split_step_reset_after(params, h, x_t, r_t):
         x_r, x_z, x_n = _split3(x_t)
-        h_r, h_z, h_n = _split3(base.linear(h, params["w_hh"]))
+        h_r, h_z, h_n = _split3(r_t)
         if "b_hh" in params:
-            h_n = base.add_bias(h_n, params["b_hh"][2 * size :])
+            h_n = base.add_bias(h_n, params["b_hh"][2 * h.shape[-1] :])
         r = jax.nn.sigmoid(x_r + h_r)
         z = jax.nn.sigmoid(x_z + h_z)
         n = jnp.tanh(x_n + r * h_n)
@@ -74,14 +73,17 @@ def gru(*, reset_after: bool = True, **init_options: Any) -> base.Cell:
         h = n + z * (h - n)
         return h, h
 
+    # reset-before applies w_hh twice (to h, then to r ⊙ h): it has no single cut
+    split = base.SplitStep(split_step_reset_after, uses=("b_hh",), additive_gates=2) if reset_after else None
     return base.Cell(
         name="gru",
         num_gates=3,
         init=base.bound_init(3, init_options, gru_reset_after=reset_after),
         initial_carry=base.zeros_hidden,
         project_inputs=project_inputs,
-        step=step_reset_after if reset_after else step_reset_before,
+        step=split.joined(base.identity_hidden) if reset_after else step_reset_before,
         hidden=base.identity_hidden,
         replace_hidden=base.replace_whole,
         options=tuple(sorted({"reset_after": reset_after, **init_options}.items())),
+        split=split,
     )

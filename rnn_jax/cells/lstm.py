@@ -26,9 +26,10 @@ def _initial_carry(params, batch_shape):
     return h, jnp.zeros_like(h)
 
 
-def _step(params, carry, x_t):
+def _split_step(params, carry, x_t, r_t):
+    del params  # both biases are folded into x_t
     h, c = carry
-    i, f, g, o = jnp.split(x_t + base.linear(h, params["w_hh"]), 4, axis=-1)
+    i, f, g, o = jnp.split(x_t + r_t, 4, axis=-1)
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     return (h, c), h
@@ -40,6 +41,9 @@ def _hidden(carry):
 
 def _replace_hidden(carry, h):
     return h, carry[1]
+
+
+_SPLIT = base.SplitStep(_split_step)
 
 
 def lstm(**init_options: Any) -> base.Cell:
@@ -58,8 +62,9 @@ def lstm(**init_options: Any) -> base.Cell:
         init=base.bound_init(4, init_options),
         initial_carry=_initial_carry,
         project_inputs=base.project_all_biases,
-        step=_step,
+        step=_SPLIT.joined(_hidden),
         hidden=_hidden,
         replace_hidden=_replace_hidden,
         options=tuple(sorted(init_options.items())),
+        split=_SPLIT,
     )

@@ -44,9 +44,12 @@ def rnn(*, activation: str | Activation = Activation.TANH, **init_options: Any) 
     kind = _checks.choice(Activation, activation, "activation")
     act = _activation(kind)
 
-    def step(params, h, x_t):
-        h = act(x_t + base.linear(h, params["w_hh"]))
+    def split_step(params, h, x_t, r_t):
+        del params, h  # both biases are folded into x_t
+        h = act(x_t + r_t)
         return h, h
+
+    split = base.SplitStep(split_step)
 
     return base.Cell(
         name="rnn",
@@ -54,10 +57,11 @@ def rnn(*, activation: str | Activation = Activation.TANH, **init_options: Any) 
         init=base.bound_init(1, init_options),
         initial_carry=base.zeros_hidden,
         project_inputs=base.project_all_biases,
-        step=step,
+        step=split.joined(base.identity_hidden),
         hidden=base.identity_hidden,
         replace_hidden=base.replace_whole,
         options=tuple(sorted({"activation": kind.value, **init_options}.items())),
+        split=split,
     )
 
 
