@@ -2,8 +2,10 @@
 
 Each measurement is a fresh process running ``experiments.vanishing_gradients`` into a new
 run directory: *cold* with an empty cache directory, *warm* with the cache the cold run
-left. Wall time, and time spent compiling as JAX's monitoring reports it (tracing, lowering
-and the backend compile or cache read), are recorded. Cold and warm runs alternate.
+left. Wall time, and time spent compiling as JAX's monitoring reports it, are recorded: in
+all (``compile_s``) and by stage, tracing to a jaxpr (``trace_s``), lowering to MLIR
+(``lower_s``) and the backend compile or cache read (``backend_s``), with the number of
+programs (``programs``). Cold and warm runs alternate.
 
     python -m benchmarks.compile_cache [--quick] [--json PATH]
 """
@@ -22,12 +24,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DRIVER = """
 import json, sys, time
 import jax
-seconds = {"compile_s": 0.0}
-EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
-          "/jax/core/compile/backend_compile_duration")
+seconds = {"compile_s": 0.0, "trace_s": 0.0, "lower_s": 0.0, "backend_s": 0.0, "programs": 0}
+STAGES = {"/jax/core/compile/jaxpr_trace_duration": "trace_s",
+          "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
+          "/jax/core/compile/backend_compile_duration": "backend_s"}
 def listen(event, duration, **kwargs):
-    if event in EVENTS:
+    if event in STAGES:
         seconds["compile_s"] += duration
+        seconds[STAGES[event]] += duration
+        seconds["programs"] += event.endswith("backend_compile_duration")
 jax.monitoring.register_event_duration_secs_listener(listen)
 from experiments import _common, vanishing_gradients
 start = time.perf_counter()
@@ -56,7 +61,8 @@ def main() -> None:
                 records.append({"experiment": "vanishing_gradients" + (" --quick" if args.quick else ""),
                                 "cache": state, **result})
                 print(f"{state}: {result['wall_s']:.1f} s, compiling {result['compile_s']:.1f} s", flush=True)
-    _harness.finish("compile_cache", args, records, ["experiment", "cache", "wall_s", "compile_s"])
+    _harness.finish("compile_cache", args, records, ["experiment", "cache", "wall_s", "compile_s", "trace_s", "lower_s",
+                                                     "backend_s", "programs"])
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ SHAPES = [(100, 32, 2, 128), (1000, 32, 2, 128), (200, 128, 64, 256)]  # (T, B, 
 
 def _one_carry_step(params, carry, x_t, r_t):
     del params
-    h, c = jnp.split(carry, 2, axis=-1)
+    _, c = jnp.split(carry, 2, axis=-1)
     i, f, g, o = jnp.split(x_t + r_t, 4, axis=-1)
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     return jnp.concatenate([jax.nn.sigmoid(o) * jnp.tanh(c), c], -1), jax.nn.sigmoid(o) * jnp.tanh(c)
@@ -61,7 +61,9 @@ def _one_sigmoid_step(params, carry, x_t, r_t):
 def variants() -> dict[str, base.Cell]:
     lstm = cells.get("lstm")
     one_carry = base.SplitStep(_one_carry_step)
-    halves = lambda carry: jnp.split(carry, 2, axis=-1)  # noqa: E731
+    def halves(carry):
+        return jnp.split(carry, 2, axis=-1)
+
     return {
         "lstm": lstm,
         "one_carry": lstm._replace(
@@ -80,7 +82,7 @@ def _loop_instructions(compiled_text: str) -> list[int]:
     """Instructions in each while body, without parameters, tuple plumbing and constants."""
     counts = []
     for match in re.finditer(r"while\(.*?body=%?([\w.\-]+)", compiled_text):
-        body = re.search(r"\n%?" + re.escape(match.group(1)) + r" .*?\n(.*?)\n\}", compiled_text, re.S).group(1)
+        body = re.search(r"\n%?" + re.escape(match.group(1)) + r" .*?\n(.*?)\n\}", compiled_text, re.DOTALL).group(1)
         counts.append(sum(1 for line in body.split("\n") if line.strip() and not re.search(
             r"get-tuple-element\(|constant\(|parameter\(|ROOT |tuple\(", line)))
     return counts

@@ -17,7 +17,7 @@ from rnn_jax import cells, unroll
 from rnn_jax.weight_gradients import choose_weight_gradients
 
 T, I = 100, 16
-BATCHES = (8, 32, 128)
+BATCHES = (8, 32, 128, 512)
 HIDDEN = (32, 128, 256, 512)
 
 

@@ -32,7 +32,8 @@ from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
 from rnn_jax.initializers import Preset, preset
 from rnn_jax.types import Readout
-from rnn_jax.unroll import Mode, at_last_step, check_mode, input_size_of, step_mask, unroll
+from rnn_jax.unroll import Mode, at_last_step, check_mode, check_weight_gradients, input_size_of, step_mask, unroll
+from rnn_jax.weight_gradients import WeightGradients
 
 
 class Direction(enum.StrEnum):
@@ -87,6 +88,8 @@ class SequenceModel:
         mode: ``"auto"`` (default), ``"sequential"`` or ``"parallel"``: how
             :func:`rnn_jax.unroll` runs each layer over time (parallel: ``lru``, ``mingru``,
             ``minlstm`` only).
+        weight_gradients: ``"auto"`` (default), ``"per_step"`` or ``"one_matmul"``: how each
+            layer's backward pass forms the weights' gradients (see :func:`rnn_jax.unroll`).
     """
 
     cell: str = "lstm"
@@ -103,6 +106,7 @@ class SequenceModel:
     remat: bool | int = False
     hoist: bool = False
     mode: Mode = Mode.AUTO
+    weight_gradients: WeightGradients = WeightGradients.AUTO
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -135,6 +139,7 @@ class SequenceModel:
             raise TypeError(f"bidirectional={self.bidirectional!r} must be a bool")
         cell = self.cell_fn  # unknown cell names and options fail here, not at apply time
         set_("mode", check_mode(cell, self.mode, remat=self.remat, unroll=self.unroll))
+        set_("weight_gradients", check_weight_gradients(cell, self.weight_gradients, self.mode))
 
     # --- derived values -------------------------------------------------------------------
 
@@ -235,7 +240,7 @@ class SequenceModel:
         keys = jax.random.split(key, self.num_layers + 1) if dropping else [None] * (self.num_layers + 1)
         xs = jnp.moveaxis(inputs, -2, 0)  # time-major once, for every layer
         run = dict(lengths=lengths, time_major=True, unroll=self.unroll, remat=self.remat, hoist=self.hoist,
-                   mode=self.mode)
+                   mode=self.mode, weight_gradients=self.weight_gradients)
         for index, layer in enumerate(params["layers"]):
             if index > 0 and train and self.dropout > 0:
                 xs = _dropout(keys[index], xs, self.dropout)

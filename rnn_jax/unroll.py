@@ -21,7 +21,12 @@ import jax.numpy as jnp
 from rnn_jax import _checks
 from rnn_jax.cells.base import Cell
 from rnn_jax.types import CPU, Carry, Lengths, Params
-from rnn_jax.weight_gradients import WeightGradients, choose_weight_gradients, finish_step, one_matmul_loop
+from rnn_jax.weight_gradients import (
+    WeightGradients,
+    choose_weight_gradients,
+    finish_step,
+    one_matmul_loop,
+)
 
 
 class Mode(enum.StrEnum):

@@ -43,26 +43,35 @@ class WeightGradients(enum.StrEnum):
 def choose_weight_gradients(cell: Cell, hidden_size: int, batch_size: int, *, backend: str | None = None) -> WeightGradients:
     """The path ``WeightGradients.AUTO`` resolves to.
 
-    ``one_matmul`` for a cell with a :class:`~rnn_jax.cells.base.SplitStep` on a CPU when
-    ``batch_size * hidden_size <= ONE_MATMUL_UP_TO`` (placeholder rule; measured in
-    ``benchmarks.weight_gradients``); otherwise ``per_step``.
+    ``one_matmul`` for a cell with a :class:`~rnn_jax.cells.base.SplitStep` on a CPU, except
+    for batches of at least ``PER_STEP_FROM_BATCH`` with at most ``PER_STEP_UP_TO_HIDDEN``
+    units; ``per_step`` otherwise. Measured by ``benchmarks.weight_gradients`` (training step,
+    T = 100, I = 16, 2-core CPU, benchmarks/README.md): ``one_matmul / per_step`` is
+    0.52-0.87 at B = 8 for lstm, gru and rnn at H = 32..512, 0.66-1.01 at B = 32, 0.93-0.94 at
+    B = 64, 0.92-0.98 at B = 128 with H >= 256, and 0.88-1.01 at B = 512; the one-matmul path
+    lost only for the LSTM at B = 128 with H <= 128 (1.09-1.14). The per-step outer product
+    ``dr_tᵀ h_{t-1}`` contracts over the batch, so the smaller the batch, the less a step's
+    matmul does for its read and write of the whole ``[G*h, h]`` accumulator. On a GPU or TPU
+    ``per_step`` (not measured here; no accelerator was available).
 
     Args:
         cell: the cell.
         hidden_size: ``h``.
-        batch_size: the product of the batch axes.
+        batch_size: the product of the batch axes (per seed under the runner's ``vmap``).
         backend: ``"cpu"``, ``"gpu"``...; default: ``jax.default_backend()``.
     """
     backend = jax.default_backend() if backend is None else backend
     if cell.split is None or backend != CPU:
         return WeightGradients.PER_STEP
-    if batch_size * hidden_size <= ONE_MATMUL_UP_TO:
-        return WeightGradients.ONE_MATMUL
-    return WeightGradients.PER_STEP
+    if batch_size >= PER_STEP_FROM_BATCH and hidden_size <= PER_STEP_UP_TO_HIDDEN:
+        return WeightGradients.PER_STEP
+    return WeightGradients.ONE_MATMUL
 
 
-ONE_MATMUL_UP_TO = 32 * 256
-"""The largest ``batch_size * hidden_size`` for which ``WeightGradients.AUTO`` picks ``one_matmul`` on a CPU."""
+PER_STEP_FROM_BATCH = 128
+"""With ``PER_STEP_UP_TO_HIDDEN``: ``WeightGradients.AUTO`` picks ``per_step`` on a CPU from this batch size."""
+PER_STEP_UP_TO_HIDDEN = 128
+"""With ``PER_STEP_FROM_BATCH``: ``WeightGradients.AUTO`` picks ``per_step`` on a CPU up to this hidden size."""
 
 
 def finish_step(cell: Cell, params: Params, carry: Carry, new_carry: Carry, h: jax.Array, x_t: jax.Array,
@@ -114,7 +123,10 @@ def one_matmul_loop(cell: Cell, params: Params, xs_t: jax.Array, carry: Carry, p
     count = math.ceil(seq_len / segment)
     pad = count * segment - seq_len
     if pad:  # padded steps at the end keep the carry and emit zeros; their outputs are cut off
-        pad_time = lambda a: jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)])  # noqa: E731
+
+        def pad_time(a):
+            return jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)])
+
         batch_shape = xs_t.shape[1:-1]
         valid = jnp.ones((seq_len, *batch_shape), bool) if valid is None else valid
         xs_t, valid = pad_time(xs_t), pad_time(valid)

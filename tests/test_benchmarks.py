@@ -17,9 +17,11 @@ KEYS = {
     "seeds": {"H", "seeds", "runner_s", "sequential_s"},
     "long_sequences": {"T", "remat", "step_ms", "peak_bytes", "compile_s"},
     "strategies": {"H", "devices", "strategy", "seconds", "vs_sequential"},
-    "compile_cache": {"experiment", "cache", "wall_s", "compile_s"},
+    "compile_cache": {"experiment", "cache", "wall_s", "compile_s", "trace_s", "lower_s", "backend_s", "programs"},
     "parallel_scan": {"cell", "T", "mode", "step_ms"},
     "main_job": {"contender", "cache", "wall_s", "vs_torch", "lstm_mse"},
+    "weight_gradients": {"cell", "B", "H", "per_step_ms", "one_matmul_ms", "ratio", "auto"},
+    "loop_body": {"variant", "weight_gradients", "T", "step_ms", "forward_body", "backward_body"},
 }
 
 
@@ -35,5 +37,6 @@ def test_quick_benchmark_writes_json(name, tmp_path):
     assert measured
     for record in measured:
         assert KEYS[name] <= set(record), set(record)
-        for key in KEYS[name] - {"cell", "remat", "strategy", "experiment", "cache", "mode", "contender"}:
+        for key in KEYS[name] - {"cell", "remat", "strategy", "experiment", "cache", "mode", "contender", "auto",
+                                 "variant", "weight_gradients"}:
             assert record[key] == record[key] and record[key] > 0, (key, record)  # finite, positive

@@ -13,7 +13,12 @@ import pytest
 
 from rnn_jax import cells, unroll
 from rnn_jax.types import CPU
-from rnn_jax.weight_gradients import ONE_MATMUL_UP_TO, WeightGradients, choose_weight_gradients
+from rnn_jax.weight_gradients import (
+    PER_STEP_FROM_BATCH,
+    PER_STEP_UP_TO_HIDDEN,
+    WeightGradients,
+    choose_weight_gradients,
+)
 
 SPLIT = [("rnn", {}), ("lstm", {}), ("gru", {}), ("exprnn", {}), ("irnn", {})]
 
@@ -30,11 +35,11 @@ def assert_close(actual, desired):
 
 OPTIONS = {
     "plain": {},
-    "lengths_probe_initial": dict(lengths=True, probe=True, initial=True),
-    "reverse_probe": dict(reverse=True, probe=True),
-    "reverse_lengths": dict(reverse=True, lengths=True, probe=True),
-    "remat_lengths_initial": dict(remat=True, lengths=True, probe=True, initial=True),
-    "remat4_hoist_unroll2": dict(remat=4, hoist=True, unroll=2, probe=True),
+    "lengths_probe_initial": {"lengths": True, "probe": True, "initial": True},
+    "reverse_probe": {"reverse": True, "probe": True},
+    "reverse_lengths": {"reverse": True, "lengths": True, "probe": True},
+    "remat_lengths_initial": {"remat": True, "lengths": True, "probe": True, "initial": True},
+    "remat4_hoist_unroll2": {"remat": 4, "hoist": True, "unroll": 2, "probe": True},
 }
 
 
@@ -95,18 +100,20 @@ def test_one_matmul_under_vmap_over_seeds_equals_each_seed(name, key):
             return jnp.sum(unroll(cell, params, xs, lengths=lengths, weight_gradients=path)[1] ** 2)
         return jax.vmap(jax.grad(loss))(params, xs)
 
+    def alone(params, xs):
+        return jnp.sum(unroll(cell, params, xs, lengths=lengths, weight_gradients="per_step")[1] ** 2)
+
     batched = grads("one_matmul")
     for seed in range(seeds):
-        alone = jax.grad(lambda p: jnp.sum(unroll(cell, p, xs[seed], lengths=lengths,
-                                                  weight_gradients="per_step")[1] ** 2))(
-            jax.tree.map(lambda a: a[seed], params))
-        jax.tree.map(lambda b, a: assert_close(b[seed], a), batched, alone)
+        reference = jax.grad(alone)(jax.tree.map(lambda a, s=seed: a[s], params), xs[seed])
+        jax.tree.map(lambda b, a, s=seed: assert_close(b[s], a), batched, reference)
 
 
 def test_the_rule_picks_one_matmul_only_where_it_applies():
     lstm = cells.get("lstm")
     assert choose_weight_gradients(lstm, 128, 32, backend=CPU) is WeightGradients.ONE_MATMUL
-    assert choose_weight_gradients(lstm, ONE_MATMUL_UP_TO, 2, backend=CPU) is WeightGradients.PER_STEP
+    assert choose_weight_gradients(lstm, PER_STEP_UP_TO_HIDDEN, PER_STEP_FROM_BATCH, backend=CPU) is WeightGradients.PER_STEP
+    assert choose_weight_gradients(lstm, 2 * PER_STEP_UP_TO_HIDDEN, PER_STEP_FROM_BATCH, backend=CPU) is WeightGradients.ONE_MATMUL
     assert choose_weight_gradients(lstm, 128, 32, backend="gpu") is WeightGradients.PER_STEP
     for cell in (cells.get("gru", reset_after=False), cells.get("lru"), cells.get("mingru")):
         assert choose_weight_gradients(cell, 8, 4, backend=CPU) is WeightGradients.PER_STEP

@@ -6,7 +6,14 @@
     ['exprnn', 'gru', 'irnn', 'lru', 'lstm', 'mingru', 'minlstm', 'rnn']
 """
 
-from rnn_jax.cells.base import Cell, LinearRecurrence, SplitStep, available, get, register
+from rnn_jax.cells.base import (
+    Cell,
+    LinearRecurrence,
+    SplitStep,
+    available,
+    get,
+    register,
+)
 from rnn_jax.cells.exprnn import exprnn
 from rnn_jax.cells.flax import from_flax
 from rnn_jax.cells.gru import gru
@@ -19,5 +26,20 @@ for _factory in (rnn, irnn, lstm, gru, exprnn, lru, mingru, minlstm):
     register(_factory.__name__, _factory)
 del _factory
 
-__all__ = ["Cell", "LinearRecurrence", "SplitStep", "available", "get", "exprnn", "from_flax", "gru", "irnn", "lru", "lstm", "mingru",
-           "minlstm", "register", "rnn"]
+__all__ = [
+    "Cell",
+    "LinearRecurrence",
+    "SplitStep",
+    "available",
+    "exprnn",
+    "from_flax",
+    "get",
+    "gru",
+    "irnn",
+    "lru",
+    "lstm",
+    "mingru",
+    "minlstm",
+    "register",
+    "rnn",
+]
