@@ -44,15 +44,16 @@ def choose_weight_gradients(cell: Cell, hidden_size: int, batch_size: int, *, ba
     """The path ``WeightGradients.AUTO`` resolves to.
 
     ``one_matmul`` for a cell with a :class:`~rnn_jax.cells.base.SplitStep` on a CPU, except
-    for batches of at least ``PER_STEP_FROM_BATCH`` with at most ``PER_STEP_UP_TO_HIDDEN``
-    units; ``per_step`` otherwise. Measured by ``benchmarks.weight_gradients`` (training step,
-    T = 100, I = 16, 2-core CPU, benchmarks/README.md): ``one_matmul / per_step`` is
-    0.52-0.87 at B = 8 for lstm, gru and rnn at H = 32..512, 0.66-1.01 at B = 32, 0.93-0.94 at
-    B = 64, 0.92-0.98 at B = 128 with H >= 256, and 0.88-1.01 at B = 512; the one-matmul path
-    lost only for the LSTM at B = 128 with H <= 128 (1.09-1.14). The per-step outer product
+    for gated cells (more than one gate block) at batches of at least ``PER_STEP_FROM_BATCH``
+    with at most ``PER_STEP_UP_TO_HIDDEN`` units; ``per_step`` otherwise. Measured by
+    ``benchmarks.weight_gradients`` (training step, T = 100, I = 16, lstm / gru / rnn at
+    B in {8, 32, 128, 512} x H in {32, 128, 256, 512}, 2-core CPU; benchmarks/README.md):
+    ``one_matmul / per_step`` was 0.55-0.89 at B = 8, 0.67-1.05 at B = 32 and 0.93-1.02 at
+    B >= 128 with H >= 256; at B >= 128 with H <= 128 the LSTM and GRU lost or tied
+    (0.94-1.26) and the tanh RNN won (0.77-0.92). The per-step outer product
     ``dr_tᵀ h_{t-1}`` contracts over the batch, so the smaller the batch, the less a step's
     matmul does for its read and write of the whole ``[G*h, h]`` accumulator. On a GPU or TPU
-    ``per_step`` (not measured here; no accelerator was available).
+    ``per_step`` (not measured: no accelerator was available).
 
     Args:
         cell: the cell.
@@ -63,15 +64,15 @@ def choose_weight_gradients(cell: Cell, hidden_size: int, batch_size: int, *, ba
     backend = jax.default_backend() if backend is None else backend
     if cell.split is None or backend != CPU:
         return WeightGradients.PER_STEP
-    if batch_size >= PER_STEP_FROM_BATCH and hidden_size <= PER_STEP_UP_TO_HIDDEN:
+    if cell.num_gates > 1 and batch_size >= PER_STEP_FROM_BATCH and hidden_size <= PER_STEP_UP_TO_HIDDEN:
         return WeightGradients.PER_STEP
     return WeightGradients.ONE_MATMUL
 
 
 PER_STEP_FROM_BATCH = 128
-"""With ``PER_STEP_UP_TO_HIDDEN``: ``WeightGradients.AUTO`` picks ``per_step`` on a CPU from this batch size."""
+"""With ``PER_STEP_UP_TO_HIDDEN``: ``WeightGradients.AUTO`` picks ``per_step`` for a gated cell on a CPU from this batch size."""
 PER_STEP_UP_TO_HIDDEN = 128
-"""With ``PER_STEP_FROM_BATCH``: ``WeightGradients.AUTO`` picks ``per_step`` on a CPU up to this hidden size."""
+"""With ``PER_STEP_FROM_BATCH``: ``WeightGradients.AUTO`` picks ``per_step`` for a gated cell on a CPU up to this hidden size."""
 
 
 def finish_step(cell: Cell, params: Params, carry: Carry, new_carry: Carry, h: jax.Array, x_t: jax.Array,

@@ -114,6 +114,8 @@ def test_the_rule_picks_one_matmul_only_where_it_applies():
     assert choose_weight_gradients(lstm, 128, 32, backend=CPU) is WeightGradients.ONE_MATMUL
     assert choose_weight_gradients(lstm, PER_STEP_UP_TO_HIDDEN, PER_STEP_FROM_BATCH, backend=CPU) is WeightGradients.PER_STEP
     assert choose_weight_gradients(lstm, 2 * PER_STEP_UP_TO_HIDDEN, PER_STEP_FROM_BATCH, backend=CPU) is WeightGradients.ONE_MATMUL
+    rnn = cells.get("rnn")  # one gate: the one-matmul path won at every batch
+    assert choose_weight_gradients(rnn, PER_STEP_UP_TO_HIDDEN, PER_STEP_FROM_BATCH, backend=CPU) is WeightGradients.ONE_MATMUL
     assert choose_weight_gradients(lstm, 128, 32, backend="gpu") is WeightGradients.PER_STEP
     for cell in (cells.get("gru", reset_after=False), cells.get("lru"), cells.get("mingru")):
         assert choose_weight_gradients(cell, 8, 4, backend=CPU) is WeightGradients.PER_STEP
