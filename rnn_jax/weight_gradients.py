@@ -43,17 +43,24 @@ class WeightGradients(enum.StrEnum):
 def choose_weight_gradients(cell: Cell, hidden_size: int, batch_size: int, *, backend: str | None = None) -> WeightGradients:
     """The path ``WeightGradients.AUTO`` resolves to.
 
-    ``one_matmul`` for a cell with a :class:`~rnn_jax.cells.base.SplitStep` on a CPU, except
-    for gated cells (more than one gate block) at batches of at least ``PER_STEP_FROM_BATCH``
-    with at most ``PER_STEP_UP_TO_HIDDEN`` units; ``per_step`` otherwise. Measured by
-    ``benchmarks.weight_gradients`` (training step, T = 100, I = 16, lstm / gru / rnn at
-    B in {8, 32, 128, 512} x H in {32, 128, 256, 512}, 2-core CPU; benchmarks/README.md):
-    ``one_matmul / per_step`` was 0.55-0.89 at B = 8, 0.67-1.05 at B = 32 and 0.93-1.02 at
-    B >= 128 with H >= 256; at B >= 128 with H <= 128 the LSTM and GRU lost or tied
-    (0.94-1.26) and the tanh RNN won (0.77-0.92). The per-step outer product
-    ``dr_tᵀ h_{t-1}`` contracts over the batch, so the smaller the batch, the less a step's
-    matmul does for its read and write of the whole ``[G*h, h]`` accumulator. On a GPU or TPU
-    ``per_step`` (not measured: no accelerator was available).
+    ``one_matmul`` for a cell with a :class:`~rnn_jax.cells.base.SplitStep` on a CPU from
+    ``ONE_MATMUL_FROM_HIDDEN`` units, except for gated cells (more than one gate block) at
+    batches of at least ``PER_STEP_FROM_BATCH`` with at most ``PER_STEP_UP_TO_HIDDEN`` units;
+    ``per_step`` otherwise. Measured by ``benchmarks.weight_gradients`` (training step,
+    T = 100, I = 16, lstm / gru / rnn at B in {8, 32, 128, 512} x H in {32, 128, 256, 512},
+    2-core CPU; benchmarks/README.md): ``one_matmul / per_step`` was 0.55-0.89 at B = 8,
+    0.67-1.05 at B = 32 and 0.93-1.02 at B >= 128 with H >= 256; at B >= 128 with H <= 128
+    the LSTM and GRU lost or tied (0.94-1.26) and the tanh RNN won (0.77-0.92). The per-step
+    outer product ``dr_tᵀ h_{t-1}`` contracts over the batch, so the smaller the batch, the
+    less a step's matmul does for its read and write of the whole ``[G*h, h]`` accumulator.
+    Below 64 units the runner trains groups of 2-4 seeds under ``vmap``
+    (``runner.choose_members_per_call``), and there the one-matmul path lost: ``vmap`` puts
+    the seed axis inside the stacked ``[t, seed, b, ...]`` arrays, which must be transposed
+    for the matmuls after the loop (``benchmarks.weight_gradients --runner``, 8 seeds x 500
+    steps at the main experiment's h = 32, one_matmul vs per_step: LSTM 11.7-11.9 vs
+    9.1-9.3 s, GRU 10.3-11.0 vs 8.3-8.5 s, tanh RNN 5.0-5.1 vs 5.1-5.2 s), while alone the
+    LSTM gained nothing at (B, H) = (32, 32) (0.99-1.02). On a GPU or TPU ``per_step`` (not
+    measured: no accelerator was available).
 
     Args:
         cell: the cell.
@@ -62,13 +69,15 @@ def choose_weight_gradients(cell: Cell, hidden_size: int, batch_size: int, *, ba
         backend: ``"cpu"``, ``"gpu"``...; default: ``jax.default_backend()``.
     """
     backend = jax.default_backend() if backend is None else backend
-    if cell.split is None or backend != CPU:
+    if cell.split is None or backend != CPU or hidden_size < ONE_MATMUL_FROM_HIDDEN:
         return WeightGradients.PER_STEP
     if cell.num_gates > 1 and batch_size >= PER_STEP_FROM_BATCH and hidden_size <= PER_STEP_UP_TO_HIDDEN:
         return WeightGradients.PER_STEP
     return WeightGradients.ONE_MATMUL
 
 
+ONE_MATMUL_FROM_HIDDEN = 64
+"""``WeightGradients.AUTO`` picks ``one_matmul`` on a CPU from this hidden size on (see ``choose_weight_gradients``)."""
 PER_STEP_FROM_BATCH = 128
 """With ``PER_STEP_UP_TO_HIDDEN``: ``WeightGradients.AUTO`` picks ``per_step`` for a gated cell on a CPU from this batch size."""
 PER_STEP_UP_TO_HIDDEN = 128

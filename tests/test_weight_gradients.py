@@ -1,19 +1,21 @@
 """``unroll(..., weight_gradients="one_matmul")`` (a custom VJP) against autodiff of the scan.
 
-Every contract test of ``test_unroll.py`` (finite differences in float64, probe = dL/dh_t,
-masked == trimmed...) already runs the one-matmul path for the cells that have it, because
-``"auto"`` picks it at those small shapes on a CPU; here the two paths are compared directly,
-with every option of the loop, and under ``vmap`` over seeds.
+Here the two paths are compared directly, with every option of the loop, and under ``vmap``
+over seeds; ``test_unroll.py``'s contract tests (finite differences in float64, probe =
+dL/dh_t, masked == trimmed...) run with ``"auto"``, which picks ``per_step`` at their small
+hidden sizes, so the finite-difference test also runs here for the one-matmul path.
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import enable_x64
 
 from rnn_jax import cells, unroll
 from rnn_jax.types import CPU
 from rnn_jax.weight_gradients import (
+    ONE_MATMUL_FROM_HIDDEN,
     PER_STEP_FROM_BATCH,
     PER_STEP_UP_TO_HIDDEN,
     WeightGradients,
@@ -112,6 +114,7 @@ def test_one_matmul_under_vmap_over_seeds_equals_each_seed(name, key):
 def test_the_rule_picks_one_matmul_only_where_it_applies():
     lstm = cells.get("lstm")
     assert choose_weight_gradients(lstm, 128, 32, backend=CPU) is WeightGradients.ONE_MATMUL
+    assert choose_weight_gradients(lstm, ONE_MATMUL_FROM_HIDDEN - 1, 32, backend=CPU) is WeightGradients.PER_STEP
     assert choose_weight_gradients(lstm, PER_STEP_UP_TO_HIDDEN, PER_STEP_FROM_BATCH, backend=CPU) is WeightGradients.PER_STEP
     assert choose_weight_gradients(lstm, 2 * PER_STEP_UP_TO_HIDDEN, PER_STEP_FROM_BATCH, backend=CPU) is WeightGradients.ONE_MATMUL
     rnn = cells.get("rnn")  # one gate: the one-matmul path won at every batch
@@ -132,3 +135,28 @@ def test_bad_weight_gradients_are_refused_before_tracing(cell, options, match, k
     options = {"weight_gradients": "one_matmul", **options}
     with pytest.raises(ValueError, match=match):
         unroll(cell, params, jnp.zeros((2, 5, 2)), **options)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "exprnn"])
+def test_one_matmul_gradients_match_central_finite_differences(name, key):
+    """float64, with lengths and reverse: the custom VJP against the loss itself."""
+    with enable_x64():
+        cell = cells.get(name)
+        k_p, k_x = jax.random.split(key)
+        params = jax.tree.map(lambda a: a.astype(jnp.float64), cell.init(k_p, 3, 4))
+        xs = jax.random.normal(k_x, (2, 6, 3), jnp.float64)
+        lengths = jnp.array([6, 4])
+
+        def loss(p, x):
+            return jnp.sum(jnp.sin(unroll(cell, p, x, lengths=lengths, reverse=True, weight_gradients="one_matmul")[1]))
+
+        grads = jax.grad(loss, argnums=(0, 1))(params, xs)
+        rng = np.random.default_rng(0)
+        eps = 1e-6
+        for _ in range(3):  # random directions in parameter and input space
+            dp = jax.tree.map(lambda a: jnp.asarray(rng.standard_normal(a.shape)), params)
+            dx = jnp.asarray(rng.standard_normal(xs.shape))
+            numeric = (loss(jax.tree.map(lambda a, d: a + eps * d, params, dp), xs + eps * dx)
+                       - loss(jax.tree.map(lambda a, d: a - eps * d, params, dp), xs - eps * dx)) / (2 * eps)
+            analytic = sum(jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(dp)))
+            np.testing.assert_allclose(analytic + jnp.vdot(grads[1], dx), numeric, rtol=1e-6, atol=1e-8)
