@@ -109,7 +109,8 @@ def _outer_sum(d: jax.Array, x: jax.Array) -> jax.Array:
 
 
 def one_matmul_loop(cell: Cell, params: Params, xs_t: jax.Array, carry: Carry, probe: jax.Array | None,
-               valid: jax.Array | None, *, unroll: int | bool, segment: int | None, hoist: bool) -> tuple[Carry, jax.Array]:
+                    valid: jax.Array | None, *, unroll: int | bool, segment: int | None,
+                    hoist: bool) -> tuple[Carry, jax.Array]:
     """All steps of ``cell`` over time-major ``xs_t`` (forwards), differentiated with one
     matmul for the weights' gradients.
 
