@@ -42,3 +42,19 @@ def run_files(run_dir) -> dict[str, dict[str, np.ndarray]]:
     from rnn_jax.rundir import RunDir
 
     return RunDir(run_dir).files()
+
+
+def assert_gradients_match_finite_differences(loss, params, xs, directions: int = 3, eps: float = 1e-6) -> None:
+    """``jax.grad(loss, argnums=(0, 1))(params, xs)`` against central differences of ``loss``
+    along random directions in parameter and input space (call it under float64)."""
+    import jax.numpy as jnp
+
+    grads = jax.grad(loss, argnums=(0, 1))(params, xs)
+    rng = np.random.default_rng(0)
+    for _ in range(directions):
+        dp = jax.tree.map(lambda a: jnp.asarray(rng.standard_normal(a.shape)), params)
+        dx = jnp.asarray(rng.standard_normal(xs.shape))
+        plus = loss(jax.tree.map(lambda a, d: a + eps * d, params, dp), xs + eps * dx)
+        minus = loss(jax.tree.map(lambda a, d: a - eps * d, params, dp), xs - eps * dx)
+        analytic = sum(jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(dp)))
+        np.testing.assert_allclose(analytic + jnp.vdot(grads[1], dx), (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-8)

@@ -8,7 +8,7 @@ from jax import enable_x64
 
 from rnn_jax import cells, unroll
 
-from .conftest import tolerance
+from .conftest import assert_gradients_match_finite_differences, tolerance
 
 CELLS = ["rnn", "irnn", "lstm", "gru", ("gru", {"reset_after": False}), "exprnn", "lru", "mingru", "minlstm",
          ("mingru", {"log_space": False})]
@@ -185,18 +185,7 @@ def test_gradients_match_central_finite_differences(spec, key):
             _, hs = unroll(cell, p, x, lengths=lengths, reverse=True)
             return jnp.sum(jnp.sin(hs))
 
-        grads = jax.grad(loss, argnums=(0, 1))(params, xs)
-        rng = np.random.default_rng(0)
-        eps = 1e-6
-        for _ in range(3):  # random directions in parameter and input space
-            dp = jax.tree.map(lambda a: jnp.asarray(rng.standard_normal(a.shape)), params)
-            dx = jnp.asarray(rng.standard_normal(xs.shape))
-            plus = loss(jax.tree.map(lambda a, d: a + eps * d, params, dp), xs + eps * dx)
-            minus = loss(jax.tree.map(lambda a, d: a - eps * d, params, dp), xs - eps * dx)
-            numeric = (plus - minus) / (2 * eps)
-            analytic = sum(jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(dp)))
-            analytic = analytic + jnp.vdot(grads[1], dx)
-            np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+        assert_gradients_match_finite_differences(loss, params, xs)
 
 
 def test_float64_stays_float64_and_bf16_inputs_accumulate_in_float32(key):

@@ -22,6 +22,8 @@ from rnn_jax.weight_gradients import (
     choose_weight_gradients,
 )
 
+from .conftest import assert_gradients_match_finite_differences
+
 SPLIT = [("rnn", {}), ("lstm", {}), ("gru", {}), ("exprnn", {}), ("irnn", {})]
 
 # float32. Both paths compute the same terms; the one-matmul path sums dL/dw over steps in
@@ -150,13 +152,4 @@ def test_one_matmul_gradients_match_central_finite_differences(name, key):
         def loss(p, x):
             return jnp.sum(jnp.sin(unroll(cell, p, x, lengths=lengths, reverse=True, weight_gradients="one_matmul")[1]))
 
-        grads = jax.grad(loss, argnums=(0, 1))(params, xs)
-        rng = np.random.default_rng(0)
-        eps = 1e-6
-        for _ in range(3):  # random directions in parameter and input space
-            dp = jax.tree.map(lambda a: jnp.asarray(rng.standard_normal(a.shape)), params)
-            dx = jnp.asarray(rng.standard_normal(xs.shape))
-            numeric = (loss(jax.tree.map(lambda a, d: a + eps * d, params, dp), xs + eps * dx)
-                       - loss(jax.tree.map(lambda a, d: a - eps * d, params, dp), xs - eps * dx)) / (2 * eps)
-            analytic = sum(jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(dp)))
-            np.testing.assert_allclose(analytic + jnp.vdot(grads[1], dx), numeric, rtol=1e-6, atol=1e-8)
+        assert_gradients_match_finite_differences(loss, params, xs)
