@@ -61,6 +61,11 @@ class Registry(Generic[T]):
                 raise TypeError(f"{self.kind} {name!r}: {error}") from None
             raise
 
+    def factory(self, name: str) -> Callable[..., T] | None:
+        """The factory registered as ``name`` now (``None`` if none is): a new registration
+        under the same name is a different object."""
+        return self._factories.get(name)
+
     def available(self) -> list[str]:
         """The registered names, sorted."""
         return sorted(self._factories)

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -34,10 +36,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import _checks, optim, tasks
+from rnn_jax import _checks, configs, optim, tasks
+from rnn_jax.cells.base import REGISTRY as CELLS
 from rnn_jax.hparams import CLIP, INJECTED, RECURRENT_SCALE, SWEEPABLE
 from rnn_jax.model import SequenceModel
 from rnn_jax.optim import OptimConfig
+from rnn_jax.tasks.base import REGISTRY as TASKS
 from rnn_jax.tasks.base import Task
 from rnn_jax.types import Batch, Readout
 
@@ -198,6 +202,31 @@ class Trainer:
     @property
     def task(self) -> Task:
         return self.cfg.task_fn
+
+    def program_key(self, *, with_init: bool) -> tuple[Any, ...] | None:
+        """What identifies this trainer's compiled programs, so that runs in one process
+        share them (:class:`~rnn_jax.runner.MemberPrograms`); ``None`` (share nothing) when
+        :func:`~rnn_jax.configs.to_dict` does not describe the config fully (a task of
+        one's own with a field it can store only as its ``repr``, say).
+
+        Args:
+            with_init: the program calls :meth:`init`. Otherwise the cell's ``init_options``
+                are left out, so runs that differ only in their initialisation (chrono
+                against PyTorch's init) share it.
+
+        Besides the config's values the key holds the classes and the registered factories
+        it names, so a cell or task registered again under the same name (a notebook cell
+        run twice) gets programs of its own.
+        """
+        data = configs.to_dict(self.cfg)
+        if not configs.is_rebuildable(data):
+            return None
+        if not with_init:
+            init_only = set(self.model.cell_fn.init_options)
+            data["model"]["cell_options"] = [kv for kv in data["model"]["cell_options"] if kv[0] not in init_only]
+        task_factory = TASKS.factory(self.cfg.task) if isinstance(self.cfg.task, str) else None
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        return (digest, type(self.cfg), type(self.model), type(self.task), CELLS.factory(self.model.cell), task_factory)
 
     def default_hparams(self) -> Hparams:
         """The config's own values, as float32 arrays (what a sweep replaces)."""

@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import results, tasks
+from rnn_jax import cells, results, tasks
+from rnn_jax.cells import base as cell_base
 from rnn_jax.optim import OptimConfig
 from rnn_jax.rundir import RunDir, WriteFailed
 from rnn_jax.runner import choose_members_per_call, make_members, placement, run
@@ -277,3 +278,64 @@ def test_a_field_added_since_a_run_was_written_is_no_difference_at_its_default()
     stored = configs.to_dict(_cfg("lru"))
     del stored["model"]["mode"]
     assert configs.differences(stored, configs.to_dict(parallel)) == ["model.mode: None -> 'parallel'"]
+
+
+def _compiling(fn):
+    """``fn()`` and how many programs it compiled (or read from the persistent cache)."""
+    compiled = []
+
+    def listen(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        return fn(), len(compiled)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+
+
+def test_runs_that_differ_only_in_initialisation_share_their_compiled_programs(monkeypatch):
+    """In one process a second run compiles only what it does not share: nothing for the same
+    config, the initialisation alone for another init option; and sharing never changes a
+    value (the result equals the same run with nothing shared)."""
+    monkeypatch.setattr(placement, "_shared", type(placement._shared)())
+
+    def cfg(cell="lstm", **cell_options):
+        return TrainConfig(model=model_for(TASK, cell, 8, cell_options=cell_options), task=TASK, steps=20,
+                           batch_size=8, eval_every=20)
+
+    def compiled(c):
+        return _compiling(lambda: run(c, seeds=3, progress=False, diagnose_at=[0, 20]))
+
+    first, _ = compiled(cfg(chrono=12.0))
+    again, n_again = compiled(cfg(chrono=12.0))
+    other_init, n_init = compiled(cfg())
+    assert (n_again, n_init) == (0, 1)
+    chex.assert_trees_all_equal(again.eval, first.eval)
+    monkeypatch.setattr(placement, "_shared", type(placement._shared)())
+    alone, n_alone = compiled(cfg())
+    assert n_alone >= 4  # init, chunk, evaluation and diagnostics
+    chex.assert_trees_all_equal((other_init.eval, other_init.train, other_init.state.params),
+                                (alone.eval, alone.train, alone.state.params))
+    assert not np.array_equal(other_init.state.params["layers"][0]["fwd"]["b_ih"],
+                              first.state.params["layers"][0]["fwd"]["b_ih"])
+
+
+def test_programs_are_shared_only_between_equal_keys():
+    """An option the step reads, or a cell registered again under the same name, changes the
+    program key; an init option changes only the initialisation's key."""
+    def key(cell="gru", with_init=False, **cell_options):
+        cfg = TrainConfig(model=model_for(TASK, cell, 8, cell_options=cell_options), task=TASK)
+        return make_train(cfg).program_key(with_init=with_init)
+
+    assert key(chrono=12.0) == key() and key(chrono=12.0, with_init=True) != key(with_init=True)
+    assert key(reset_after=False) != key()
+    assert key("rnn", activation="relu") != key("rnn") and key("rnn", init="keras") == key("rnn")
+    try:
+        cells.register("gru_again", lambda **o: cells.get("gru", **o))
+        before = key("gru_again")
+        cells.register("gru_again", lambda **o: cells.get("gru", **o), overwrite=True)
+        assert key("gru_again") != before
+    finally:
+        cell_base.REGISTRY.unregister("gru_again")

@@ -59,6 +59,9 @@ class Cell(NamedTuple):
         hidden: ``carry -> h``.
         replace_hidden: ``(carry, h) -> carry`` with its hidden part replaced.
         options: the options this cell was made with (for configs and reprs).
+        init_options: the names in ``options`` that only ``init`` reads. Runs whose cells
+            differ only in these share their compiled training, evaluation and diagnostics
+            programs within a process (``runner.run``); leave it empty when unsure.
         prepare: ``params -> params``, called once by ``unroll`` before the loop.
         recurrent_matrix: ``params -> [G*n, n]`` (real or complex) whose gate blocks the
             spectra diagnostics analyse, or ``None`` for a cell with no fixed recurrent
@@ -80,6 +83,7 @@ class Cell(NamedTuple):
     hidden: Callable[[Carry], jax.Array]
     replace_hidden: Callable[[Carry, jax.Array], Carry]
     options: tuple[tuple[str, Any], ...] = ()
+    init_options: tuple[str, ...] = ()
     prepare: Callable[[Params], Params] = lambda params: params
     recurrent_matrix: Callable[[Params], jax.Array | None] = lambda params: params.get("w_hh")
     readout: Callable[[Params, Carry, jax.Array], jax.Array] | None = None

@@ -85,5 +85,6 @@ def gru(*, reset_after: bool = True, **init_options: Any) -> base.Cell:
         hidden=base.identity_hidden,
         replace_hidden=base.replace_whole,
         options=tuple(sorted({"reset_after": reset_after, **init_options}.items())),
+        init_options=tuple(sorted(init_options)),
         split=split,
     )

@@ -66,5 +66,6 @@ def lstm(**init_options: Any) -> base.Cell:
         hidden=_hidden,
         replace_hidden=_replace_hidden,
         options=tuple(sorted(init_options.items())),
+        init_options=tuple(sorted(init_options)),
         split=_SPLIT,
     )

@@ -61,6 +61,7 @@ def rnn(*, activation: str | Activation = Activation.TANH, **init_options: Any) 
         hidden=base.identity_hidden,
         replace_hidden=base.replace_whole,
         options=tuple(sorted({"activation": kind.value, **init_options}.items())),
+        init_options=tuple(sorted(init_options)),
         split=split,
     )
 

@@ -185,13 +185,21 @@ def _train(p: Plan, over: MemberPrograms, directory: RunDir, checkpointer, *, re
     trainer, mesh, rows = p.trainer, p.mesh, p.rows
     # Every program maps members to members (inputs and outputs sharded on the member axis),
     # so XLA needs no cross-device collective, which can deadlock host devices. Evaluation is
-    # its own program: inside the chunk program it would be compiled twice.
-    chunk_all = over(lambda state: trainer.train_chunk(state, p.cfg.eval_every))
-    evaluate_all = over(trainer.evaluate)
+    # its own program: inside the chunk program it would be compiled twice. Runs in one
+    # process share programs with equal keys (runs that differ only in initialisation share
+    # all but the first).
+    keys = {with_init: trainer.program_key(with_init=with_init) for with_init in (False, True)}
+
+    def named(*what, with_init=False):
+        return None if keys[with_init] is None else (*what, keys[with_init])
+
+    chunk_all = over(lambda state: trainer.train_chunk(state, p.cfg.eval_every), named("chunk"))
+    evaluate_all = over(trainer.evaluate, named("evaluate"))
     diagnose_all = over(lambda params: diagnostics.record(
         trainer.model, params, jax.tree.map(lambda a: a[: p.diagnostics_batch], trainer.task.eval_batch()),
-        trainer.task, jacobian_batch=p.jacobian_batch))
-    state = over(lambda seed, hp: trainer.init(jax.random.key(seed), hp))(*mesh.place(p.members.stacked(trainer.default_hparams())))
+        trainer.task, jacobian_batch=p.jacobian_batch), named("diagnose", p.diagnostics_batch, p.jacobian_batch))
+    init_all = over(lambda seed, hp: trainer.init(jax.random.key(seed), hp), named("init", with_init=True))
+    state = init_all(*mesh.place(p.members.stacked(trainer.default_hparams())))
     step = 0
     if checkpointer is not None and resume and checkpointer.latest_step() is not None:
         step = checkpointer.latest_step()

@@ -9,11 +9,13 @@ used is a :class:`Placement`, resolved once by :func:`resolve_placement`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -135,6 +137,28 @@ def make_mesh(devices: Sequence[jax.Device] | None, count: int) -> Mesh1D:
     return Mesh1D(tuple(list(devices or jax.devices())[:count]), count)
 
 
+SHARED_PROGRAMS = 64
+"""How many jitted programs over members a process keeps for runs to share (least recently used dropped)."""
+_shared: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
+
+
+def _share(key: Hashable | None, make: Callable[[], Any]) -> Any:
+    """The jitted function kept under ``key``, made by ``make`` the first time (``key=None``: a new one)."""
+    if key is None:
+        return make()
+    program = _shared.pop(key) if key in _shared else make()
+    _shared[key] = program
+    while len(_shared) > SHARED_PROGRAMS:
+        _shared.popitem(last=False)
+    return program
+
+
+@jax.jit
+def _concatenate(parts):
+    """The groups' outputs joined on the member axis (one function, so equal structures trace once)."""
+    return jax.tree.map(lambda *p: jax.numpy.concatenate(p), *parts)
+
+
 class MemberPrograms:
     """Compiles functions of one member into programs over the stacked member axis.
 
@@ -144,6 +168,10 @@ class MemberPrograms:
     the groups' calls run from one thread per core (XLA:CPU runs calls from different
     threads at the same time), and the outputs are concatenated again. The values depend
     on ``k``, not on the number of threads. Use as a context manager (it owns the threads).
+
+    Functions given the same ``key`` (see :meth:`__call__`) are one jitted function for the
+    whole process, so a second run of the same programs traces and compiles nothing: JAX's
+    own cache then tells apart inputs of other shapes and other JAX settings.
 
     Args:
         members: the (padded) number of members.
@@ -174,16 +202,27 @@ class MemberPrograms:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def __call__(self, fn):
-        """``fn`` of one member's arrays -> a function of the stacked arrays."""
+    def __call__(self, fn, key: Hashable | None = None):
+        """``fn`` of one member's arrays -> a function of the stacked arrays.
+
+        Args:
+            fn: the function of one member.
+            key: ``None``, or what identifies ``fn``'s program: functions given equal keys
+                must compute the same thing (the runner uses
+                :meth:`~rnn_jax.train.Trainer.program_key`), and share one jitted function.
+        """
         if self.per_call is None:
-            return jax.jit(jax.vmap(fn), in_shardings=self.sharding, out_shardings=self.sharding)
+            return _share(None if key is None else (key, self.sharding), lambda: jax.jit(
+                jax.vmap(fn), in_shardings=self.sharding, out_shardings=self.sharding))
 
-        @functools.partial(jax.jit, static_argnames="size")
-        def group(start, *xs, size):
-            return jax.vmap(fn)(*jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), xs))
+        def make_group():
+            @functools.partial(jax.jit, static_argnames="size")
+            def group(start, *xs, size):
+                return jax.vmap(fn)(*jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), xs))
 
-        concat = jax.jit(lambda parts: jax.tree.map(lambda *p: jax.numpy.concatenate(p), *parts))
+            return group
+
+        group = _share(None if key is None else (key, "groups"), make_group)
         compiled = {}
 
         def over_members(*xs):
@@ -199,6 +238,6 @@ class MemberPrograms:
                 return jax.block_until_ready(compiled[size](start, *xs))
 
             parts = self._pool.map(one, self.groups) if self._pool is not None else map(one, self.groups)
-            return concat(list(parts))
+            return _concatenate(list(parts))
 
         return over_members
