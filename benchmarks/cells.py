@@ -19,7 +19,8 @@ from rnn_jax import cells, unroll
 SHAPES = [(100, 32, 2, 128), (1000, 32, 2, 128), (200, 128, 64, 256)]  # (T, B, I, H)
 
 
-def ours(cell_name, T, B, I, H):
+def ours_program(cell_name, T, B, I, H):
+    """Our jitted training step and its arguments."""
     cell = cells.get(cell_name)
     params = cell.init(jax.random.key(0), I, H)
     x = jax.random.normal(jax.random.key(1), (B, T, I))
@@ -27,8 +28,12 @@ def ours(cell_name, T, B, I, H):
     def loss(p, x):
         return jnp.sum(unroll(cell, p, x)[1][:, -1] ** 2)
 
-    step = jax.jit(jax.grad(loss))
-    return lambda: jax.block_until_ready(step(params, x))
+    return jax.jit(jax.grad(loss)), (params, x)
+
+
+def ours(cell_name, T, B, I, H):
+    step, args = ours_program(cell_name, T, B, I, H)
+    return lambda: jax.block_until_ready(step(*args))
 
 
 def flax(cell_name, T, B, I, H):

@@ -30,10 +30,15 @@ def _options(parser) -> None:
 
 
 def measure(cfg: TrainConfig, seeds: int) -> tuple[float, float]:
-    """Wall seconds of the runner and of the sequential loop, each compiling what it runs."""
+    """Wall seconds of the runner and of the sequential loop, each compiling what it runs.
+    JAX's in-memory caches are cleared first (the runner would otherwise reuse the programs
+    of its previous run of the same config), so a warm measurement reads the persistent
+    cache, as a new process would."""
+    jax.clear_caches()
     start = time.perf_counter()
     run(cfg, seeds=seeds, progress=False, diagnose_at=[])
     runner_s = time.perf_counter() - start
+    jax.clear_caches()
     start = time.perf_counter()
     train = jax.jit(make_train(cfg))
     for seed in range(seeds):

@@ -22,6 +22,7 @@ KEYS = {
     "main_job": {"contender", "cache", "wall_s", "vs_torch", "lstm_mse"},
     "weight_gradients": {"cell", "B", "H", "per_step_ms", "one_matmul_ms", "ratio", "auto"},
     "loop_body": {"variant", "weight_gradients", "T", "step_ms", "forward_body", "backward_body"},
+    "op_profile": {"contender", "what", "ms_per_step"},
 }
 
 
@@ -38,5 +39,5 @@ def test_quick_benchmark_writes_json(name, tmp_path):
     for record in measured:
         assert KEYS[name] <= set(record), set(record)
         for key in KEYS[name] - {"cell", "remat", "strategy", "experiment", "cache", "mode", "contender", "auto",
-                                 "variant", "weight_gradients"}:
+                                 "variant", "weight_gradients", "what"}:
             assert record[key] == record[key] and record[key] > 0, (key, record)  # finite, positive

@@ -1,0 +1,175 @@
+"""Where one training step's time goes, by operation: ours under JAX's profiler, PyTorch's
+under ``torch.profiler``, the same step as ``benchmarks.cells`` at one shape.
+
+Ours is XLA:CPU's thunk runtime: every operation of the compiled program (a matmul, a fused
+elementwise kernel, a while loop) is one thunk, and the profiler times each. The table groups
+them: per-step matmuls inside the loops, the matmuls after them, elementwise fusions, copies
+and dynamic-update-slices (stacking a step's outputs), and the loops' own overhead (a loop's
+time minus its body's thunks). Profiling adds a cost per thunk, so the profiled step is
+slower than the timed one; the shares are what to read. PyTorch's step is reported by its
+operators' self time, and timed with one thread and with two.
+
+    python -m benchmarks.op_profile [--cell lstm] [--shape T B I H] [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import statistics
+import tempfile
+import time
+
+import jax
+
+from benchmarks import _harness, cells
+
+
+
+def matmul_thunks(hlo: str) -> set[str]:
+    """Names of the instructions of compiled ``hlo`` text that are, or fuse, a ``dot``
+    (XLA:CPU runs most dots as YNNPACK fusions, named ``ynn_fusion.N``)."""
+    computations, current = {}, None
+    for line in hlo.splitlines():
+        header = re.match(r"^(?:ENTRY )?%?([\w.-]+) .*\{$", line)
+        if header:
+            current = computations.setdefault(header.group(1), [])
+        elif current is not None:
+            current.append(line)
+    with_dot = {name for name, lines in computations.items() if any(" dot(" in ln for ln in lines)}
+    names = set()
+    for lines in computations.values():
+        for line in lines:
+            match = re.match(r"^\s*(?:ROOT )?%([\w.-]+) = .*?(?: dot\(|calls=%([\w.-]+))", line)
+            if match and (match.group(2) is None or match.group(2) in with_dot):
+                names.add(match.group(1))
+    return names
+
+
+def _options(parser) -> None:
+    parser.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn"))
+    parser.add_argument("--shape", type=int, nargs=4, default=(100, 32, 2, 128), metavar=("T", "B", "I", "H"))
+
+
+def _median_ms(fn, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+def _thunks(trace_dir: str) -> list[dict]:
+    """The complete ("X") events of the XLA:CPU threads in the profile written to ``trace_dir``."""
+    path = glob.glob(os.path.join(trace_dir, "**", "*.trace.json.gz"), recursive=True)[0]
+    with gzip.open(path) as f:
+        trace = json.load(f)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    threads = {(e["pid"], e["tid"]) for e in events if e.get("ph") == "M" and e.get("name") == "thread_name"
+               and "XLA" in e["args"]["name"]}
+    return [e for e in events if e.get("ph") == "X" and (e["pid"], e["tid"]) in threads]
+
+
+def categorise(events: list[dict], matmuls: set[str], steps: int) -> dict[str, dict[str, float]]:
+    """Milliseconds per step and calls per step of each kind of thunk (``matmuls``: the
+    names of those that are matmuls).
+
+    A thunk inside a loop is one whose interval lies within a ``while`` thunk's on the same
+    thread; a loop's overhead is its time minus the thunks inside it.
+    """
+    loops = [e for e in events if e["name"].startswith("while")]
+    inside = collections.defaultdict(float)  # loop index -> time of its body's thunks
+    kinds: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])
+
+    def add(kind, duration):
+        kinds[kind][0] += duration
+        kinds[kind][1] += 1
+
+    for e in events:
+        name = e["name"]
+        if name.startswith(("ThunkExecutor", "while")) or "Execute" in name:
+            continue
+        loop = next((i for i, w in enumerate(loops) if w["tid"] == e["tid"]
+                     and w["ts"] <= e["ts"] and e["ts"] + e["dur"] <= w["ts"] + w["dur"]), None)
+        where = "in the loops" if loop is not None else "outside the loops"
+        if loop is not None:
+            inside[loop] += e["dur"]
+        if name in matmuls:
+            add(f"matmuls {where}", e["dur"])
+        elif "dynamic-update-slice" in name or name.startswith(("copy", "concatenate", "dynamic-slice", "slice")):
+            add(f"copies, slices, stacking {where}", e["dur"])
+        else:
+            add(f"elementwise fusions {where}", e["dur"])
+    for i, w in enumerate(loops):
+        add("loop overhead (loop minus its body)", w["dur"] - inside[i])
+    return {kind: {"ms_per_step": total / 1e3 / steps, "calls_per_step": count / steps}
+            for kind, (total, count) in sorted(kinds.items(), key=lambda kv: -kv[1][0])}
+
+
+def profile_ours(cell: str, shape, steps: int) -> tuple[float, dict]:
+    program, args = cells.ours_program(cell, *shape)
+    matmuls = matmul_thunks(program.lower(*args).compile().as_text())
+
+    def step():
+        jax.block_until_ready(program(*args))
+
+    for _ in range(5):
+        step()
+    timed = _median_ms(step, 3 * steps)
+    with tempfile.TemporaryDirectory() as trace_dir:
+        with jax.profiler.trace(trace_dir):
+            for _ in range(steps):
+                step()
+        return timed, categorise(_thunks(trace_dir), matmuls, steps)
+
+
+def profile_torch(cell: str, shape, steps: int) -> tuple[dict[int, float], dict]:
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    step = cells.torch_step(cell, *shape)
+    timed = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for _ in range(5):
+            step()
+        timed[threads] = _median_ms(step, 3 * steps)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    ops = sorted(prof.key_averages(), key=lambda a: -a.self_cpu_time_total)[:6]
+    return timed, {op.key: {"ms_per_step": op.self_cpu_time_total / 1e3 / steps, "calls_per_step": op.count / steps}
+                   for op in ops}
+
+
+def main() -> None:
+    args = _harness.parse(__doc__, _options)
+    steps = 5 if args.quick else 20
+    shape = tuple(args.shape)
+    records = []
+    timed, kinds = profile_ours(args.cell, shape, steps)
+    profiled = sum(k["ms_per_step"] for k in kinds.values())
+    records.append({"contender": "ours", "what": "step, timed (not profiled)", "ms_per_step": timed})
+    for kind, values in kinds.items():
+        records.append({"contender": "ours", "what": kind, **values, "share": values["ms_per_step"] / profiled})
+    try:
+        torch_timed, ops = profile_torch(args.cell, shape, steps)
+    except ImportError:
+        print("torch is not installed: only ours is profiled")
+    else:
+        for threads, ms in torch_timed.items():
+            records.append({"contender": "torch", "what": f"step, timed, {threads} thread(s)", "ms_per_step": ms})
+        total = sum(op["ms_per_step"] for op in ops.values())
+        for name, values in ops.items():
+            records.append({"contender": "torch", "what": name, **values, "share": values["ms_per_step"] / total})
+    print(f"{args.cell}, (T, B, I, H) = {shape}, {steps} profiled steps")
+    _harness.finish("op_profile", args, records, ["contender", "what", "ms_per_step", "calls_per_step", "share"])
+
+
+if __name__ == "__main__":
+    main()
