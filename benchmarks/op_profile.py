@@ -75,30 +75,61 @@ def _thunks(trace_dir: str) -> list[dict]:
     return [e for e in events if e.get("ph") == "X" and (e["pid"], e["tid"]) in threads]
 
 
+def _is_container(event: dict) -> bool:
+    """Events that hold thunks rather than being one: executors and while loops."""
+    return event["name"].startswith("while") or "Execute" in event["name"]
+
+
+def _thunks_only(events: list[dict]) -> list[dict]:
+    """The thunks not nested in another thunk (a fusion's own sub-events are not counted twice)."""
+    kept = []
+    by_thread = collections.defaultdict(list)
+    for e in events:
+        by_thread[e["tid"]].append(e)
+    for thread in by_thread.values():
+        thread.sort(key=lambda e: (e["ts"], -e["dur"]))
+        enclosing: list[dict] = []
+        for e in thread:
+            while enclosing and enclosing[-1]["ts"] + enclosing[-1]["dur"] < e["ts"] + e["dur"]:
+                enclosing.pop()
+            if not _is_container(e) and all(_is_container(outer) for outer in enclosing):
+                kept.append(e)
+            enclosing.append(e)
+    return kept
+
+
+def _covered(intervals: list[tuple[float, float]]) -> float:
+    """The length of the union of ``(start, end)`` intervals."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
 def categorise(events: list[dict], matmuls: set[str], steps: int) -> dict[str, dict[str, float]]:
     """Milliseconds per step and calls per step of each kind of thunk (``matmuls``: the
     names of those that are matmuls).
 
-    A thunk inside a loop is one whose interval lies within a ``while`` thunk's on the same
-    thread; a loop's overhead is its time minus the thunks inside it.
+    A thunk is in a loop when its interval lies within a ``while`` thunk's (on any thread:
+    the runtime may run a body's thunks on another); a loop's overhead is its time minus
+    the time its body's thunks cover.
     """
     loops = [e for e in events if e["name"].startswith("while")]
-    inside = collections.defaultdict(float)  # loop index -> time of its body's thunks
+    members = collections.defaultdict(list)  # loop index -> its body's thunk intervals
     kinds: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])
 
     def add(kind, duration):
         kinds[kind][0] += duration
         kinds[kind][1] += 1
 
-    for e in events:
-        name = e["name"]
-        if name.startswith(("ThunkExecutor", "while")) or "Execute" in name:
-            continue
-        loop = next((i for i, w in enumerate(loops) if w["tid"] == e["tid"]
-                     and w["ts"] <= e["ts"] and e["ts"] + e["dur"] <= w["ts"] + w["dur"]), None)
+    for e in _thunks_only(events):
+        name, end = e["name"], e["ts"] + e["dur"]
+        loop = next((i for i, w in enumerate(loops) if w["ts"] <= e["ts"] and end <= w["ts"] + w["dur"]), None)
         where = "in the loops" if loop is not None else "outside the loops"
         if loop is not None:
-            inside[loop] += e["dur"]
+            members[loop].append((e["ts"], end))
         if name in matmuls:
             add(f"matmuls {where}", e["dur"])
         elif "dynamic-update-slice" in name or name.startswith(("copy", "concatenate", "dynamic-slice", "slice")):
@@ -106,7 +137,7 @@ def categorise(events: list[dict], matmuls: set[str], steps: int) -> dict[str, d
         else:
             add(f"elementwise fusions {where}", e["dur"])
     for i, w in enumerate(loops):
-        add("loop overhead (loop minus its body)", w["dur"] - inside[i])
+        add("loop overhead (loop minus its body)", w["dur"] - _covered(members[i]))
     return {kind: {"ms_per_step": total / 1e3 / steps, "calls_per_step": count / steps}
             for kind, (total, count) in sorted(kinds.items(), key=lambda kv: -kv[1][0])}
 

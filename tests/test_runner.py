@@ -332,6 +332,8 @@ def test_programs_are_shared_only_between_equal_keys():
     assert key(chrono=12.0) == key() and key(chrono=12.0, with_init=True) != key(with_init=True)
     assert key(reset_after=False) != key()
     assert key("rnn", activation="relu") != key("rnn") and key("rnn", init="keras") == key("rnn")
+    assert key("lru", r_min=0.5, max_phase=1.0) == key("lru") and key("lru", normalize=False) != key("lru")
+    assert key("exprnn", init="cayley") == key("exprnn") and key("mingru", log_space=False) != key("mingru")
     try:
         cells.register("gru_again", lambda **o: cells.get("gru", **o))
         before = key("gru_again")

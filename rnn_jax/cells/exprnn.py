@@ -102,6 +102,7 @@ def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
         hidden=base.identity_hidden,
         replace_hidden=base.replace_whole,
         options=(("init", kind.value),),
+        init_options=("init",),
         prepare=prepare,
         recurrent_matrix=lambda params: orthogonal_from_skew(params["a"]),
         split=split,

@@ -121,6 +121,7 @@ def lru(*, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = 2 * math
         hidden=base.identity_hidden,
         replace_hidden=base.replace_whole,
         options=tuple(sorted({"r_min": r_min, "r_max": r_max, "max_phase": max_phase, "normalize": normalize}.items())),
+        init_options=("max_phase", "r_max", "r_min"),  # normalize decides whether the step scales by γ
         recurrent_matrix=lambda params: jnp.vectorize(jnp.diag, signature="(n)->(n,n)")(eigenvalues(params)),
         readout=readout,
         linear=linear,
