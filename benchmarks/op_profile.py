@@ -20,14 +20,11 @@ import gzip
 import json
 import os
 import re
-import statistics
 import tempfile
-import time
 
 import jax
 
 from benchmarks import _harness, cells
-
 
 
 def matmul_thunks(hlo: str) -> set[str]:
@@ -53,15 +50,6 @@ def matmul_thunks(hlo: str) -> set[str]:
 def _options(parser) -> None:
     parser.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn"))
     parser.add_argument("--shape", type=int, nargs=4, default=(100, 32, 2, 128), metavar=("T", "B", "I", "H"))
-
-
-def _median_ms(fn, repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
 
 
 def _thunks(trace_dir: str) -> list[dict]:
@@ -149,9 +137,7 @@ def profile_ours(cell: str, shape, steps: int) -> tuple[float, dict]:
     def step():
         jax.block_until_ready(program(*args))
 
-    for _ in range(5):
-        step()
-    timed = _median_ms(step, 3 * steps)
+    timed = _harness.time_alternating({"ours": step}, steps)["ours"]
     with tempfile.TemporaryDirectory() as trace_dir:
         with jax.profiler.trace(trace_dir):
             for _ in range(steps):
@@ -167,9 +153,7 @@ def profile_torch(cell: str, shape, steps: int) -> tuple[dict[int, float], dict]
     timed = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        for _ in range(5):
-            step()
-        timed[threads] = _median_ms(step, 3 * steps)
+        timed[threads] = _harness.time_alternating({"torch": step}, steps)["torch"]
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             step()

@@ -203,6 +203,12 @@ class Trainer:
     def task(self) -> Task:
         return self.cfg.task_fn
 
+    @functools.cached_property
+    def _config_dict(self) -> dict[str, Any] | None:
+        """``configs.to_dict(cfg)``, or ``None`` when it stores part of the config only as a ``repr``."""
+        data = configs.to_dict(self.cfg)
+        return data if configs.is_rebuildable(data) else None
+
     def program_key(self, *, with_init: bool) -> tuple[Any, ...] | None:
         """What identifies this trainer's compiled programs, so that runs in one process
         share them (:class:`~rnn_jax.runner.MemberPrograms`); ``None`` (share nothing) when
@@ -218,12 +224,13 @@ class Trainer:
         it names, so a cell or task registered again under the same name (a notebook cell
         run twice) gets programs of its own.
         """
-        data = configs.to_dict(self.cfg)
-        if not configs.is_rebuildable(data):
+        data = self._config_dict
+        if data is None:
             return None
         if not with_init:
             init_only = set(self.model.cell_fn.init_options)
-            data["model"]["cell_options"] = [kv for kv in data["model"]["cell_options"] if kv[0] not in init_only]
+            options = [kv for kv in data["model"]["cell_options"] if kv[0] not in init_only]
+            data = {**data, "model": {**data["model"], "cell_options": options}}
         task_factory = TASKS.factory(self.cfg.task) if isinstance(self.cfg.task, str) else None
         digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         return (digest, type(self.cfg), type(self.model), type(self.task), CELLS.factory(self.model.cell), task_factory)

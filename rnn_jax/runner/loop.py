@@ -188,10 +188,9 @@ def _train(p: Plan, over: MemberPrograms, directory: RunDir, checkpointer, *, re
     # its own program: inside the chunk program it would be compiled twice. Runs in one
     # process share programs with equal keys (runs that differ only in initialisation share
     # all but the first).
-    keys = {with_init: trainer.program_key(with_init=with_init) for with_init in (False, True)}
-
     def named(*what, with_init=False):
-        return None if keys[with_init] is None else (*what, keys[with_init])
+        key = trainer.program_key(with_init=with_init)
+        return None if key is None else (*what, key)
 
     chunk_all = over(lambda state: trainer.train_chunk(state, p.cfg.eval_every), named("chunk"))
     evaluate_all = over(trainer.evaluate, named("evaluate"))

@@ -142,10 +142,12 @@ SHARED_PROGRAMS = 64
 _shared: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
 
 
-def _share(key: Hashable | None, make: Callable[[], Any]) -> Any:
-    """The jitted function kept under ``key``, made by ``make`` the first time (``key=None``: a new one)."""
+def _share(key: Hashable | None, variant: Hashable, make: Callable[[], Any]) -> Any:
+    """The jitted function kept under ``(key, variant)``, made by ``make`` the first time
+    (``key=None``: a new one, not kept)."""
     if key is None:
         return make()
+    key = (key, variant)
     program = _shared.pop(key) if key in _shared else make()
     _shared[key] = program
     while len(_shared) > SHARED_PROGRAMS:
@@ -212,7 +214,7 @@ class MemberPrograms:
                 :meth:`~rnn_jax.train.Trainer.program_key`), and share one jitted function.
         """
         if self.per_call is None:
-            return _share(None if key is None else (key, self.sharding), lambda: jax.jit(
+            return _share(key, self.sharding, lambda: jax.jit(
                 jax.vmap(fn), in_shardings=self.sharding, out_shardings=self.sharding))
 
         def make_group():
@@ -222,7 +224,7 @@ class MemberPrograms:
 
             return group
 
-        group = _share(None if key is None else (key, "groups"), make_group)
+        group = _share(key, "groups", make_group)
         compiled = {}
 
         def over_members(*xs):
