@@ -17,12 +17,21 @@ Presets (``init=``):
   orthogonal block per gate keeps every gate's spectral radius at exactly 1), zero biases,
   LSTM forget bias 1 (``unit_forget_bias``), a single bias except for the reset-after GRU
   (Keras ``GRU(reset_after=True)`` has two). Parameter counts equal Keras's.
+* ``"arjovsky"``: the code of Arjovsky, Shah & Bengio 2016 (``models.py`` of
+  amarshah/complex_RNN): every matrix Glorot-uniform *per gate block* (``[h, i]`` and
+  ``[h, h]`` each drawn with bound sqrt(6 / (fan_in + h))), zero biases, a single bias, LSTM
+  forget bias 1. (Their LSTM also has an output-gate peephole and a learned initial state,
+  which ours has not.)
+* ``"pascanu"``: the "smart_tanh" init of Pascanu, Mikolov & Bengio 2013's code (``RNN.py``
+  of pascanur/trainingRNNs): W_ih ~ N(0, 0.01²); W_hh ~ N(0, 0.01²) with 15 nonzeros per row,
+  rescaled to spectral radius 0.95 (``sparse_normal``); zero biases, a single bias.
 * ``"irnn"``: Le, Jaitly & Hinton 2015, "A Simple Way to Initialize Recurrent Networks of
   Rectified Linear Units": W_hh = identity, zero biases, W_ih ~ N(0, 0.001^2). Use with
   ``activation="relu"`` (the ``"irnn"`` cell does both).
 
 Overrides (each replaces the preset's choice): ``input_init`` (uniform, glorot_uniform,
-normal), ``recurrent_init`` (uniform, orthogonal, identity, glorot_uniform), ``input_std``
+glorot_uniform_gate, normal), ``recurrent_init`` (uniform, orthogonal, identity,
+glorot_uniform, glorot_uniform_gate, sparse_normal), ``input_std``
 (for ``normal``), ``forget_bias`` (LSTM: set in ``b_ih``'s forget block, with ``b_hh``'s
 forget block zeroed, so the total forget bias equals it), ``hh_bias`` (keep ``b_hh``),
 ``bias`` (keep any bias at all) and ``recurrent_scale``, a gain multiplying W_hh. With
@@ -58,14 +67,18 @@ class Preset(enum.StrEnum):
     TORCH = "torch"
     KERAS = "keras"
     IRNN = "irnn"
+    ARJOVSKY = "arjovsky"
+    PASCANU = "pascanu"
 
 
 class WeightInit(enum.StrEnum):
     UNIFORM = "uniform"  # U(-1/sqrt(h), 1/sqrt(h)), PyTorch
     GLOROT_UNIFORM = "glorot_uniform"  # U(-sqrt(6/(fan_in+fan_out)), ...) over the whole matrix
+    GLOROT_UNIFORM_GATE = "glorot_uniform_gate"  # the same, one [h, fan_in] block per gate
     ORTHOGONAL = "orthogonal"  # one orthogonal [h, h] block per gate
     IDENTITY = "identity"  # one identity block per gate
     NORMAL = "normal"  # N(0, input_std^2)
+    SPARSE_NORMAL = "sparse_normal"  # Pascanu et al. 2013: N(0, 0.01^2), 15 nonzeros per row, radius 0.95
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +115,17 @@ def _preset(preset: Preset, *, num_gates: int, gru_reset_after: bool) -> dict[st
             )
         case Preset.IRNN:
             return dict(input_init=WeightInit.NORMAL, recurrent_init=WeightInit.IDENTITY, uniform_bias=False)
+        case Preset.PASCANU:
+            return dict(input_init=WeightInit.NORMAL, recurrent_init=WeightInit.SPARSE_NORMAL, uniform_bias=False,
+                        hh_bias=False, input_std=0.01)
+        case Preset.ARJOVSKY:
+            return dict(
+                input_init=WeightInit.GLOROT_UNIFORM_GATE,
+                recurrent_init=WeightInit.GLOROT_UNIFORM_GATE,
+                uniform_bias=False,
+                hh_bias=False,
+                forget_bias=1.0 if num_gates == 4 else None,
+            )
 
 
 def preset(options: dict[str, Any]) -> Preset:
@@ -136,7 +160,7 @@ def resolve(options: dict[str, Any], *, num_gates: int, gru_reset_after: bool = 
             fields[name] = options[name]
     if "recurrent_scale" in options:
         fields["recurrent_scale"] = _checks.positive(options["recurrent_scale"], "recurrent_scale")
-    if fields["input_init"] in (WeightInit.ORTHOGONAL, WeightInit.IDENTITY):
+    if fields["input_init"] in (WeightInit.ORTHOGONAL, WeightInit.IDENTITY, WeightInit.SPARSE_NORMAL):
         raise ValueError(f"input_init={fields['input_init'].value!r} is for square recurrent weights; use uniform, glorot_uniform or normal")
     dtype = jnp.dtype(options.get("dtype", jnp.float32))
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -144,9 +168,35 @@ def resolve(options: dict[str, Any], *, num_gates: int, gru_reset_after: bool = 
     return InitSpec(**fields), dtype
 
 
-def _per_gate(fn, key, num_gates: int, hidden_size: int, dtype):
+SPARSE_NONZEROS, SPARSE_RADIUS, SPARSE_STD = 15, 0.95, 0.01
+
+
+def spectral_radius(w: jax.Array, *, squarings: int = 12) -> jax.Array:
+    """max |eig(w)| of a square matrix by Gelfand's formula, ``‖w^(2^n)‖^(1/2^n)``, squaring
+    and renormalising ``n`` times (pure jnp: ``jnp.linalg.eigvals`` runs on CPU only). The
+    error is about ``log(κ) / 2^n`` relative, κ the condition number of w's eigenvectors."""
+    log_scale = jnp.log(jnp.linalg.norm(w))
+    b = w / jnp.linalg.norm(w)
+    for _ in range(squarings):
+        b = b @ b
+        norm = jnp.linalg.norm(b)
+        b, log_scale = b / norm, 2.0 * log_scale + jnp.log(norm)
+    return jnp.exp(log_scale / 2.0**squarings)
+
+
+def _sparse_normal(key, shape, dtype):
+    """Pascanu et al.'s smart_tanh W_hh: N(0, 0.01²), all but 15 random entries of each row
+    zeroed, rescaled to spectral radius 0.95."""
+    k_w, k_keep = jax.random.split(key)
+    w = SPARSE_STD * draw(jax.random.normal, k_w, shape, dtype=dtype)
+    rank = jnp.argsort(jnp.argsort(draw(jax.random.uniform, k_keep, shape), axis=1), axis=1)
+    w = jnp.where(rank < SPARSE_NONZEROS, w, jnp.zeros_like(w))
+    return w * (SPARSE_RADIUS / spectral_radius(w))
+
+
+def _per_gate(fn, key, num_gates: int, hidden_size: int, dtype, fan_in: int | None = None):
     keys = jax.random.split(key, num_gates)
-    return jnp.concatenate([fn(k, (hidden_size, hidden_size), dtype) for k in keys], axis=0)
+    return jnp.concatenate([fn(k, (hidden_size, fan_in or hidden_size), dtype) for k in keys], axis=0)
 
 
 def _weight(kind: WeightInit, key, shape: tuple[int, int], num_gates: int, hidden_size: int, spec: InitSpec, dtype):
@@ -157,6 +207,11 @@ def _weight(kind: WeightInit, key, shape: tuple[int, int], num_gates: int, hidde
         case WeightInit.GLOROT_UNIFORM:
             # Keras stores the kernel as [fan_in, G*h]; ours is its transpose.
             return jax.nn.initializers.glorot_uniform(in_axis=1, out_axis=0)(key, shape, dtype)
+        case WeightInit.SPARSE_NORMAL:
+            return _per_gate(_sparse_normal, key, num_gates, hidden_size, dtype)
+        case WeightInit.GLOROT_UNIFORM_GATE:
+            glorot = jax.nn.initializers.glorot_uniform(in_axis=1, out_axis=0)
+            return _per_gate(glorot, key, num_gates, hidden_size, dtype, fan_in=shape[1])
         case WeightInit.NORMAL:
             return spec.input_std * draw(jax.random.normal, key, shape, dtype=dtype)
         case WeightInit.ORTHOGONAL:

@@ -11,13 +11,21 @@ networks", Algorithm 1 is ``global_norm``): ``none``, ``global_norm``
 (``optax.clip_by_global_norm``), ``value`` (element-wise, ``optax.clip``) or ``adaptive``
 (``optax.adaptive_grad_clip``, Brock et al. 2021). Because the chain runs inside the vmapped
 training function, each seed is clipped by its own norm.
+
+Parameter groups (:class:`ParamGroup`) give the parameters whose names match a pattern
+their own learning-rate scale and weight decay, through ``optax.partition``; the injected
+learning rate still multiplies every group, so it stays sweepable as an array.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import fnmatch
 
+from typing import Any
+
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -49,6 +57,36 @@ class Clipping(enum.StrEnum):
 
 
 @dataclasses.dataclass(frozen=True)
+class ParamGroup:
+    """Parameters updated with their own learning-rate scale and weight decay.
+
+    Attributes:
+        pattern: an ``fnmatch`` pattern matched against each parameter's name (its last key,
+            ``"a"``) and its path (``"layers/0/forward/a"``); the first group that matches wins.
+        lr_scale: multiplies the (injected) learning rate for these parameters (> 0).
+        weight_decay: replaces :attr:`OptimConfig.weight_decay` for them (``None``: the same).
+
+    References:
+        expRNN (Lezcano-Casado & Martínez-Rubio 2019) trains the skew parameter ``A`` at a
+        tenth of the others' rate: ``ParamGroup("a", lr_scale=0.1)``.
+    """
+
+    pattern: str
+    lr_scale: float = 1.0
+    weight_decay: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.pattern, str) or not self.pattern:
+            raise ValueError(f"ParamGroup pattern={self.pattern!r}: expected a non-empty fnmatch pattern")
+        _checks.positive(self.lr_scale, "lr_scale")
+        if self.weight_decay is not None:
+            _checks.number(self.weight_decay, "weight_decay", low=0.0)
+
+    def matches(self, path: str) -> bool:
+        return fnmatch.fnmatchcase(path, self.pattern) or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], self.pattern)
+
+
+@dataclasses.dataclass(frozen=True)
 class OptimConfig:
     """How parameters are updated.
 
@@ -68,6 +106,11 @@ class OptimConfig:
             others 0.
         momentum: for momentum / nesterov.
         rms_decay: the squared-gradient average of rmsprop (0.9, Tieleman & Hinton 2012).
+        rms_eps: rmsprop's ε, added to the average under the square root (>= 0).
+        rms_initial_scale: rmsprop's average before the first step (>= 0; Arjovsky et al.
+            2016's code starts it at 1e-3).
+        groups: :class:`ParamGroup` s with their own learning-rate scale and weight decay;
+            the parameters no group matches use the config's own values.
     """
 
     optimizer: Optimizer = Optimizer.ADAM
@@ -82,6 +125,9 @@ class OptimConfig:
     weight_decay: float | None = None
     momentum: float = 0.9
     rms_decay: float = 0.9
+    rms_eps: float = 1e-8
+    rms_initial_scale: float = 0.0
+    groups: tuple[ParamGroup, ...] = ()
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -96,8 +142,17 @@ class OptimConfig:
         _checks.number(self.decay_rate, "decay_rate", low=0.0, high=1.0, low_open=True)
         _checks.number(self.momentum, "momentum", low=0.0, high=1.0, high_open=True)
         _checks.number(self.rms_decay, "rms_decay", low=0.0, high=1.0, low_open=True, high_open=True)
+        _checks.number(self.rms_eps, "rms_eps", low=0.0)
+        _checks.number(self.rms_initial_scale, "rms_initial_scale", low=0.0)
+        if self.optimizer is Optimizer.RMSPROP and self.rms_eps == 0 and self.rms_initial_scale == 0:
+            raise ValueError("rms_eps=0 with rms_initial_scale=0 divides by zero at the first step; "
+                             "expected one of them > 0")
         if self.weight_decay is not None:
             _checks.number(self.weight_decay, "weight_decay", low=0.0)
+        set_("groups", tuple(self.groups))
+        for group in self.groups:
+            if not isinstance(group, ParamGroup):
+                raise TypeError(f"groups must hold ParamGroup objects, got {type(group).__name__}")
         if self.schedule is Schedule.WARMUP_COSINE and self.warmup_steps >= self.decay_steps:
             raise ValueError(
                 f"warmup_steps={self.warmup_steps} must be < decay_steps={self.decay_steps} for warmup_cosine"
@@ -108,6 +163,10 @@ class OptimConfig:
         if self.weight_decay is not None:
             return float(self.weight_decay)
         return 1e-4 if self.optimizer is Optimizer.ADAMW else 0.0
+
+    def group_of(self, path: str) -> int | None:
+        """The index of the first group whose pattern matches ``path``, else ``None``."""
+        return next((i for i, group in enumerate(self.groups) if group.matches(path)), None)
 
 
 def schedule_shape(cfg: OptimConfig) -> optax.Schedule:
@@ -140,15 +199,14 @@ def clipping(kind: Clipping | str, threshold) -> optax.GradientTransformation:
             return optax.adaptive_grad_clip(threshold)
 
 
-def _scaling(cfg: OptimConfig) -> optax.GradientTransformation:
-    decay = cfg.decay
+def _scaling(cfg: OptimConfig, decay: float) -> optax.GradientTransformation:
     match cfg.optimizer:
         case Optimizer.SGD:
             core = optax.identity()
         case Optimizer.MOMENTUM | Optimizer.NESTEROV:
             core = optax.trace(decay=cfg.momentum, nesterov=cfg.optimizer is Optimizer.NESTEROV)
         case Optimizer.RMSPROP:
-            core = optax.scale_by_rms(decay=cfg.rms_decay)
+            core = optax.scale_by_rms(decay=cfg.rms_decay, eps=cfg.rms_eps, initial_scale=cfg.rms_initial_scale)
         case Optimizer.ADAM | Optimizer.ADAMW:
             core = optax.scale_by_adam()
     if not decay:
@@ -156,6 +214,30 @@ def _scaling(cfg: OptimConfig) -> optax.GradientTransformation:
     if cfg.optimizer is Optimizer.ADAMW:  # decoupled: after the adaptive scaling
         return optax.chain(core, optax.add_decayed_weights(decay))
     return optax.chain(optax.add_decayed_weights(decay), core)  # L2 on the gradient
+
+
+def _path_name(path) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
+
+
+def group_labels(cfg: OptimConfig, params) -> Any:
+    """Each parameter's group, as ``optax.partition`` labels: ``"group_i"`` or ``"rest"``."""
+    def label(path, _):
+        index = cfg.group_of(_path_name(path))
+        return "rest" if index is None else f"group_{index}"
+
+    return jax.tree_util.tree_map_with_path(label, params)
+
+
+def _grouped_scaling(cfg: OptimConfig) -> optax.GradientTransformation:
+    """The optimiser core, one per parameter group (``optax.partition``) when groups are given."""
+    if not cfg.groups:
+        return _scaling(cfg, cfg.decay)
+    transforms = {"rest": _scaling(cfg, cfg.decay)}
+    for i, group in enumerate(cfg.groups):
+        decay = cfg.decay if group.weight_decay is None else float(group.weight_decay)
+        transforms[f"group_{i}"] = optax.chain(_scaling(cfg, decay), optax.scale(group.lr_scale))
+    return optax.partition(transforms, lambda params: group_labels(cfg, params))
 
 
 def build(cfg: OptimConfig, *, include_clipping: bool = True) -> optax.GradientTransformation:
@@ -179,7 +261,7 @@ def build(cfg: OptimConfig, *, include_clipping: bool = True) -> optax.GradientT
         clip_part = [clipping(cfg.clipping, clip)] if include_clipping else []
         return optax.chain(
             *clip_part,
-            _scaling(cfg),
+            _grouped_scaling(cfg),
             optax.scale_by_schedule(schedule_shape(cfg)),
             optax.scale_by_learning_rate(learning_rate),
         )

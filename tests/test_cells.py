@@ -58,6 +58,40 @@ def test_irnn_preset(key):
     np.testing.assert_array_equal(h, 0.0)
 
 
+@pytest.mark.parametrize("name,gates", [("rnn", 1), ("lstm", 4), ("gru", 3)])
+def test_arjovsky_preset_is_glorot_per_gate_with_zero_biases(name, gates, key):
+    """models.py of Arjovsky et al. 2016: U(±sqrt(6 / (fan_in + h))) per [h, fan_in] gate block,
+    zero biases (one bias vector), LSTM forget bias 1."""
+    params = cells.get(name, init="arjovsky").init(key, I, H)
+    assert set(params) == {"w_ih", "w_hh", "b_ih"}
+    for w, fan_in in ((params["w_ih"], I), (params["w_hh"], H)):
+        blocks = np.asarray(w).reshape(gates, H, fan_in)
+        bound = np.sqrt(6.0 / (fan_in + H))
+        assert np.abs(blocks).max() <= bound and np.abs(blocks).max() > 0.8 * bound
+        assert not np.array_equal(blocks[0], blocks[-1]) or gates == 1
+    expected = np.zeros(gates * H)
+    if name == "lstm":
+        expected[H:2 * H] = 1.0
+    np.testing.assert_array_equal(params["b_ih"], expected)
+    irnn = cells.get("irnn", init="arjovsky").init(key, I, H)  # their IRNN: identity W_hh, Glorot input weights
+    np.testing.assert_array_equal(irnn["w_hh"], np.eye(H))
+    assert np.abs(np.asarray(irnn["w_ih"])).max() > 1e-2
+
+
+def test_pascanu_preset_is_sparse_with_spectral_radius_095(key):
+    """RNN.py of Pascanu et al. 2013, smart_tanh: 15 nonzeros per row of W_hh, radius 0.95."""
+    from rnn_jax.initializers import spectral_radius
+
+    params = cells.get("rnn", init="pascanu").init(key, I, 40)
+    w = np.asarray(params["w_hh"])
+    assert np.all((w != 0).sum(axis=1) == 15) and set(params) == {"w_ih", "w_hh", "b_ih"}
+    np.testing.assert_allclose(np.abs(np.linalg.eigvals(w)).max(), 0.95, rtol=2e-3)
+    np.testing.assert_array_equal(params["b_ih"], 0.0)
+    assert 0.008 < np.asarray(params["w_ih"]).std() < 0.012
+    m = np.asarray(jax.random.normal(key, (30, 30))) / 6
+    np.testing.assert_allclose(float(spectral_radius(jnp.asarray(m))), np.abs(np.linalg.eigvals(m)).max(), rtol=2e-3)
+
+
 def test_overrides_forget_bias_scale_and_inits(key):
     lstm = cells.get("lstm", forget_bias=1.0)
     p = lstm.init(key, I, H)

@@ -111,3 +111,54 @@ def test_injected_learning_rate_and_clip_change_without_retracing():
 def test_bad_optim_configs(kwargs, error, match):
     with pytest.raises(error, match=match):
         OptimConfig(**kwargs)
+
+
+def test_rmsprop_constants_follow_arjovsky_et_al_s_update():
+    """Their ``optimizations.rms_prop``: ms starts at 1e-3, ms' = 0.9 ms + 0.1 g², step lr g / sqrt(ms')."""
+    cfg = OptimConfig("rmsprop", 1e-3, clipping="none", rms_initial_scale=1e-3, rms_eps=0.0)
+    params = {k: np.asarray(v, np.float64) for k, v in PARAMS.items()}
+    ms = {k: np.full_like(v, 1e-3) for k, v in params.items()}
+    for i in range(5):
+        for k, g in _grads(i).items():
+            ms[k] = 0.9 * ms[k] + 0.1 * np.asarray(g, np.float64) ** 2
+            params[k] = params[k] - 1e-3 * np.asarray(g, np.float64) / np.sqrt(ms[k])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5), _run(optim.build(cfg)), params)
+    reference = optax.rmsprop(1e-3, decay=0.9, eps=0.0, initial_scale=1e-3)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), _run(optim.build(cfg)), _run(reference))
+
+
+def test_parameter_groups_scale_their_rate_and_keep_it_sweepable():
+    """expRNN's setup: ``a`` at a tenth of the rate. Element-wise optimisers make the grouped
+    update exactly the ungrouped one times the scale; weight decay applies per group."""
+    params = {"a": jnp.ones((2, 2)) * 0.3, "w": jnp.arange(3.0) / 5}
+    grads = {"a": jnp.full((2, 2), 0.7), "w": jnp.array([0.1, -0.2, 0.3])}
+    grouped = OptimConfig("rmsprop", 1e-3, clipping="none", groups=(optim.ParamGroup("a", lr_scale=0.1),))
+    plain = OptimConfig("rmsprop", 1e-3, clipping="none")
+
+    def update(cfg, lr=None):
+        tx = optim.build(cfg)
+        state = tx.init(params)
+        if lr is not None:
+            state = optim.set_hyperparams(state, learning_rate=lr)
+        return tx.update(grads, state, params)[0]
+
+    mine, ref = update(grouped), update(plain)
+    np.testing.assert_allclose(mine["a"], 0.1 * ref["a"], rtol=1e-6)
+    np.testing.assert_allclose(mine["w"], ref["w"], rtol=1e-6)
+    doubled = update(grouped, lr=2e-3)  # the injected rate multiplies every group
+    chex.assert_trees_all_close(doubled, jax.tree.map(lambda u: 2 * u, mine), rtol=1e-6)
+    # the same as optax.partition written by hand
+    by_hand = optax.chain(optax.partition({"g": optax.chain(optax.scale_by_rms(0.9), optax.scale(0.1)),
+                                           "rest": optax.scale_by_rms(0.9)}, {"a": "g", "w": "rest"}),
+                          optax.scale(-1e-3))
+    chex.assert_trees_all_close(mine, by_hand.update(grads, by_hand.init(params), params)[0], rtol=1e-6)
+    decayed = OptimConfig("sgd", 0.1, clipping="none", weight_decay=0.5, groups=(optim.ParamGroup("a", weight_decay=0.0),))
+    out = optim.build(decayed).update(grads, optim.build(decayed).init(params), params)[0]
+    np.testing.assert_allclose(out["a"], -0.1 * grads["a"], rtol=1e-6)  # no decay on the group
+    np.testing.assert_allclose(out["w"], -0.1 * (grads["w"] + 0.5 * params["w"]), rtol=1e-6)
+
+
+def test_groups_match_a_name_or_a_path_first_group_first():
+    cfg = OptimConfig(groups=(optim.ParamGroup("layers/0/*"), optim.ParamGroup("a")))
+    assert cfg.group_of("layers/0/forward/a") == 0 and cfg.group_of("layers/1/forward/a") == 1
+    assert cfg.group_of("head/w") is None

@@ -67,6 +67,9 @@ def rnn(*, activation: str | Activation = Activation.TANH, **init_options: Any) 
 
 
 def irnn(**options: Any) -> base.Cell:
-    """Le, Jaitly & Hinton 2015: a relu Elman cell with W_hh = I, zero biases, W_ih ~ N(0, 1e-3^2)."""
+    """Le, Jaitly & Hinton 2015: a relu Elman cell with W_hh = I, zero biases, W_ih ~ N(0, 1e-3^2).
+    Another preset (``init="arjovsky"``) changes the input weights and biases; W_hh stays the
+    identity unless ``recurrent_init`` says otherwise."""
     options = {"activation": Activation.RELU, "init": "irnn", **options}
+    options.setdefault("recurrent_init", "identity")
     return rnn(**options)._replace(name="irnn")
