@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from rnn_jax import compile_cache, plots, results, rundir, runner
-from rnn_jax.optim import OptimConfig
+from rnn_jax.optim import OptimConfig, ParamGroup
 from rnn_jax.train import TrainConfig, model_for
 
 C = TypeVar("C")
@@ -64,6 +64,7 @@ class Training(Common):
     """:class:`Common` plus what every training experiment sets."""
 
     QUICK: ClassVar[Mapping[str, Any]] = {**Common.QUICK, "steps": 40, "eval_every": 20, "batch_size": 16}
+    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = ("param_groups",)
 
     steps: int = 1000
     """Training steps per seed."""
@@ -72,10 +73,48 @@ class Training(Common):
     batch_size: int = 32
     """Sequences per step."""
     clip: float = 1.0
-    """Global-norm clipping threshold (Pascanu et al. 2013)."""
+    """Clipping threshold: the largest global norm (Pascanu et al. 2013), or the largest |g|
+    with --clipping value."""
+    clipping: str = "global_norm"
+    """How gradients are clipped: global_norm, value (element-wise, as Arjovsky et al. 2016's
+    code), adaptive or none."""
+    optimizer: str = "adam"
+    """sgd, momentum, nesterov, rmsprop, adam or adamw."""
+    rms_initial_scale: float = 0.0
+    """rmsprop: the squared-gradient average before the first step (Arjovsky et al.: 1e-3)."""
+    rms_eps: float = 1e-8
+    """rmsprop: ε under the square root."""
+    param_groups: tuple[str, ...] = ()
+    """PATTERN=LR_SCALE entries: parameters whose name matches PATTERN (fnmatch) train at
+    LR_SCALE × the learning rate (expRNN's A at a tenth: a=0.1)."""
+    init: str = "torch"
+    """Cell initialisation preset for the rnn, irnn, lstm and gru cells: torch, keras, irnn,
+    arjovsky (Glorot-uniform per gate, zero biases, LSTM forget bias 1) or pascanu (sparse
+    W_hh at spectral radius 0.95)."""
+    omega: float = 0.0
+    """α of Pascanu et al. 2013's regulariser Ω on the rnn / irnn cells (SGD-CR: 2 with
+    global-norm clipping at 1); 0 turns it off."""
+    train_size: int = 0
+    """Train on a fixed set of this many sequences, the same for every seed (Arjovsky et al.
+    used 1e5); 0 draws fresh sequences at every step."""
     remedies: bool = False
     """Also train the remedies for vanishing gradients: exprnn (orthogonal W_hh), lru (linear
     recurrent unit), mingru and minlstm (gates that read only the input)."""
+
+    def optim(self, learning_rate: float, **overrides: Any) -> OptimConfig:
+        """The experiment's optimiser at ``learning_rate`` (``overrides`` replace fields)."""
+        groups = []
+        for entry in self.param_groups:
+            pattern, sep, scale = entry.rpartition("=")
+            try:
+                groups.append(ParamGroup(pattern, lr_scale=float(scale)))
+            except ValueError:
+                raise ValueError(f"--param-groups {entry!r}: expected PATTERN=LR_SCALE, e.g. a=0.1") from None
+            if not sep:
+                raise ValueError(f"--param-groups {entry!r}: expected PATTERN=LR_SCALE, e.g. a=0.1")
+        options = dict(optimizer=self.optimizer, learning_rate=learning_rate, clipping=self.clipping, clip=self.clip,
+                       rms_initial_scale=self.rms_initial_scale, rms_eps=self.rms_eps, groups=tuple(groups))
+        return OptimConfig(**{**options, **overrides})
 
     def with_remedies(self, cells: tuple[str, ...]) -> tuple[str, ...]:
         """``cells``, followed by the :data:`REMEDIES` not in it when ``--remedies`` is set."""
@@ -91,7 +130,7 @@ class Comparison(Training):
     """:class:`Training` for experiments that compare cells of one size."""
 
     QUICK: ClassVar[Mapping[str, Any]] = {**Training.QUICK, "hidden_size": 8}
-    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = ("chrono_cells",)
+    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = (*Training.MAY_BE_EMPTY, "chrono_cells")
 
     cells: tuple[str, ...] = ("rnn", "lstm", "gru")
     """Cells to compare (registered names)."""
@@ -102,7 +141,7 @@ class Comparison(Training):
     hidden_size: int = 64
     """Hidden units per cell."""
     learning_rate: float = 3e-3
-    """Adam learning rate."""
+    """Learning rate (of --optimizer)."""
 
 
 def cli(main: Callable[[Any], Any], config_type: type) -> None:
@@ -234,11 +273,19 @@ def check_common(cfg: Common) -> None:
         raise ValueError("; ".join(problems))
 
 
+INIT_PRESET_CELLS = ("rnn", "irnn", "lstm", "gru")
+"""The cells that take an initialisation preset (``--init``)."""
+
+
 def train_config(cfg: Training, task, cell: str, hidden_size: int, optim: OptimConfig, **model_options) -> TrainConfig:
-    """One run of ``cell`` on ``task`` with the experiment's steps, evaluation interval and batch size."""
+    """One run of ``cell`` on ``task`` with the experiment's steps, evaluation interval, batch
+    size, fixed training set and (for the classic cells) initialisation preset."""
+    if cfg.init != "torch" and cell in INIT_PRESET_CELLS:
+        model_options["cell_options"] = {"init": cfg.init, **model_options.get("cell_options", {})}
     return TrainConfig(
         model=model_for(task, cell, hidden_size, **model_options), task=task, optim=optim,
-        steps=cfg.steps, batch_size=cfg.batch_size, eval_every=cfg.eval_every,
+        steps=cfg.steps, batch_size=cfg.batch_size, eval_every=cfg.eval_every, train_size=cfg.train_size or None,
+        omega=cfg.omega,
     )
 
 
@@ -249,9 +296,8 @@ def cell_options(cfg: Comparison, cell: str, task) -> dict[str, Any]:
 
 
 def cell_grid(cfg: Comparison, tasks: Mapping[str, Any]) -> dict[str, TrainConfig]:
-    """One run per task × cell (Adam at ``cfg.learning_rate``, global-norm clipping at
-    ``cfg.clip``), named ``CELL_SUFFIX`` for each ``{SUFFIX: task}``."""
-    optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
+    """One run per task × cell (the experiment's optimiser at ``cfg.learning_rate``), named ``CELL_SUFFIX`` for each ``{SUFFIX: task}``."""
+    optim = cfg.optim(cfg.learning_rate)
     return {f"{cell}_{suffix}": train_config(cfg, task, cell, cfg.hidden_size, optim,
                                              cell_options=cell_options(cfg, cell, task))
             for suffix, task in tasks.items() for cell in cfg.with_remedies(cfg.cells)}

@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 from experiments import _common
 from rnn_jax import plots, results, tasks
-from rnn_jax.optim import OptimConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +36,9 @@ class Config(_common.Training):
     """T, the delays between the symbols and their recall (one run per cell and delay, CELL_T<T>)."""
     steps: int = 2000
     eval_every: int = 200
+    optimizer: str = "rmsprop"
     learning_rate: float = 1e-3
-    """RMSProp learning rate (Arjovsky et al. 2016)."""
+    """Learning rate (Arjovsky et al. 2016: RMSProp 1e-3)."""
     remedy_hidden_size: int = 128
     """Hidden units of each --remedies cell (the size of Arjovsky et al.'s unitary RNN)."""
 
@@ -47,7 +47,7 @@ def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
     if len(cfg.hidden_sizes) != len(cfg.cells):
         raise ValueError(f"--hidden-sizes {cfg.hidden_sizes} needs one size per cell in --cells {cfg.cells}")
-    optim = OptimConfig("rmsprop", cfg.learning_rate, clip=cfg.clip)
+    optim = cfg.optim(cfg.learning_rate)
     cells = cfg.with_remedies(cfg.cells)
     sizes = cfg.hidden_sizes + (cfg.remedy_hidden_size,) * (len(cells) - len(cfg.cells))
     configs = {

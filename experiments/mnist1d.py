@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 
 from experiments import _common
 from rnn_jax import results, tasks
-from rnn_jax.optim import OptimConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,13 +41,13 @@ class Config(_common.Training):
     last_state_hidden_size: int = 32
     """Their hidden units."""
 
-    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = ("last_state_cells",)
+    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = (*_common.Training.MAY_BE_EMPTY, "last_state_cells")
 
 
 def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
     task = tasks.get("mnist1d")
-    optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
+    optim = cfg.optim(cfg.learning_rate)
     configs = {"gru_bidir_flat": _common.train_config(cfg, task, "gru", cfg.reference_hidden_size, optim,
                                                       bidirectional=True, readout="flat")}
     configs.update({cell: _common.train_config(cfg, task, cell, cfg.last_state_hidden_size, optim)

@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 
 from experiments import _common
 from rnn_jax import plots, results, tasks
-from rnn_jax.optim import OptimConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +47,7 @@ class Config(_common.Comparison):
 def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
     task = tasks.get("adding", seq_len=cfg.seq_len)
-    optim = OptimConfig("adam", cfg.learning_rate, clip=cfg.clip)
+    optim = cfg.optim(cfg.learning_rate)
     runs = [(cell, cell, _common.cell_options(cfg, cell, task)) for cell in cfg.with_remedies(cfg.cells)]
     runs += [(f"{cell}_torch_init", cell, {}) for cell in cfg.torch_init_cells
              if cell in cfg.cells and cell in cfg.chrono_cells]

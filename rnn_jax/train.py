@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import _checks, configs, optim, tasks
+from rnn_jax import _checks, configs, optim, regularizers, tasks
 from rnn_jax.cells.base import REGISTRY as CELLS
 from rnn_jax.hparams import CLIP, INJECTED, RECURRENT_SCALE, SWEEPABLE
 from rnn_jax.model import SequenceModel
@@ -102,6 +102,13 @@ class TrainConfig:
         batch_size: sequences per step (>= 1).
         eval_every: steps between evaluations on the held-out set (>= 1); there is always
             one at step 0 and one at the end.
+        train_size: ``None`` (default): every step draws fresh sequences. A number ``N``:
+            training draws (with replacement) from a fixed set of ``N`` sequences, the same
+            for every seed (:meth:`~rnn_jax.tasks.Task.training_sequence`), as Arjovsky et
+            al. 2016 trained on 1e5 fixed sequences.
+        omega: α of Pascanu et al. 2013's regulariser Ω (:mod:`rnn_jax.regularizers`):
+            ``α ∇Ω`` is added to the gradient before clipping (0: off; they used 2). For
+            one-layer, unidirectional rnn / irnn models.
     """
 
     model: SequenceModel = SequenceModel("lstm", 128)
@@ -111,8 +118,18 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 32
     eval_every: int = 100
+    train_size: int | None = None
+    omega: float = 0.0
 
     def __post_init__(self):
+        if self.train_size is not None:
+            _checks.positive_int(self.train_size, "train_size")
+        _checks.number(self.omega, "omega", low=0.0)
+        if self.omega and isinstance(self.model, SequenceModel) and (
+                self.model.num_layers != 1 or self.model.bidirectional or not regularizers.supports(self.model.cell_fn)):
+            raise ValueError(f"omega={self.omega!r}: Pascanu et al.'s regulariser is defined here for one-layer, "
+                             f"unidirectional rnn or irnn models; got {self.model.num_layers} layer(s) of "
+                             f"{self.model.cell_fn.name!r}{', bidirectional' if self.model.bidirectional else ''}")
         if isinstance(self.task_options, Mapping):
             object.__setattr__(self, "task_options", tuple(sorted(self.task_options.items())))
         if not isinstance(self.model, SequenceModel):
@@ -270,12 +287,32 @@ class Trainer:
     def sample_batch(self, state: TrainState) -> Batch:
         """The training batch of step ``state.step``."""
         data_key = jax.random.fold_in(jax.random.fold_in(state.key, 0), state.step)
-        return self.task.sample(data_key, self.cfg.batch_size)
+        if self.cfg.train_size is None:
+            return self.task.sample(data_key, self.cfg.batch_size)
+        indices = jax.random.randint(data_key, (self.cfg.batch_size,), 0, self.cfg.train_size)
+        return self.task.training_sequences(indices)
 
-    def loss(self, params, batch: Batch, key=None) -> tuple[jax.Array, jax.Array]:
-        """``(loss, outputs)``; dropout is active when ``key`` is given."""
-        outputs = self.model.apply(params, batch.inputs, batch.lengths, key=key, train=key is not None)
+    def loss(self, params, batch: Batch, key=None, probes=None) -> tuple[jax.Array, jax.Array]:
+        """``(loss, outputs)``; dropout is active when ``key`` is given; ``probes`` (one
+        ``[t, b, h]`` zeros array per layer) are added to the hidden states."""
+        outputs = self.model.apply(params, batch.inputs, batch.lengths, key=key, train=key is not None, probes=probes)
         return self.task.loss(outputs, batch), outputs
+
+    def gradients(self, params, batch: Batch, key) -> tuple[jax.Array, jax.Array, Any, dict[str, jax.Array]]:
+        """``(loss, outputs, grads, extra metrics)``: the loss gradient, plus ``α ∇Ω``
+        (Pascanu et al.'s regulariser, on the first layer's ``w_hh``) when ``cfg.omega``."""
+        if not self.cfg.omega:
+            (loss, outputs), grads = jax.value_and_grad(self.loss, has_aux=True)(params, batch, key)
+            return loss, outputs, grads, {}
+        t, b = batch.inputs.shape[1], batch.inputs.shape[0]
+        probes = [jnp.zeros((t, b, h)) for h in self.model.layer_sizes]
+        (loss, outputs), (grads, probe_grads) = jax.value_and_grad(self.loss, argnums=(0, 3), has_aux=True)(
+            params, batch, key, probes)
+        layer = params["layers"][0]["fwd"]
+        value, w_grad = regularizers.omega(self.model.cell_fn, layer, batch, probe_grads[0])
+        fwd = {**grads["layers"][0]["fwd"], "w_hh": grads["layers"][0]["fwd"]["w_hh"] + self.cfg.omega * w_grad}
+        grads = {**grads, "layers": [{**grads["layers"][0], "fwd": fwd}, *grads["layers"][1:]]}
+        return loss, outputs, grads, {"omega": value}
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         """One optimiser step on ``batch``.
@@ -285,7 +322,7 @@ class Trainer:
             ``clipped_grad_norm`` (global norms before and after clipping) and ``finite``.
         """
         dropout_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.step)
-        (loss, outputs), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, batch, dropout_key)
+        loss, outputs, grads, extra = self.gradients(state.params, batch, dropout_key)
         clip = state.opt_state.hyperparams[CLIP]
         clipped, _ = optim.clipping(self.cfg.optim.clipping, clip).update(grads, optax.EmptyState(), state.params)
         updates, opt_state = self.tx.update(clipped, state.opt_state, state.params)
@@ -303,7 +340,7 @@ class Trainer:
             diverged_at=diverged_at,
         )
         metrics = dict(self.task.metrics(jax.lax.stop_gradient(outputs), batch))
-        metrics.update(grad_norm=grad_norm, clipped_grad_norm=optax.tree.norm(clipped), finite=finite)
+        metrics.update(grad_norm=grad_norm, clipped_grad_norm=optax.tree.norm(clipped), finite=finite, **extra)
         return new_state, metrics
 
     def locate_nonfinite(self, state: TrainState) -> str | None:

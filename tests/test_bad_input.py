@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from rnn_jax import SequenceModel, cells, tasks, unroll
-from rnn_jax.optim import OptimConfig
+from rnn_jax.optim import OptimConfig, ParamGroup
 from rnn_jax.runner import run
 from rnn_jax.tasks import ArrayTask
 from rnn_jax.train import TrainConfig, model_for
@@ -90,9 +90,16 @@ CASES = [
     ("nan learning rate", lambda: OptimConfig(learning_rate=float("nan")), ValueError, r"learning_rate=nan must be finite"),
     ("negative clip", lambda: OptimConfig(clip=-1.0), ValueError, r"clip=-1.0 must be"),
     ("string learning rate", lambda: OptimConfig(learning_rate="1e-3"), TypeError, r"learning_rate='1e-3' must be a real number"),
+    ("rmsprop dividing by zero", lambda: OptimConfig("rmsprop", rms_eps=0.0), ValueError,
+     r"rms_eps=0 with rms_initial_scale=0 divides by zero"),
+    ("negative rmsprop start", lambda: OptimConfig("rmsprop", rms_initial_scale=-1.0), ValueError, r"rms_initial_scale=-1.0"),
+    ("parameter group without a pattern", lambda: ParamGroup(""), ValueError, r"ParamGroup pattern='': expected"),
+    ("parameter group at rate 0", lambda: ParamGroup("a", lr_scale=0.0), ValueError, r"lr_scale=0.0 must be"),
+    ("groups of dicts", lambda: OptimConfig(groups=({"pattern": "a"},)), TypeError, r"groups must hold ParamGroup"),
     # training and runner
     ("zero steps", lambda: _cfg(steps=0), ValueError, r"steps=0 must be a positive int"),
     ("zero batch size", lambda: _cfg(batch_size=0), ValueError, r"batch_size=0 must be a positive int"),
+    ("empty training set", lambda: _cfg(train_size=0), ValueError, r"train_size=0 must be a positive int"),
     ("negative eval interval", lambda: _cfg(eval_every=-5), ValueError, r"eval_every=-5 must be a positive int"),
     ("head does not fit the task", lambda: _cfg(model=SequenceModel("gru", 4, output_size=3)), ValueError,
      r"output_size=3.*task .*1.*model_for"),
@@ -139,6 +146,9 @@ CLI_CASES = [
     ("adding_problem", ["--seq-lens", "0"], r"seq_len=0 must be a positive int"),
     ("vanishing_gradients", ["--steps", "30", "--eval-every", "20"], r"steps=30 must be a multiple of cfg.eval_every=20"),
     ("copy_memory", ["--delays", "-2"], r"delay=-2"),
+    ("copy_memory", ["--param-groups", "a"], r"--param-groups 'a': expected PATTERN=LR_SCALE"),
+    ("copy_memory", ["--init", "glorot"], r"init='glorot' is not one of"),
+    ("copy_memory", ["--optimizer", "lamb"], r"optimizer='lamb' is not one of"),
     ("sequential_digits", ["--hidden-size", "0"], r"hidden_size=0 must be a positive int"),
 ]
 

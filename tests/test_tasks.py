@@ -191,3 +191,21 @@ def test_array_task_shapes_split_and_baselines():
 def test_bad_task_options(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+def test_temporal_order_marks_sit_in_their_windows_and_name_the_class():
+    """Pascanu et al.'s tempOrder.py: A/B at [L/10, 2L/10) and [5L/10, 6L/10), distractors elsewhere,
+    class first + 2·second, each sequence at its own length."""
+    task = tasks.get("temporal_order", seq_len=80, min_len=30)
+    batch = task.sample(jax.random.key(3), 64)
+    x, lengths, y = np.asarray(batch.inputs), np.asarray(batch.lengths), np.asarray(batch.targets)
+    assert x.shape == (64, 80, 6) and 30 <= lengths.min() and lengths.max() <= 80
+    for seq, n, target in zip(x, lengths, y):
+        assert np.all(seq[:n].sum(-1) == 1) and np.all(seq[n:] == 0)
+        symbols = seq[:n].argmax(-1)
+        (marks,) = np.where(symbols < 2)
+        assert len(marks) == 2
+        assert n // 10 <= marks[0] < 2 * (n // 10) and n // 2 <= marks[1] < n // 2 + n // 10
+        assert target == symbols[marks[0]] + 2 * symbols[marks[1]]
+    assert sorted(set(y.tolist())) == [0, 1, 2, 3]
+    assert task.baseline_loss == pytest.approx(np.log(4))

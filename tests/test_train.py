@@ -36,6 +36,26 @@ def test_one_step_changes_every_parameter(cell, key):
     assert int(new.step) == 1
 
 
+def test_a_fixed_training_set_is_drawn_from_the_same_sequences_for_every_seed(key):
+    """train_size=N: every training batch holds sequences of one fixed set of N, whatever the seed."""
+    task = tasks.get("copy", delay=5)
+    trainer = make_train(TrainConfig(model=model_for(task, "lstm", 4), task=task, steps=4, batch_size=16, eval_every=2,
+                                     train_size=3))
+    the_set = np.asarray(task.training_sequences(jnp.arange(3)).inputs)
+    seen = set()
+    for seed_key in jax.random.split(key, 2):
+        state = trainer.init(seed_key)
+        for step in range(3):
+            batch = trainer.sample_batch(state._replace(step=jnp.int32(step)))
+            for x in np.asarray(batch.inputs):
+                matches = [i for i in range(3) if np.array_equal(x, the_set[i])]
+                assert len(matches) == 1
+                seen.add(matches[0])
+    assert seen == {0, 1, 2}
+    fresh = make_train(_cfg()).sample_batch(make_train(_cfg()).init(key))  # the default draws new sequences
+    assert not np.array_equal(np.asarray(fresh.inputs[0]), np.asarray(fresh.inputs[1]))
+
+
 def test_clipping_is_per_seed_under_vmap(key):
     """Two seeds with very different gradient norms: each is clipped by its own norm.
 

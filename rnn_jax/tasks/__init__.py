@@ -1,15 +1,16 @@
 """Tasks and their registry: ``rnn_jax.tasks.get(name, **options)``.
 
-========  ============================================  =====================
-name      what                                           options
-========  ============================================  =====================
-adding    adding problem (Arjovsky 2016 / H&S 1997)      seq_len, variant
-copy      copy memory (Arjovsky 2016)                    delay
-parity    parity of a bit stream                         seq_len
-digits    sklearn 8×8 digits, pixel by pixel             permuted, seed
-mnist1d   MNIST-1D, generated offline                    seed
-forecast  one-step forecast of a noisy sum of sines      seq_len, noise, ...
-========  ============================================  =====================
+==============  ============================================  ====================
+name            what                                          options
+==============  ============================================  ====================
+adding          adding problem (Arjovsky 2016 / H&S 1997)     seq_len, variant
+copy            copy memory (Arjovsky 2016)                   delay
+parity          parity of a bit stream                        seq_len
+digits          sklearn 8×8 digits, pixel by pixel            permuted, seed
+mnist1d         MNIST-1D, generated offline                   seed
+forecast        one-step forecast of a noisy sum of sines     seq_len, noise, ...
+temporal_order  order of two marked symbols (Pascanu 2013)    seq_len, min_len
+==============  ============================================  ====================
 
 Your own data: :class:`ArrayTask`.
 """
@@ -22,6 +23,7 @@ from rnn_jax.tasks.digits import digits
 from rnn_jax.tasks.forecast import Forecast
 from rnn_jax.tasks.mnist1d import mnist1d
 from rnn_jax.tasks.parity import Parity
+from rnn_jax.tasks.temporal_order import TemporalOrder
 
 for _name, _factory in (
     ("adding", Adding),
@@ -30,6 +32,7 @@ for _name, _factory in (
     ("digits", digits),
     ("mnist1d", mnist1d),
     ("forecast", Forecast),
+    ("temporal_order", TemporalOrder),
 ):
     register(_name, _factory)
 del _name, _factory
@@ -43,6 +46,7 @@ __all__ = [
     "LossKind",
     "Parity",
     "Task",
+    "TemporalOrder",
     "available",
     "digits",
     "get",

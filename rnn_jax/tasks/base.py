@@ -86,6 +86,7 @@ class Task(abc.ABC):
     loss_kind: ClassVar[LossKind] = LossKind.MSE
     success_metric: ClassVar[str] = "skill"
     eval_seed: ClassVar[int] = 20_160_101  # fixed key of the held-out set of synthetic tasks
+    train_set_seed: ClassVar[int] = 20_160_102  # fixed key of a fixed training set (TrainConfig.train_size)
 
     @property
     @abc.abstractmethod
@@ -112,6 +113,14 @@ class Task(abc.ABC):
     def eval_batch(self) -> Batch:
         """The fixed held-out set: ``eval_size`` sequences from a fixed key."""
         return self.sample(jax.random.key(self.eval_seed), self.eval_size)
+
+    def training_sequences(self, indices: jax.Array) -> Batch:
+        """Sequences ``indices`` (``[b]`` ints) of the task's fixed training set: sequence
+        ``i`` is ``sample(fold_in(key(train_set_seed), i), 1)``, so a set of any size costs
+        no memory and is the same for every run."""
+        base = jax.random.key(self.train_set_seed)
+        one = lambda i: self.sample(jax.random.fold_in(base, i), 1)  # noqa: E731
+        return jax.tree.map(lambda a: a[:, 0], jax.vmap(one)(indices))
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
         """Mean loss over sequences (and valid steps when ``readout`` is ``"all"``)."""
