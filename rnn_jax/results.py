@@ -177,8 +177,9 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
             train.append(_long(name, result.train, steps))
         eval_.append(_long(name, result.eval, result.eval_steps))
         for step, d in result.diagnostics.items():
-            grads.append(_indexed(name, step, ("member", "layer", "t"), value=d["grad_norms"]))
-            jac.append(_indexed(name, step, ("member", "t"), value=d["jacobian_spectral"]))
+            if "grad_norms" in d:  # between the diagnostics steps only the spectra are recorded
+                grads.append(_indexed(name, step, ("member", "layer", "t"), value=d["grad_norms"]))
+                jac.append(_indexed(name, step, ("member", "t"), value=d["jacobian_spectral"]))
             if "radius" in d:  # cells without a recurrent matrix (mingru, minlstm) have no spectra
                 spectra.append(_indexed(name, step, ("member", "layer", "direction", "gate"),
                                         radius=d["radius"], sigma_max=d["singular_values"][..., 0]))

@@ -8,7 +8,7 @@ runs with :func:`write_experiment` / :func:`read_experiment`. Layout::
     status.json                   last step, diverged members, finished
     metrics/train_<step>.npz      per-step training metrics of the chunk ending at <step>, [M, K]
     metrics/eval_<step>.npz       held-out metrics at <step>, [M]
-    diagnostics/step_<step>.npz   ‖∂L/∂h_t‖ [M, layers, t], ‖∂h_T/∂h_t‖ [M, t], W_hh spectra
+    diagnostics/step_<step>.npz   ‖∂L/∂h_t‖ [M, layers, t], ‖∂h_T/∂h_t‖ [M, t] (at diagnose_at), W_hh spectra (every evaluation)
     checkpoints/<step>/           orbax checkpoint of the stacked TrainState
     figures/                      written by the experiments
 

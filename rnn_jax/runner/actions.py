@@ -64,8 +64,8 @@ class WriteMetrics:
 
 @dataclasses.dataclass
 class RecordDiagnostics:
-    """Gradient and Jacobian norms (a compiled program over members) and W_hh spectra
-    (host numpy) at the chosen steps."""
+    """Gradient and Jacobian norms (a compiled program over members) at the chosen steps, and
+    W_hh spectra (host numpy, cheap) at every evaluation."""
 
     directory: RunDir
     steps: tuple[int, ...]
@@ -74,11 +74,10 @@ class RecordDiagnostics:
     trainer: Trainer
 
     def __call__(self, chunk: Chunk) -> None:
-        if chunk.step not in self.steps:
-            return
-        values = self.mesh.host(self.program(chunk.state.params))
+        values = self.mesh.host(self.program(chunk.state.params)) if chunk.step in self.steps else {}
         values.update(diagnostics.model_spectra(self.trainer.model, self.mesh.host(chunk.state.params)))
-        self.directory.write_diagnostics(chunk.step, values)
+        if values:  # cells without a recurrent matrix have no spectra to record between those steps
+            self.directory.write_diagnostics(chunk.step, values)
 
 
 @dataclasses.dataclass
