@@ -1,15 +1,18 @@
 """Published claims as data, and their verdicts computed from runs.
 
-A :class:`Claim` names its source, the published figure in words, and the checks that decide
-whether our runs reproduce it. Each check reads one quantity per seed from
-:class:`~rnn_jax.results.Results` (a final held-out metric, or how many decades ‖∂L/∂h_t‖
-falls from the last step to the first), compares it with a threshold or with another run's
-value for the same seed, and holds when at least ``share`` of the seeds pass (3 of 4 by
-default, 6 of 8). A claim holds when
-every check holds; nothing is printed that was not computed from the runs.
+A :class:`Claim` names its source, what the source shows, the curves it shows as
+:class:`Published` points (training examples seen, value), and the checks that decide whether
+our runs reproduce it. Each check reads one quantity per seed at a budget of training
+examples (a held-out metric, or how many decades ‖∂L/∂h_t‖ falls from the last step to the
+first), compares it with a threshold or with another run's value for the same seed, and holds
+when at least ``share`` of the seeds pass (3 of 4 by default). A claim holds when every check
+holds; nothing is printed that was not computed from the runs.
 
-    check = Final("lstm_T100", below=0.5, relative_to_baseline=True)
-    outcome = check.evaluate(results.load("runs/reproduce/adding"))
+The same check evaluated on the published points (:meth:`Claim.evaluate_published`) must
+hold: a claim whose source fails its own check is a wrong claim, not a finding.
+
+    check = Final("lstm_T100", below=0.95, relative_to_baseline=True, examples=1e6)
+    outcome = check.evaluate(results.load("runs/reproduce/copy_memory"))
     outcome.passed, outcome.seeds, outcome.holds, outcome.text
 """
 
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 TINY = float(np.finfo(np.float32).smallest_subnormal)  # what an underflowed float32 norm was at most
+BUDGET_TOLERANCE = 0.05  # a point within 5% of a budget (in examples) is at that budget
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +35,7 @@ class Outcome:
 
     Attributes:
         text: the check in words.
-        values: the per-seed quantity, by seed.
+        values: the per-seed quantity, by seed (the published value is seed 0).
         passed: how many seeds pass.
         share: the share of seeds that must pass.
     """
@@ -60,49 +64,163 @@ class Outcome:
         if v.size == 0:
             return "no runs"
         with np.errstate(invalid="ignore"):  # inf values (a diverged run) have no spread
-            spread = f" ± {_fmt(v.std(ddof=1))}" if v.size > 1 else ""
-        return f"{_fmt(v.mean())}{spread} ({self.passed}/{self.seeds} seeds)"
+            spread = f" ± {fmt(v.std(ddof=1))}" if v.size > 1 else ""
+        return f"{fmt(v.mean())}{spread} ({self.passed}/{self.seeds} seeds)"
 
 
-def _fmt(x: float) -> str:
+def fmt(x: float) -> str:
+    """A number in 3 significant digits (scientific below 1e-3)."""
     if not math.isfinite(x):
         return str(x)
     return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
 
 
-def _final(results, run: str, metric: str, where: Mapping[str, float]) -> dict[int, float]:
-    """The last held-out value of ``metric`` for each seed of ``run`` (at the ``where`` sweep point)."""
-    frame = results.with_members(results.eval[(results.eval.run == run) & (results.eval.metric == metric)])
-    for name, value in where.items():
-        frame = frame[np.isclose(frame[name], value)]
-    if frame.empty:
-        return {}
-    frame = frame[frame.step == frame.step.max()]
-    return {int(s): float(v) for s, v in zip(frame.seed, frame.value)}
+def fmt_examples(n: float) -> str:
+    """``96k``, ``1e6``: a number of training examples."""
+    if n >= 1e6 and n % 1e6 == 0:
+        return f"{n / 1e6:g}e6"
+    return f"{n / 1e3:g}k" if n >= 1e3 else f"{n:g}"
 
 
-def _decades(results, run: str, step: str | int) -> dict[int, float]:
-    """log10(‖∂L/∂h_T‖ / ‖∂L/∂h_0‖) of the first layer at ``step`` ("first" or "last"
-    recorded, or a number) for each seed: how many decades the gradient falls over the
-    sequence. A norm that underflowed to 0 counts as the smallest float32 (1.4e-45): the
-    value is then a lower bound (about 45 decades)."""
-    frame = results.grad_norms[(results.grad_norms.run == run) & (results.grad_norms.layer == 0)]
-    if frame.empty:
-        return {}
-    steps = sorted(frame.step.unique())
-    at = {"first": steps[0], "last": steps[-1]}.get(step, step)
-    frame = results.with_members(frame[frame.step == at])
-    out = {}
-    for seed, part in frame.groupby("seed"):
-        part = part.sort_values("t")
-        first, last = float(part.value.iloc[0]), float(part.value.iloc[-1])
-        out[int(seed)] = math.log10(last / max(first, TINY))
-    return out
+@dataclasses.dataclass(frozen=True)
+class Published:
+    """A run's curve as its source shows it.
+
+    Attributes:
+        run: the name of our run that reproduces this curve (``lstm_T100``).
+        metric: ``loss``, ``accuracy``... (a held-out metric) or ``decades`` (how many
+            decades ‖∂L/∂h_t‖ falls from the last step back to the first).
+        points: ``(training examples seen, value)`` pairs in the source's units.
+        source: where each point comes from (figure and panel, or table), and how it was read.
+        baseline: the source's trivial baseline for this run, for checks relative to it.
+        label: the source's name for the model (``"LSTM"``).
+    """
+
+    run: str
+    metric: str
+    points: tuple[tuple[float, float], ...]
+    source: str
+    baseline: float | None = None
+    label: str = ""
+
+    def __post_init__(self):
+        points = tuple((float(n), float(v)) for n, v in self.points)
+        if not points or any(n < 0 or not math.isfinite(v) for n, v in points):
+            raise ValueError(f"Published({self.run!r}): expected (examples >= 0, finite value) points, got {self.points}")
+        if list(points) != sorted(points):
+            raise ValueError(f"Published({self.run!r}): points must be in increasing order of examples")
+        object.__setattr__(self, "points", points)
+
+    def at(self, examples: float | None) -> float | None:
+        """The value at ``examples`` (``None``: the last point), if a point is within 5% of it."""
+        if examples is None:
+            return self.points[-1][1]
+        for n, v in self.points:
+            if abs(n - examples) <= BUDGET_TOLERANCE * max(examples, 1.0):
+                return v
+        return None
+
+
+# --- where a check reads its quantities: our runs, or the published points -------------------
+
+
+class _Ours:
+    """Quantities from our runs (:class:`~rnn_jax.results.Results`), seed by seed."""
+
+    def __init__(self, results):
+        self.results = results
+
+    def baseline(self, run: str) -> float:
+        rows = self.results.runs[self.results.runs.run == run]
+        return float(rows.baseline_loss.iloc[0]) if len(rows) else math.nan
+
+    def _step(self, run: str, examples: float | None, steps: Sequence[int]) -> int | None:
+        """The recorded step at ``examples`` (the last one for ``None``), or ``None`` if the
+        run has no record within 5% of that budget."""
+        if not len(steps):
+            return None
+        if examples is None:
+            return int(max(steps))
+        rows = self.results.runs[self.results.runs.run == run]
+        wanted = examples / float(rows.batch_size.iloc[0])
+        nearest = min(steps, key=lambda s: abs(s - wanted))
+        return int(nearest) if abs(nearest - wanted) <= BUDGET_TOLERANCE * max(wanted, 1.0) else None
+
+    def metric(self, run: str, metric: str, examples: float | None, where: Mapping[str, float]) -> dict[int, float]:
+        results = self.results
+        frame = results.with_members(results.eval[(results.eval.run == run) & (results.eval.metric == metric)])
+        for name, value in where.items():
+            frame = frame[np.isclose(frame[name], value)]
+        step = self._step(run, examples, sorted(frame.step.unique()))
+        if step is None:
+            return {}
+        frame = frame[frame.step == step]
+        return {int(s): float(v) for s, v in zip(frame.seed, frame.value)}
+
+    def best(self, run: str, metric: str, examples: float | None) -> dict[int, float]:
+        """The highest value of ``metric`` at any evaluation up to ``examples`` (all: ``None``),
+        per seed; empty when the run was not trained to within 5% of that budget."""
+        results = self.results
+        frame = results.with_members(results.eval[(results.eval.run == run) & (results.eval.metric == metric)])
+        last = self._step(run, examples, sorted(frame.step.unique()))
+        if last is None:
+            return {}
+        frame = frame[frame.step <= last]
+        return {int(s): float(v) for s, v in frame.groupby("seed").value.max().items()}
+
+    def decades(self, run: str, examples: float | None) -> dict[int, float]:
+        """log10(‖∂L/∂h_T‖ / ‖∂L/∂h_0‖) of the first layer at ``examples`` (``None``: the last
+        diagnostics step) for each seed. A norm that underflowed to 0 counts as the smallest
+        float32 (1.4e-45): the value is then a lower bound (about 45 decades)."""
+        results = self.results
+        frame = results.grad_norms[(results.grad_norms.run == run) & (results.grad_norms.layer == 0)]
+        step = self._step(run, examples, sorted(frame.step.unique()))
+        if step is None:
+            return {}
+        out = {}
+        for seed, part in results.with_members(frame[frame.step == step]).groupby("seed"):
+            part = part.sort_values("t")
+            first, last = float(part.value.iloc[0]), float(part.value.iloc[-1])
+            out[int(seed)] = math.log10(last / max(first, TINY))
+        return out
+
+
+class _Paper:
+    """Quantities read off the published points: one 'seed' (0) where the source has a point."""
+
+    def __init__(self, published: Sequence[Published]):
+        self.curves = {(p.run, p.metric): p for p in published}
+
+    def baseline(self, run: str) -> float:
+        found = [p.baseline for (r, _), p in self.curves.items() if r == run and p.baseline is not None]
+        return found[0] if found else math.nan
+
+    def metric(self, run: str, metric: str, examples: float | None, where: Mapping[str, float]) -> dict[int, float]:
+        curve = self.curves.get((run, metric))
+        value = None if curve is None else curve.at(examples)
+        return {} if value is None else {0: value}
+
+    def best(self, run: str, metric: str, examples: float | None) -> dict[int, float]:
+        curve = self.curves.get((run, metric))
+        if curve is None or (examples is not None and curve.at(examples) is None):
+            return {}
+        upto = [v for n, v in curve.points if examples is None or n <= examples * (1 + BUDGET_TOLERANCE)]
+        return {0: max(upto)}
+
+    def decades(self, run: str, examples: float | None) -> dict[int, float]:
+        return self.metric(run, "decades", examples, {})
+
+
+def _budget(examples: float | None) -> str:
+    return "final" if examples is None else f"at {fmt_examples(examples)} examples"
+
+
+# --- checks --------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
 class Final:
-    """The final held-out ``metric`` of ``run`` against a threshold, seed by seed.
+    """A held-out ``metric`` of ``run`` at a budget against a threshold, seed by seed.
 
     Attributes:
         run: the run's name in the experiment directory.
@@ -112,6 +230,8 @@ class Final:
         share: the share of seeds that must pass.
         where: a sweep point (``{"learning_rate": 0.1}``) when the run is a sweep.
         label: a short name for the run in the text (default: ``run``).
+        examples: the budget, in training examples seen (steps × batch size); ``None``: the
+            last evaluation.
     """
 
     run: str
@@ -122,6 +242,7 @@ class Final:
     share: float = 0.75
     where: Mapping[str, float] | tuple[tuple[str, float], ...] = ()
     label: str = ""
+    examples: float | None = None
 
     def __post_init__(self):
         if (self.below is None) == (self.above is None):
@@ -130,48 +251,75 @@ class Final:
             object.__setattr__(self, "where", tuple(sorted(self.where.items())))
 
     def evaluate(self, results) -> Outcome:
-        values = _final(results, self.run, self.metric, dict(self.where))
-        scale = 1.0
-        if self.relative_to_baseline:
-            rows = results.runs[results.runs.run == self.run]
-            scale = float(rows.baseline_loss.iloc[0]) if len(rows) else math.nan
+        return self.read(_Ours(results))
+
+    def read(self, source) -> Outcome:
+        values = source.metric(self.run, self.metric, self.examples, dict(self.where))
+        scale = source.baseline(self.run) if self.relative_to_baseline else 1.0
         bound = (self.below if self.below is not None else self.above) * scale
         passed = sum((v <= bound) if self.below is not None else (v >= bound) for v in values.values())
         relation = "≤" if self.below is not None else "≥"
         factor = self.below if self.below is not None else self.above
-        threshold = f"{factor:g} × baseline ({_fmt(bound)})" if self.relative_to_baseline else _fmt(bound)
+        threshold = f"{factor:g} × baseline ({fmt(bound)})" if self.relative_to_baseline else fmt(bound)
         where = "".join(f", {k} = {v:g}" for k, v in self.where)
-        text = f"{self.label or self.run}{where}: final {self.metric} {relation} {threshold}"
+        text = f"{self.label or self.run}{where}: {self.metric} {_budget(self.examples)} {relation} {threshold}"
         return Outcome(text, values, int(passed), self.share)
 
 
 @dataclasses.dataclass(frozen=True)
+class Reaches:
+    """``run``'s held-out ``metric`` reaches ``above`` at some evaluation up to a budget (the
+    stopping rule "solved the first time the error falls below 1%"), seed by seed. The
+    quantity is the best value up to the budget."""
+
+    run: str
+    metric: str = "accuracy"
+    above: float = 0.99
+    examples: float | None = None
+    share: float = 0.75
+
+    def evaluate(self, results) -> Outcome:
+        return self.read(_Ours(results))
+
+    def read(self, source) -> Outcome:
+        values = source.best(self.run, self.metric, self.examples)
+        passed = sum(v >= self.above for v in values.values())
+        budget = "by the end" if self.examples is None else f"by {fmt_examples(self.examples)} examples"
+        return Outcome(f"{self.run}: best {self.metric} {budget} ≥ {self.above:g}", values, int(passed), self.share)
+
+
+@dataclasses.dataclass(frozen=True)
 class Beats:
-    """``run``'s final ``metric`` is lower (``higher=True``: higher) than ``other``'s for the same seed."""
+    """``run``'s ``metric`` at a budget is lower (``higher=True``: higher) than ``other``'s for the same seed."""
 
     run: str
     other: str
     metric: str = "loss"
     higher: bool = False
     share: float = 0.75
+    examples: float | None = None
 
     def evaluate(self, results) -> Outcome:
-        mine, theirs = (_final(results, r, self.metric, {}) for r in (self.run, self.other))
+        return self.read(_Ours(results))
+
+    def read(self, source) -> Outcome:
+        mine, theirs = (source.metric(r, self.metric, self.examples, {}) for r in (self.run, self.other))
         seeds = sorted(mine.keys() & theirs.keys())
         values = {s: mine[s] - theirs[s] for s in seeds}
         passed = sum((d > 0) if self.higher else (d < 0) for d in values.values())
         relation = "higher" if self.higher else "lower"
-        return Outcome(f"{self.run} final {self.metric} {relation} than {self.other}'s, same seed (difference)",
-                       values, int(passed), self.share)
+        return Outcome(f"{self.run} {self.metric} {_budget(self.examples)} {relation} than {self.other}'s, same seed "
+                       "(difference)", values, int(passed), self.share)
 
 
 @dataclasses.dataclass(frozen=True)
 class Decay:
-    """How many decades ‖∂L/∂h_t‖ falls from the last step back to the first, against a
-    threshold (``at_least``: vanishing; ``at_most``: carried back)."""
+    """How many decades ‖∂L/∂h_t‖ falls from the last step back to the first, at a budget
+    (``examples=0``: at initialisation), against a threshold (``at_least``: vanishing;
+    ``at_most``: carried back)."""
 
     run: str
-    step: str | int = "first"
+    examples: float | None = 0
     at_least: float | None = None
     at_most: float | None = None
     share: float = 0.75
@@ -181,35 +329,51 @@ class Decay:
             raise ValueError(f"Decay({self.run!r}): give exactly one of at_least= and at_most=")
 
     def evaluate(self, results) -> Outcome:
-        values = _decades(results, self.run, self.step)
+        return self.read(_Ours(results))
+
+    def read(self, source) -> Outcome:
+        values = source.decades(self.run, self.examples)
         if self.at_least is not None:
             passed, text = sum(v >= self.at_least for v in values.values()), f"≥ {self.at_least:g}"
         else:
             passed, text = sum(v <= self.at_most for v in values.values()), f"≤ {self.at_most:g}"
-        when = {"first": "at initialisation", "last": "after training"}.get(self.step, f"at step {self.step}")
+        when = "at initialisation" if self.examples == 0 else _budget(self.examples)
         return Outcome(f"{self.run} {when}: decades ‖∂L/∂h_t‖ falls from t = T to t = 0 {text}",
                        values, int(passed), self.share)
 
 
 @dataclasses.dataclass(frozen=True)
 class CarriesFurther:
-    """After training, ‖∂L/∂h_t‖ of ``run`` falls fewer decades over the sequence than
+    """At a budget, ‖∂L/∂h_t‖ of ``run`` falls fewer decades over the sequence than
     ``other``'s, seed by seed."""
 
     run: str
     other: str
-    step: str | int = "last"
+    examples: float | None = None
     share: float = 0.75
 
     def evaluate(self, results) -> Outcome:
-        mine, theirs = (_decades(results, r, self.step) for r in (self.run, self.other))
+        return self.read(_Ours(results))
+
+    def read(self, source) -> Outcome:
+        mine, theirs = (source.decades(r, self.examples) for r in (self.run, self.other))
         seeds = sorted(mine.keys() & theirs.keys())
         values = {s: theirs[s] - mine[s] for s in seeds}
-        return Outcome(f"{self.run} carries ‖∂L/∂h_t‖ further back than {self.other} (decades fewer)",
-                       values, int(sum(v > 0 for v in values.values())), self.share)
+        return Outcome(f"{self.run} carries ‖∂L/∂h_t‖ further back than {self.other} {_budget(self.examples)} "
+                       "(decades fewer)", values, int(sum(v > 0 for v in values.values())), self.share)
 
 
-Check = Final | Beats | Decay | CarriesFurther
+Check = Final | Reaches | Beats | Decay | CarriesFurther
+
+
+class Budget:
+    """The kinds of verdict: at the source's own budget, or at a scaled one."""
+
+    PAPER = "paper budget"
+
+    @staticmethod
+    def scaled(examples: float) -> str:
+        return f"at {fmt_examples(examples)} examples"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,14 +383,19 @@ class Claim:
     Attributes:
         name: short identifier (``--only NAME``).
         source: the publication and figure or table.
-        published: the published result in words, with its numbers.
+        published: what the source shows, in words, with its numbers and budget.
         experiment: the experiment module that makes the runs (``experiments.NAME``).
         args: its command-line arguments for the claim's setup.
+        setup: the setup, and how it differs from the source's and why.
+        checks: what must hold; each written so that the published points pass it.
         quick_args: with ``--quick``, arguments after ``args`` and ``--quick`` that shrink what
             ``args`` made large (on a command line the last value given wins).
-        setup: how the setup follows (or is scaled down from) the publication.
-        checks: what must hold.
-        figure: the experiment's figure that shows the claim.
+        figure: the experiment's figure that shows the claim (drawn without the published points).
+        points: the published curves (:class:`Published`), drawn over our runs.
+        verdict: the kind of verdict, :attr:`Budget.PAPER` or ``Budget.scaled(N)``.
+        paper_only: run only by ``experiments.reproduce --paper`` (the source's budget takes
+            longer than the default suite can spend).
+        metric: the metric the claim's figure draws (``loss``, ``accuracy`` or ``decades``).
     """
 
     name: str
@@ -238,14 +407,63 @@ class Claim:
     checks: tuple[Any, ...]
     quick_args: tuple[str, ...] = ()
     figure: str = ""
+    points: tuple[Published, ...] = ()
+    verdict: str = Budget.PAPER
+    paper_only: bool = False
+    metric: str = "loss"
 
     def command(self, run_dir: str, *, quick: bool = False) -> list[str]:
         """The experiment's command line (``python -m`` and its arguments)."""
         quick_part = ["--quick", *self.quick_args] if quick else []
         return ["python", "-m", f"experiments.{self.experiment}", *self.args, *quick_part, "--run-dir", run_dir]
 
-    def evaluate(self, results) -> list[Outcome]:
-        return [check.evaluate(results) for check in self.checks]
+    def evaluate(self, results, *, at_end: bool = False) -> list[Outcome]:
+        """Every check on our runs; ``at_end`` reads each budgeted check at the runs' last
+        evaluation instead (for a ``--quick`` run, which stops long before any budget)."""
+        checks = self.checks
+        if at_end:
+            checks = [dataclasses.replace(c, examples=None) if c.examples else c for c in checks]
+        return [check.evaluate(results) for check in checks]
+
+    def measured(self, results):
+        """Our runs of the claim's published curves as a tidy frame (``run``, ``cell``,
+        ``seed``, ``examples``, ``value``) of :attr:`metric` at every recorded step, for the
+        figure."""
+        import pandas as pd
+
+        ours, rows = _Ours(results), []
+        for run in dict.fromkeys(p.run for p in self.points):
+            info = results.runs[results.runs.run == run]
+            if info.empty:
+                continue
+            batch, cell = float(info.batch_size.iloc[0]), info.cell.iloc[0]
+            if self.metric == "decades":
+                frame = results.grad_norms[results.grad_norms.run == run]
+                budgets = {int(s) * batch: ours.decades(run, int(s) * batch) for s in sorted(frame.step.unique())}
+            else:
+                frame = results.eval[(results.eval.run == run) & (results.eval.metric == self.metric)]
+                budgets = {int(s) * batch: ours.metric(run, self.metric, int(s) * batch, {})
+                           for s in sorted(frame.step.unique())}
+            rows += [{"run": run, "cell": cell, "seed": seed, "examples": n, "value": v}
+                     for n, values in budgets.items() for seed, v in values.items()]
+        return pd.DataFrame(rows, columns=["run", "cell", "seed", "examples", "value"])
+
+    def draw(self, results, title: str | None = None):
+        """Our seed bands with the published points over them, against examples seen."""
+        from rnn_jax import plots
+
+        ours = _Ours(results)
+        baselines = {p.run: ours.baseline(p.run) for p in self.points if p.baseline is not None}
+        baselines = {r: b for r, b in baselines.items() if math.isfinite(b)}
+        ylabel = {"decades": "decades ‖∂L/∂h_t‖ falls, t = T → 0", "loss": "held-out loss"}.get(
+            self.metric, f"held-out {self.metric}")
+        return plots.against_published(self.measured(results), self.points, baselines=baselines, ylabel=ylabel,
+                                       title=title or f"{self.name}: ours (bands: 95% CI over seeds) and {self.source}")
+
+    def evaluate_published(self) -> list[Outcome]:
+        """Every check read off the published points (one 'seed': the source)."""
+        source = _Paper(self.points)
+        return [check.read(source) for check in self.checks]
 
 
 def holds(outcomes: Sequence[Outcome]) -> bool:

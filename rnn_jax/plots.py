@@ -23,6 +23,9 @@ CELL_LABELS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "irnn": "IRNN", 
                "mingru": "minGRU", "minlstm": "minLSTM"}
 
 
+DASHES = [(0, (5, 3)), (0, (1, 2)), (0, (8, 2, 1, 2)), (0, (3, 1, 1, 1, 1, 1))]  # one per baseline
+
+
 def _figure(ncols: int = 1, width: float = 4.2, height: float = 3.2):
     from matplotlib.figure import Figure
 
@@ -73,13 +76,14 @@ def band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.n
     return mean, mean - half, mean + half
 
 
-def _line(ax, x, values, style: dict[str, str], *, log=False):
+def _line(ax, x, values, style: dict[str, str], *, log=False, markers: bool = False):
+    """The mean over seeds with its band; ``markers`` puts a dot on every measured point."""
     if log:  # quantities spanning decades: geometric mean and a band on the log scale
         values = np.where(np.asarray(values) > 0, values, np.nan)
         mean, low, high = (10.0**v for v in band(np.log10(values)))
     else:
         mean, low, high = band(values)
-    ax.plot(x, mean, linewidth=1.6, **style)
+    ax.plot(x, mean, linewidth=1.6, **style, **({"marker": "o", "markersize": 2.5} if markers else {}))
     ax.fill_between(x, low, high, color=style["color"], alpha=0.2, linewidth=0)
 
 
@@ -96,13 +100,23 @@ def _runs(results, runs: Sequence[str] | None):
             for i, name in enumerate(names)]
 
 
-def _draw_runs(ax, results, frame, x: str, *, runs, log: bool) -> None:
+def _draw_runs(ax, results, frame, x: str, *, runs, log: bool, markers: bool = False) -> None:
     """One line per run of ``frame``: the mean over members against ``x``, with its band."""
     for name, _, style in _runs(results, runs):
         part = frame[frame.run == name]
         if not part.empty:
             xs, values = _pivot(part, x)
-            _line(ax, xs, values, style, log=log)
+            _line(ax, xs, values, style, log=log, markers=markers)
+
+
+def _baselines(ax, results, runs) -> None:
+    """Each trivial baseline labelled with the runs it belongs to, a dash pattern each."""
+    shown = results.runs if runs is None else results.runs[results.runs.run.isin(list(runs))]
+    for i, (value, rows) in enumerate(shown.groupby(shown.baseline_loss.round(6), sort=True)):
+        names = list(rows.run)
+        who = ", ".join(names) if len(names) <= 3 else f"{len(names)} runs"
+        ax.axhline(value, color="0.3", linestyle=DASHES[i % len(DASHES)], linewidth=1.0,
+                   label=f"baseline of {who} ({value:.3g})")
 
 
 def learning_curves(results, metric: str = "loss", *, split: str = "eval", runs=None, log: bool | None = None,
@@ -121,11 +135,9 @@ def learning_curves(results, metric: str = "loss", *, split: str = "eval", runs=
     fig, (ax,) = _figure(1, 5.0, 3.4)
     is_loss = metric == "loss"
     log = is_loss if log is None else log
-    _draw_runs(ax, results, frame[frame.metric == metric], "step", runs=runs, log=log)
+    _draw_runs(ax, results, frame[frame.metric == metric], "step", runs=runs, log=log, markers=split == "eval")
     if baseline and is_loss:
-        for value in sorted(set(results.runs.baseline_loss.round(6))):
-            ax.axhline(value, color="0.3", linestyle="--", linewidth=1.0,
-                       label=f"trivial baseline ({value:.3g})")
+        _baselines(ax, results, runs)
     ax.set_xlabel("training step")
     ax.set_ylabel(f"{'held-out' if split == 'eval' else 'training'} {metric}")
     if log:
@@ -211,7 +223,7 @@ def spectra(results, *, runs=None, title: str | None = None):
             continue
         for ax, column in zip(axes, ("radius", "sigma_max")):
             table = part.pivot_table(index="step", columns="member", values=column, aggfunc="mean").sort_index()
-            _line(ax, table.index.to_numpy(), table.to_numpy().T, style)
+            _line(ax, table.index.to_numpy(), table.to_numpy().T, style, markers=True)
     for ax, text in zip(axes, ("spectral radius of $W_{hh}$", r"largest singular value $\sigma_1(W_{hh})$")):
         ax.axhline(1.0, color="0.3", linestyle=":", linewidth=1.0)
         ax.set_xlabel("training step")
@@ -282,6 +294,67 @@ def sweep_curves(summary_frame, x: str, *, metric: str = "loss", log_x: bool = T
         ax.set_xscale("log")
     ax.set_xlabel(x.replace("_", " "))
     return _finish_summary(fig, ax, metric, title)
+
+
+def against_published(measured, published, *, baselines=None, ylabel: str = "held-out loss", log: bool = False,
+                      title: str | None = None):
+    """Our runs against a source's curves, on one axis of training examples seen.
+
+    One panel per trivial baseline (a task setting, e.g. T = 100 and T = 200 side by side).
+    Our runs: the mean over seeds with its 95% band, a marker on every measured point, in the
+    cell's colour. The source's points: the same colour, dashed, open squares, labelled with
+    the source's name for the model. Each baseline is labelled with the runs it belongs to.
+
+    Args:
+        measured: a DataFrame with columns ``run``, ``cell``, ``seed``, ``examples``, ``value``.
+        published: curves with ``run``, ``points`` ((examples, value) pairs) and ``label``
+            (:class:`rnn_jax.claims.Published`).
+        baselines: ``{run: trivial baseline}`` (``None``: no baselines, one panel).
+        ylabel: the quantity.
+        log: log y axis.
+    """
+    baselines = dict(baselines or {})
+    runs = list(dict.fromkeys([*measured.run.unique(), *(p.run for p in published)]))
+    keys = list(dict.fromkeys(round(baselines[r], 6) if r in baselines else None for r in runs))
+    fig, axes = _figure(len(keys), 4.6, 3.4)
+    cells = dict(zip(measured.run, measured.cell))
+    for ax, key in zip(axes, keys):
+        in_panel = [r for r in runs if (round(baselines[r], 6) if r in baselines else None) == key]
+        for i, run in enumerate(in_panel):
+            cell = cells.get(run, run.split("_")[0])
+            style = {"color": colour(cell, i), "label": f"{run} (ours)", "linestyle": "-"}
+            part = measured[measured.run == run]
+            if not part.empty:
+                table = part.pivot_table(index="examples", columns="seed", values="value", aggfunc="mean").sort_index()
+                _line(ax, table.index.to_numpy(), table.to_numpy().T, style, log=log, markers=True)
+            for curve in (p for p in published if p.run == run):
+                xs, ys = zip(*curve.points)
+                ax.plot(xs, ys, linestyle="--", marker="s", markersize=5, markerfacecolor="white",
+                        color=style["color"], linewidth=1.0, label=f"{curve.label or run} (published)")
+        if key is not None:
+            ax.axhline(key, color="0.3", linestyle=":", linewidth=1.2,
+                       label=f"baseline of {', '.join(in_panel)} ({key:.3g})")
+            if not log:  # the source's scale: the first steps' large losses would flatten the rest
+                top = max([key, *(v for p in published if p.run in in_panel for _, v in p.points)])
+                ax.set_ylim(0, 1.6 * top)
+        ax.set_xlabel("training examples seen")
+        ax.grid(alpha=0.3)
+        if log:
+            ax.set_yscale("log")
+        ours_end = measured[measured.run.isin(in_panel)].examples.max()
+        theirs = [n for p in published if p.run in in_panel for n, _ in p.points if n > 0]
+        if theirs and np.isfinite(ours_end) and max(theirs) > 5 * max(ours_end, 1.0):
+            # a scaled budget: our runs end long before the source's curve; both stay readable
+            ax.set_xscale("symlog", linthresh=min(theirs + [ours_end]) / 2)
+            ax.set_xlim(left=0)
+            ax.axvline(ours_end, color="0.6", linewidth=0.8, label=f"our budget ({ours_end:,.0f} examples)")
+        ax.legend(frameon=False, fontsize=7)
+    axes[0].set_ylabel(ylabel)
+    if title:
+        import textwrap
+
+        fig.suptitle(textwrap.fill(title, 45 * len(keys) + 20), fontsize=9)
+    return fig
 
 
 def save(fig, directory: str | os.PathLike, name: str) -> list[str]:

@@ -167,7 +167,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
             "run": name, "path": os.path.abspath(path), "cell": model["cell"], "task": config["task"]["name"],
             "seq_len": config["task"]["seq_len"], "hidden_size": str(model["hidden_size"]),
             "baseline_loss": config["task"]["baseline_loss"], "success_metric": config["task"]["success_metric"],
-            "steps": config["train_config"]["steps"],
+            "steps": config["train_config"]["steps"], "batch_size": config["train_config"]["batch_size"],
         })
         diverged = {d["member"]: d["step"] for d in result.diverged}
         table = pd.DataFrame(result.members).assign(run=name)

@@ -1,5 +1,6 @@
-"""Published claims as data: each check's verdict is computed from the runs it names, and
-the suite's commands exist and parse (the runs themselves: tests/test_reproduce.py, slow)."""
+"""Published claims as data: each check's verdict is computed from the runs it names at its
+budget, every claim's source passes its own checks, and the suite's commands exist and parse
+(the runs themselves: tests/test_reproduce.py, slow)."""
 
 import math
 
@@ -7,18 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnn_jax.claims import Beats, CarriesFurther, Claim, Decay, Final, holds
+from rnn_jax.claims import Beats, CarriesFurther, Claim, Decay, Final, Published, Reaches, holds
 from rnn_jax.results import Results
 
 BASELINE = 1 / 6
 
 
 def _results(final_losses: dict[str, list[float]], decades: dict[str, list[float]] | None = None) -> Results:
-    """Results with one run per entry: seeds 0..n-1, a final loss per seed (step 10), and
-    gradient norms falling ``decades`` from t = 9 back to t = 0 at step 0."""
+    """Results with one run per entry: seeds 0..n-1, a final loss per seed (step 10, batch 2:
+    20 examples), and gradient norms falling ``decades`` from t = 9 back to t = 0 at step 0."""
     runs, members, evals, grads = [], [], [], []
     for run, losses in final_losses.items():
-        runs.append({"run": run, "cell": run.split("_")[0], "baseline_loss": BASELINE, "success_metric": "accuracy"})
+        runs.append({"run": run, "cell": run.split("_")[0], "baseline_loss": BASELINE, "success_metric": "accuracy",
+                     "batch_size": 2})
         for m, loss in enumerate(losses):
             members.append({"run": run, "member": m, "seed": m, "learning_rate": 1e-3})
             evals += [{"run": run, "member": m, "step": s, "metric": "loss", "value": v} for s, v in ((0, 1.0), (10, loss))]
@@ -39,6 +41,31 @@ def test_final_counts_seeds_against_a_threshold_relative_to_the_baseline():
     assert Final("lstm_T100", below=0.1, share=0.5).evaluate(res).holds  # 3 of 4 pass, 2 needed
 
 
+def test_a_check_reads_the_evaluation_at_its_budget_of_examples():
+    res = _results({"lstm": [0.01, 0.02, 0.03, 0.04]})  # step 0: loss 1.0; step 10 (20 examples): the values
+    assert Final("lstm", above=0.9, examples=0).evaluate(res).passed == 4
+    at_end = Final("lstm", below=0.05, examples=20).evaluate(res)
+    assert at_end.passed == 4 and "at 20 examples" in at_end.text
+    # no evaluation within 5% of 2,000 examples: the run was not trained that far, so it cannot pass
+    assert Final("lstm", below=0.05, examples=2000).evaluate(res).summary() == "no runs"
+
+
+def test_reaches_takes_the_best_value_up_to_the_budget():
+    """Their stopping rule: solved the first time the error is below 1%, whatever follows."""
+    frame = pd.DataFrame
+    accuracy = {0: [0.25, 1.0, 0.3], 1: [0.25, 0.5, 0.995]}  # seed -> at steps 0, 10, 20
+    evals = [{"run": "r", "member": m, "step": 10 * i, "metric": "accuracy", "value": v}
+             for m, values in accuracy.items() for i, v in enumerate(values)]
+    res = Results(frame([{"run": "r", "cell": "rnn", "baseline_loss": 1.0, "batch_size": 2}]),
+                  frame([{"run": "r", "member": m, "seed": m} for m in accuracy]), frame(), frame(evals),
+                  frame(), frame(), frame(), frame())
+    assert Reaches("r", above=0.99, examples=40).evaluate(res).values == {0: 1.0, 1: 0.995}
+    assert Reaches("r", above=0.99, examples=20).evaluate(res).passed == 1  # seed 1 reaches it later
+    published = Published("r", "accuracy", ((20, 0.5), (40, 1.0)), "log")
+    assert Claim("c", "s", "p", "clipping", (), "", (Reaches("r", examples=40),), points=(published,)
+                 ).evaluate_published()[0].holds
+
+
 def test_a_check_on_a_run_that_does_not_exist_does_not_hold():
     outcome = Final("gru_T400", below=0.5).evaluate(_results({"gru_T100": [0.0]}))
     assert outcome.seeds == 0 and not outcome.holds and outcome.summary() == "no runs"
@@ -50,13 +77,13 @@ def test_paired_checks_compare_the_same_seed():
     beats = Beats("irnn", "rnn").evaluate(res)
     assert beats.passed == 3 and beats.holds
     np.testing.assert_allclose(beats.values[1], 0.03)
-    further = CarriesFurther("irnn", "rnn", step="first").evaluate(res)
+    further = CarriesFurther("irnn", "rnn", examples=0).evaluate(res)
     assert further.passed == 3 and math.isclose(further.values[3], -1.0, abs_tol=1e-9)
 
 
 def test_decay_measures_decades_from_the_last_step_back_to_the_first():
     res = _results({"rnn": [0.17, 0.17, 0.17]}, decades={"rnn": [20.0, 3.0, 400.0]})
-    outcome = Decay("rnn", "first", at_least=4).evaluate(res)
+    outcome = Decay("rnn", 0, at_least=4).evaluate(res)
     # the third seed's first-step norm underflows to 0: counted as the smallest float32
     np.testing.assert_allclose([outcome.values[0], outcome.values[1], outcome.values[2]], [20.0, 3.0, 44.85], atol=0.01)
     assert outcome.passed == 2 and not outcome.holds
@@ -73,10 +100,41 @@ def test_a_claim_holds_only_when_every_check_does():
         Final("rnn")
 
 
+def test_published_points_are_read_at_a_budget():
+    curve = Published("lstm_T100", "loss", ((50_000, 0.172), (1_000_000, 0.145)), "Fig. 1", baseline=0.173)
+    assert curve.at(1_000_000) == 0.145 and curve.at(980_000) == 0.145 and curve.at(None) == 0.145
+    assert curve.at(400_000) is None  # no point there: the source says nothing at that budget
+    claim = Claim("c", "s", "p", "copy_memory", (), "setup", (Final("lstm_T100", below=0.95, relative_to_baseline=True,
+                                                                    examples=1e6),), points=(curve,))
+    (outcome,) = claim.evaluate_published()
+    assert outcome.values == {0: 0.145} and outcome.holds  # 0.145 <= 0.95 x 0.173
+    with pytest.raises(ValueError, match="increasing order"):
+        Published("r", "loss", ((2, 0.1), (1, 0.2)), "Fig. 1")
+
+
+def test_every_claim_s_source_passes_its_own_checks():
+    """A claim whose published points fail its checks states something the source does not show."""
+    from experiments import reproduce
+
+    for claim in reproduce.CLAIMS:
+        if not claim.points:  # the source shows no points (said in the claim's text)
+            assert "no points" in claim.published or "no curve" in claim.published, claim.name
+            continue
+        outcomes = claim.evaluate_published()
+        failing = [o.text for o in outcomes if not o.holds]
+        assert not failing, (claim.name, failing)
+        checked_runs = {getattr(c, "run") for c in claim.checks} | {getattr(c, "other", None) for c in claim.checks}
+        assert {p.run for p in claim.points} >= checked_runs - {None}, claim.name
+        for p in claim.points:
+            assert p.source and p.metric == claim.metric, (claim.name, p.run)
+
+
 def test_every_claim_command_exists_and_parses():
     from experiments import reproduce
 
-    assert len(reproduce.CLAIMS) == 8 and len({c.name for c in reproduce.CLAIMS}) == 8
+    names = [c.name for c in reproduce.CLAIMS]
+    assert len(names) == len(set(names)) == 13
+    assert {c.name for c in reproduce.selected(())} | {c.name for c in reproduce.selected((), paper=True)} == set(names)
     for claim in reproduce.CLAIMS:
         for quick in (False, True):
             module, cfg = reproduce.experiment_config(claim, f"runs/x/{claim.name}", quick=quick)

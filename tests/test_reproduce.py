@@ -14,7 +14,7 @@ def test_every_claim_runs_quick_and_reports_a_verdict_computed_from_its_runs(tmp
 
     doc = tmp_path / "reproductions.md"
     records = reproduce.main(reproduce.Config(run_dir=str(tmp_path / "runs"), quick=True, doc=str(doc), progress=False))
-    assert [r["claim"].name for r in records] == [c.name for c in reproduce.CLAIMS]
+    assert [r["claim"].name for r in records] == [c.name for c in reproduce.selected(())]
     text = doc.read_text()
     for r in records:
         # every check found the runs it names, and the verdict is exactly the checks' conjunction
@@ -28,3 +28,9 @@ def test_every_claim_runs_quick_and_reports_a_verdict_computed_from_its_runs(tmp
     again = reproduce.main(reproduce.Config(run_dir=str(tmp_path / "runs"), quick=True, doc=str(doc), progress=False,
                                             only=("clipping",)))
     assert [r["seconds"] for r in again] == [r["seconds"] for r in records]
+    # the --paper claims run too, and the report then lists both
+    paper = reproduce.main(reproduce.Config(run_dir=str(tmp_path / "runs"), quick=True, doc=str(doc), progress=False,
+                                            paper=True))
+    assert {r["claim"].name for r in paper} == {c.name for c in reproduce.CLAIMS}
+    assert all(o.seeds == 2 for r in paper for o in r["outcomes"])
+    assert "paper budget (--paper)" in doc.read_text()
