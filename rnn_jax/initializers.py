@@ -118,14 +118,10 @@ def _preset(preset: Preset, *, num_gates: int, gru_reset_after: bool) -> dict[st
         case Preset.PASCANU:
             return dict(input_init=WeightInit.NORMAL, recurrent_init=WeightInit.SPARSE_NORMAL, uniform_bias=False,
                         hh_bias=False, input_std=0.01)
-        case Preset.ARJOVSKY:
-            return dict(
-                input_init=WeightInit.GLOROT_UNIFORM_GATE,
-                recurrent_init=WeightInit.GLOROT_UNIFORM_GATE,
-                uniform_bias=False,
-                hh_bias=False,
-                forget_bias=1.0 if num_gates == 4 else None,
-            )
+        case Preset.ARJOVSKY:  # keras's biases, Glorot per gate for both matrices, one bias
+            keras = _preset(Preset.KERAS, num_gates=num_gates, gru_reset_after=gru_reset_after)
+            return {**keras, "input_init": WeightInit.GLOROT_UNIFORM_GATE,
+                    "recurrent_init": WeightInit.GLOROT_UNIFORM_GATE, "hh_bias": False}
 
 
 def preset(options: dict[str, Any]) -> Preset:

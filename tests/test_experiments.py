@@ -79,7 +79,7 @@ def test_quick_preset_runs_and_writes_figures(name, tmp_path):
 def test_help_documents_the_common_options(name):
     result = _cli(f"experiments.{name}", "--help", timeout=120)
     assert result.returncode == 0, result.stderr
-    expected = {"figures": ["--run-dirs"], "reproduce": ["--quick", "--only", "--run-dir", "--doc"]}.get(
+    expected = {"figures": ["--run-dirs"], "reproduce": ["--quick", "--only", "--paper", "--run-dir", "--doc"]}.get(
         name, ["--quick", "--seeds", "--run-dir"])
     for option in expected:
         assert option in result.stdout
