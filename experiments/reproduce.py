@@ -435,7 +435,8 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
         "hold. *paper budget*: the source's own budget; *at N examples*: a scaled budget, checked against the "
         "source's curve at N. Claims marked --paper run with `python -m experiments.reproduce --paper`. A gradient "
         "norm that underflowed to 0 counts as the smallest float32, so its decades are a lower bound (about 45). "
-        "Wall times are those of the run that trained the claim on this machine.",
+        "Wall times are those of the run that trained the claim on this machine, which may have been running "
+        "other work at the same time.",
         "",
         "| claim | the source shows | ours, at the same budget | budget | verdict | wall time |",
         "|---|---|---|---|---|---|",
@@ -445,13 +446,14 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
         ours = "; ".join(f"{o.text}: {o.summary()}" for o in r["outcomes"][:3])
         ours += f"; … ({len(r['outcomes'])} checks)" if len(r["outcomes"]) > 3 else ""
         kind = claim.verdict + (" (--paper)" if claim.paper_only else "")
-        lines.append(f"| [{claim.name}](#{claim.name.replace('_', '-')}) ({claim.source}) | {claim.published} | "
+        lines.append(f"| [{claim.name}](#{claim.name.replace('_', '-').lower()}) ({claim.source}) | {claim.published} | "
                      f"{ours} | {kind} | {_verdict(r)} | {r['seconds'] / 60:.1f} min |")
     for r in records:
         claim = r["claim"]
         lines += ["", f"## {claim.name.replace('_', '-')}", "", f"**{claim.source}.** {claim.published}.", "",
                   f"Setup: {claim.setup}.", "", f"Budget: {claim.verdict}.", "",
-                  f"Command: `{r['command']}` ({r['seconds']:.0f} s).", ""]
+                  f"Command: `{' '.join(claim.command(os.path.join(Config.run_dir, claim.name), quick=quick))}` "
+                  f"({r['seconds']:.0f} s).", ""]
         lines += _published_table(claim) if claim.points else ["The source gives no points to compare with."]
         published = r["published"] or [None] * len(r["outcomes"])
         lines += ["", "| check | published | ours: mean ± std over seeds (seeds passing) | needed | holds |",
