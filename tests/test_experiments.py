@@ -16,7 +16,7 @@ FIGURES = {
     "adding_problem": ["success_vs_length", "mse_vs_length"],
     "copy_memory": ["learning_curves", "accuracy"],
     "sequential_digits": ["accuracy", "learning_curves"],
-    "clipping": ["loss_vs_learning_rate"],
+    "clipping": ["learning_curves", "loss_vs_learning_rate"],
     "mnist1d": ["accuracy", "learning_curves"],
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
