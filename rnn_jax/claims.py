@@ -146,9 +146,13 @@ class _Ours:
         nearest = min(steps, key=lambda s: abs(s - wanted))
         return int(nearest) if abs(nearest - wanted) <= BUDGET_TOLERANCE * max(wanted, 1.0) else None
 
-    def metric(self, run: str, metric: str, examples: float | None, where: Mapping[str, float]) -> dict[int, float]:
+    def evaluations(self, run: str, metric: str):
+        """The held-out ``metric`` of ``run`` at every evaluation, with the members' seeds."""
         results = self.results
-        frame = results.with_members(results.eval[(results.eval.run == run) & (results.eval.metric == metric)])
+        return results.with_members(results.eval[(results.eval.run == run) & (results.eval.metric == metric)])
+
+    def metric(self, run: str, metric: str, examples: float | None, where: Mapping[str, float]) -> dict[int, float]:
+        frame = self.evaluations(run, metric)
         for name, value in where.items():
             frame = frame[np.isclose(frame[name], value)]
         step = self._step(run, examples, sorted(frame.step.unique()))
@@ -160,8 +164,7 @@ class _Ours:
     def best(self, run: str, metric: str, examples: float | None) -> dict[int, float]:
         """The highest value of ``metric`` at any evaluation up to ``examples`` (all: ``None``),
         per seed; empty when the run was not trained to within 5% of that budget."""
-        results = self.results
-        frame = results.with_members(results.eval[(results.eval.run == run) & (results.eval.metric == metric)])
+        frame = self.evaluations(run, metric)
         last = self._step(run, examples, sorted(frame.step.unique()))
         if last is None:
             return {}
@@ -440,12 +443,12 @@ class Claim:
             if self.metric == "decades":
                 frame = results.grad_norms[results.grad_norms.run == run]
                 budgets = {int(s) * batch: ours.decades(run, int(s) * batch) for s in sorted(frame.step.unique())}
-            else:
-                frame = results.eval[(results.eval.run == run) & (results.eval.metric == self.metric)]
-                budgets = {int(s) * batch: ours.metric(run, self.metric, int(s) * batch, {})
-                           for s in sorted(frame.step.unique())}
-            rows += [{"run": run, "cell": cell, "seed": seed, "examples": n, "value": v}
-                     for n, values in budgets.items() for seed, v in values.items()]
+                rows += [{"run": run, "cell": cell, "seed": seed, "examples": n, "value": v}
+                         for n, values in budgets.items() for seed, v in values.items()]
+            else:  # every evaluation, read in one pass
+                frame = ours.evaluations(run, self.metric)
+                rows += [{"run": run, "cell": cell, "seed": int(seed), "examples": float(step) * batch, "value": float(v)}
+                         for seed, step, v in zip(frame.seed, frame.step, frame.value)]
         return pd.DataFrame(rows, columns=["run", "cell", "seed", "examples", "value"])
 
     def draw(self, results, title: str | None = None):
