@@ -1,7 +1,7 @@
 """The two weight-gradient paths of ``unroll`` over a grid of shapes: one training step
 (forward + backward, loss on the last output) with ``weight_gradients="per_step"`` (autodiff
 of the scan) and ``"one_matmul"`` (custom VJP), in one process, alternating. The ratio
-``one_matmul / per_step`` is what ``rnn_jax.weight_gradients.choose_weight_gradients``'s rule
+``one_matmul / per_step`` is what ``rnn_jax.unroll.choose_weight_gradients``'s rule
 is read from; the ``auto`` column says what the rule picks.
 
 With ``--runner``: instead, the runner trains 8 seeds of the main experiment's shape (adding
@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from benchmarks import _harness
 from rnn_jax import cells, unroll
-from rnn_jax.weight_gradients import choose_weight_gradients
+from rnn_jax.unroll import choose_weight_gradients
 
 T, I = 100, 16
 BATCHES = (8, 32, 128, 512)

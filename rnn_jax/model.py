@@ -32,8 +32,7 @@ from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
 from rnn_jax.initializers import Preset, preset
 from rnn_jax.types import Readout
-from rnn_jax.unroll import Mode, at_last_step, check_mode, check_weight_gradients, input_size_of, step_mask, unroll
-from rnn_jax.weight_gradients import WeightGradients
+from rnn_jax.unroll import Mode, Options, WeightGradients, at_last_step, input_size_of, step_mask, unroll
 
 
 class Direction(enum.StrEnum):
@@ -138,8 +137,9 @@ class SequenceModel:
         if not isinstance(self.bidirectional, bool):
             raise TypeError(f"bidirectional={self.bidirectional!r} must be a bool")
         cell = self.cell_fn  # unknown cell names and options fail here, not at apply time
-        set_("mode", check_mode(cell, self.mode, remat=self.remat, unroll=self.unroll))
-        set_("weight_gradients", check_weight_gradients(cell, self.weight_gradients, self.mode))
+        loop = Options(self.unroll, self.remat, self.hoist, self.mode, self.weight_gradients).for_cell(cell)
+        set_("mode", loop.mode)
+        set_("weight_gradients", loop.weight_gradients)
 
     # --- derived values -------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from jax import enable_x64
 
 from rnn_jax import cells, unroll
-from rnn_jax.unroll import _reverse_valid
+from rnn_jax.unroll.masks import reverse_valid
 
 SPECS = [("rnn", {}), ("irnn", {}), ("lstm", {}), ("gru", {}), ("gru", {"reset_after": False}),
          ("rnn", {"activation": "relu"})]
@@ -101,8 +101,8 @@ def test_reverse_twice_is_identity_on_the_valid_part(problem):
     with enable_x64():
         cell, params, xs, lengths = _build(problem)
         xs_t = jnp.moveaxis(xs, -2, 0)
-        once = _reverse_valid(xs_t, lengths)
-        _close(_reverse_valid(once, lengths), xs_t)
+        once = reverse_valid(xs_t, lengths)
+        _close(reverse_valid(once, lengths), xs_t)
         for b in _each(lengths.shape):
             n = int(lengths[b])
             _close(once[(slice(None), *b)][:n], xs_t[(slice(None), *b)][:n][::-1])
@@ -110,6 +110,6 @@ def test_reverse_twice_is_identity_on_the_valid_part(problem):
         final, hs = unroll(cell, params, xs, lengths=lengths, reverse=True)
         flipped = jnp.moveaxis(once, 0, -2)
         final_f, hs_f = unroll(cell, params, flipped, lengths=lengths)
-        _close(hs, jnp.moveaxis(_reverse_valid(jnp.moveaxis(hs_f, -2, 0), lengths), 0, -2))
+        _close(hs, jnp.moveaxis(reverse_valid(jnp.moveaxis(hs_f, -2, 0), lengths), 0, -2))
         for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(final_f)):
             _close(a, b)

@@ -14,7 +14,7 @@ from jax import enable_x64
 
 from rnn_jax import cells, unroll
 from rnn_jax.types import CPU
-from rnn_jax.weight_gradients import (
+from rnn_jax.unroll.options import (
     ONE_MATMUL_FROM_HIDDEN,
     PER_STEP_FROM_BATCH,
     PER_STEP_UP_TO_HIDDEN,

@@ -27,7 +27,7 @@ import optax
 from rnn_jax import _checks
 from rnn_jax.registry import Registry
 from rnn_jax.types import Batch, Readout
-from rnn_jax.unroll import step_mask
+from rnn_jax.unroll.masks import step_mask
 
 
 class LossKind(enum.StrEnum):

@@ -1,0 +1,132 @@
+"""How :func:`rnn_jax.unroll` runs a cell over time: the loop options, and the one resolver
+that turns their ``"auto"`` values into concrete choices.
+
+The rules behind ``"auto"`` were measured by ``benchmarks.parallel_scan`` and
+``benchmarks.weight_gradients``; the numbers are in ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+import jax
+
+from rnn_jax import _checks
+from rnn_jax.cells.base import Cell
+from rnn_jax.types import CPU
+
+
+class Mode(enum.StrEnum):
+    """How the recurrence runs over time."""
+
+    AUTO = "auto"  # see ``choose_mode``
+    SEQUENTIAL = "sequential"  # jax.lax.scan, one step after another
+    PARALLEL = "parallel"  # jax.lax.associative_scan; cells with a LinearRecurrence only
+
+
+class WeightGradients(enum.StrEnum):
+    """How the sequential loop's backward pass forms the weights' gradients."""
+
+    AUTO = "auto"  # see ``choose_weight_gradients``
+    PER_STEP = "per_step"  # autodiff of the scan: accumulated in every backward step
+    ONE_MATMUL = "one_matmul"  # custom VJP: one matmul over all steps after the backward loop
+
+
+PARALLEL_FROM_STEPS = 256
+"""On an accelerator, the shortest sequence for which ``Mode.AUTO`` picks the parallel scan."""
+ONE_MATMUL_FROM_HIDDEN = 64
+"""``WeightGradients.AUTO`` picks ``one_matmul`` on a CPU from this hidden size on."""
+PER_STEP_FROM_BATCH = 128
+"""With ``PER_STEP_UP_TO_HIDDEN``: gated cells keep ``per_step`` on a CPU from this batch size."""
+PER_STEP_UP_TO_HIDDEN = 128
+"""With ``PER_STEP_FROM_BATCH``: gated cells keep ``per_step`` on a CPU up to this hidden size."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The loop options of :func:`rnn_jax.unroll`, checked when made.
+
+    Attributes:
+        unroll: steps per loop iteration of the scan (``True``: fully unrolled).
+        remat: ``False``; ``True`` (segments of ``round(sqrt(t))`` steps under
+            ``jax.checkpoint``) or an int ``k`` (segments of ``k`` steps).
+        hoist: project the inputs of all steps as one matmul before the loop.
+        mode: a :class:`Mode`.
+        weight_gradients: a :class:`WeightGradients`.
+    """
+
+    unroll: int | bool = 1
+    remat: bool | int = False
+    hoist: bool = False
+    mode: Mode = Mode.AUTO
+    weight_gradients: WeightGradients = WeightGradients.AUTO
+
+    def __post_init__(self):
+        if self.unroll is not True and (isinstance(self.unroll, bool) or not isinstance(self.unroll, int)
+                                        or self.unroll < 1):
+            raise ValueError(f"unroll={self.unroll!r} must be a positive int (steps per loop iteration) or True")
+        if not isinstance(self.remat, bool) and not (isinstance(self.remat, int) and self.remat >= 1):
+            raise ValueError(f"remat={self.remat!r} must be a bool or a positive int (steps per rematerialised segment)")
+        if not isinstance(self.hoist, bool):
+            raise TypeError(f"hoist={self.hoist!r} must be a bool")
+        object.__setattr__(self, "mode", _checks.choice(Mode, self.mode, "mode"))
+        object.__setattr__(self, "weight_gradients",
+                           _checks.choice(WeightGradients, self.weight_gradients, "weight_gradients"))
+        if self.mode is Mode.PARALLEL and (self.remat is not False or self.unroll != 1):
+            raise ValueError(f"remat={self.remat!r} and unroll={self.unroll!r} are options of mode='sequential'; "
+                             "the parallel mode takes neither")
+        if self.weight_gradients is WeightGradients.ONE_MATMUL and self.mode is Mode.PARALLEL:
+            raise ValueError("weight_gradients='one_matmul' is an option of mode='sequential'")
+
+    def for_cell(self, cell: Cell) -> Options:
+        """These options, refused when ``cell`` cannot run with them."""
+        if self.mode is Mode.PARALLEL and cell.linear is None:
+            raise ValueError(f"mode='parallel' needs a cell whose recurrence is linear in its state "
+                             f"(lru, mingru, minlstm); {cell.name!r} has none: use mode='sequential'")
+        if self.weight_gradients is WeightGradients.ONE_MATMUL and cell.split is None:
+            raise ValueError(f"weight_gradients='one_matmul' needs a cell whose step applies linear(h, w_hh) once "
+                             f"(rnn, irnn, lstm, reset-after gru, exprnn); {cell.name!r} does not: use 'per_step'")
+        return self
+
+    def resolve(self, cell: Cell, *, seq_len: int, hidden_size: int, batch_size: int,
+                backend: str | None = None) -> Options:
+        """The options with ``"auto"`` replaced by what :func:`choose_mode` and
+        :func:`choose_weight_gradients` pick for this call."""
+        options = self.for_cell(cell)
+        backend = jax.default_backend() if backend is None else backend
+        mode = self.mode
+        if mode is Mode.AUTO:
+            mode = choose_mode(cell, seq_len, remat=self.remat, unroll=self.unroll, backend=backend)
+        gradients = self.weight_gradients
+        if gradients is WeightGradients.AUTO:
+            gradients = (choose_weight_gradients(cell, hidden_size, batch_size, backend=backend)
+                         if mode is Mode.SEQUENTIAL else WeightGradients.PER_STEP)
+        return dataclasses.replace(options, mode=mode, weight_gradients=gradients)
+
+
+def choose_mode(cell: Cell, seq_len: int, *, remat: bool | int = False, unroll: int | bool = 1,
+                backend: str | None = None) -> Mode:
+    """The mode ``Mode.AUTO`` resolves to: sequential on a CPU, where the parallel scan was
+    slower at every length measured; on a GPU or TPU parallel for a cell with a
+    ``LinearRecurrence`` from ``PARALLEL_FROM_STEPS`` steps on (not measured here: no
+    accelerator). Sequential whenever ``remat`` or an ``unroll`` factor is asked for."""
+    backend = jax.default_backend() if backend is None else backend
+    if cell.linear is None or backend == CPU or remat is not False or unroll != 1 or seq_len < PARALLEL_FROM_STEPS:
+        return Mode.SEQUENTIAL
+    return Mode.PARALLEL
+
+
+def choose_weight_gradients(cell: Cell, hidden_size: int, batch_size: int, *,
+                            backend: str | None = None) -> WeightGradients:
+    """The path ``WeightGradients.AUTO`` resolves to: ``one_matmul`` for a cell with a
+    ``SplitStep`` on a CPU from ``ONE_MATMUL_FROM_HIDDEN`` units, except for gated cells
+    (``cell.num_gates > 1``) at batches of at least ``PER_STEP_FROM_BATCH`` with at most
+    ``PER_STEP_UP_TO_HIDDEN`` units; ``per_step`` otherwise (and on accelerators, not
+    measured)."""
+    backend = jax.default_backend() if backend is None else backend
+    if cell.split is None or backend != CPU or hidden_size < ONE_MATMUL_FROM_HIDDEN:
+        return WeightGradients.PER_STEP
+    if cell.num_gates > 1 and batch_size >= PER_STEP_FROM_BATCH and hidden_size <= PER_STEP_UP_TO_HIDDEN:
+        return WeightGradients.PER_STEP
+    return WeightGradients.ONE_MATMUL
