@@ -58,23 +58,26 @@ def _one_sigmoid_step(params, carry, x_t, r_t):
     return (h, c), h
 
 
+def _with_split(cell: base.Cell, after_matmul, hidden) -> base.Cell:
+    """``cell`` with the step ``after_matmul(p, c, x, linear(hidden(c), w_hh))`` and its split."""
+    def step(params, carry, x_t):
+        return after_matmul(params, carry, x_t, base.linear(hidden(carry), params["w_hh"]))
+
+    return cell._replace(step=step, hidden=hidden, split=base.SplitStep(after_matmul, num_gates=4))
+
+
 def variants() -> dict[str, base.Cell]:
     lstm = cells.get("lstm")
-    one_carry = base.SplitStep(_one_carry_step)
-    def halves(carry):
-        return jnp.split(carry, 2, axis=-1)
 
+    def first_half(carry):
+        return jnp.split(carry, 2, axis=-1)[0]
+
+    one_carry = lstm._replace(initial_carry=lambda p, b: jnp.zeros((*b, 2 * base.hidden_size(p)), p["w_hh"].dtype))
     return {
         "lstm": lstm,
-        "one_carry": lstm._replace(
-            initial_carry=lambda p, b: jnp.zeros((*b, 2 * base.hidden_size(p)), p["w_hh"].dtype),
-            hidden=lambda carry: halves(carry)[0],
-            replace_hidden=lambda carry, h: jnp.concatenate([h, halves(carry)[1]], -1),
-            step=one_carry.joined(lambda carry: halves(carry)[0]), split=one_carry),
-        "contiguous": lstm._replace(step=base.SplitStep(_contiguous_step).joined(lambda c: c[0]),
-                                    split=base.SplitStep(_contiguous_step)),
-        "one_sigmoid": lstm._replace(step=base.SplitStep(_one_sigmoid_step).joined(lambda c: c[0]),
-                                     split=base.SplitStep(_one_sigmoid_step)),
+        "one_carry": _with_split(one_carry, _one_carry_step, first_half),
+        "contiguous": _with_split(lstm, _contiguous_step, lstm.hidden),
+        "one_sigmoid": _with_split(lstm, _one_sigmoid_step, lstm.hidden),
     }
 
 

@@ -36,7 +36,7 @@ def main() -> None:
         for name in (*LINEAR, "gru"):
             cell = cells.get(name)
             params = cell.init(jax.random.key(0), I, H)
-            for mode in ("sequential", "parallel") if cell.linear is not None else ("sequential",):
+            for mode in ("sequential", "parallel") if cell.linear_recurrence is not None else ("sequential",):
                 step = grad_fn(cell, mode)
                 contenders[f"{name}/{mode}"] = lambda step=step, params=params: jax.block_until_ready(step(params, xs))
                 labels[f"{name}/{mode}"] = (name, mode)

@@ -123,7 +123,9 @@ def spectral_norm(matrices: jax.Array, *, iterations: int = 200) -> jax.Array:
 def recurrent_blocks(cell: Cell, cell_params) -> np.ndarray | None:
     """The gate blocks ``[..., G, n, n]`` of the cell's recurrent matrix (host numpy, float64 or
     complex128), or ``None`` for a cell without one (``mingru``, ``minlstm``)."""
-    w = cell.recurrent_matrix(cell_params)
+    if cell.hooks.recurrent_matrix is None:
+        return None
+    w = cell.hooks.recurrent_matrix(cell_params)
     if w is None:
         return None
     w = np.asarray(w)
@@ -137,7 +139,7 @@ def recurrent_spectra(cell: Cell, cell_params, *, top: int = 4) -> dict[str, np.
     matrix, ``W_hh`` for the classic cells (host numpy).
 
     Args:
-        cell: the cell (its ``recurrent_matrix``: ``expm(A - Aᵀ)`` for ``exprnn``, ``diag(λ)``
+        cell: the cell (its ``hooks.recurrent_matrix``: ``expm(A - Aᵀ)`` for ``exprnn``, ``diag(λ)``
             for ``lru``).
         cell_params: one cell's parameters (any leading stacked axes are kept).
         top: how many singular values to keep.
@@ -174,7 +176,8 @@ def model_spectra(model: SequenceModel, params) -> dict[str, np.ndarray]:
     padded with NaN to the widest layer's ``k`` and ``n``; ``{}`` for a cell without a
     recurrent matrix."""
     cell = model.cell_fn
-    if cell.recurrent_matrix(model.cell_params(params)[0][0]) is None:
+    matrix = cell.hooks.recurrent_matrix
+    if matrix is None or matrix(model.cell_params(params)[0][0]) is None:
         return {}
     per_layer = [[recurrent_spectra(cell, p) for p in layer] for layer in model.cell_params(params)]
     def stack(name, trailing):  # directions, then layers, before the trailing axes

@@ -60,7 +60,7 @@ class FlaxCell(nnx.RNNCellBase):
         return self
 
     def __call__(self, carry, inputs):
-        params = self.cell.prepare(self.params)  # exprnn: W_hh = expm(A - Aᵀ), here once per step
+        params = self.cell.hooks.prepare(self.params)  # exprnn: W_hh = expm(A - Aᵀ), here once per step
         return self.cell.step(params, carry, self.cell.project_inputs(params, inputs))
 
     def initialize_carry(self, input_shape: tuple[int, ...], rngs=None, carry_init=None):
@@ -96,7 +96,7 @@ class LinenCell(linen.RNNCellBase):
     def __call__(self, carry, inputs):
         cell = self.cell_fn
         params = self.param("cell", lambda key: cell.init(key, inputs.shape[-1], self.features))
-        params = cell.prepare(params)
+        params = cell.hooks.prepare(params)
         return cell.step(params, carry, cell.project_inputs(params, inputs))
 
     def initialize_carry(self, rng, input_shape: tuple[int, ...]):

@@ -249,7 +249,7 @@ class SequenceModel:
             finals, outputs = [], []
             for direction, half in zip(Direction.of(self.bidirectional), halves):
                 final, hs = unroll(cell, layer[direction.value], xs, probe=half, reverse=direction.reverse, **run)
-                finals.append(cell.hidden(final) if cell.readout is None
+                finals.append(cell.hidden(final) if cell.hooks.output is None
                               else _last_output(hs, lengths, direction.reverse))
                 outputs.append(hs)
             xs = jnp.concatenate(outputs, axis=-1) if self.bidirectional else outputs[0]

@@ -33,7 +33,7 @@ BOUND = 1e-20  # their state['bound']: steps with ‖∂E/∂h_k‖² below it a
 
 def supports(cell: Cell) -> bool:
     """Whether Ω is defined for ``cell``: one gate, a step cut at ``W_hh`` (rnn, irnn)."""
-    return cell.num_gates == 1 and cell.split is not None and "w_hh" in jax.eval_shape(
+    return cell.split is not None and cell.split.num_gates == 1 and "w_hh" in jax.eval_shape(
         lambda k: cell.init(k, 1, 2), jax.random.key(0))
 
 
@@ -59,7 +59,7 @@ def omega(cell: Cell, layer_params, batch: Batch, hidden_grads: jax.Array, *, bo
     v = jnp.swapaxes(stop(hidden_grads), 0, 1)  # [b, t, h]
 
     def output(r):
-        return cell.split.step(params, h_prev, x_proj, r)[1]
+        return cell.split.after_matmul(params, h_prev, x_proj, r)[1]
 
     _, pullback = jax.vjp(output, linear(h_prev, params["w_hh"]))
     (u,) = pullback(v)  # v ⊙ f'(pre-activation)

@@ -173,3 +173,26 @@ def test_registry_round_trip_and_custom_cell(key):
 def test_bad_options_raise(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("name,options", [("rnn", {}), ("irnn", {}), ("lstm", {}), ("gru", {}), ("exprnn", {}),
+                                          ("lru", {}), ("mingru", {}), ("minlstm", {}), ("mingru", {"log_space": False})])
+def test_fast_paths_equal_the_plain_step(name, options, key):
+    """A cell's split step (joined at its recurrent matmul) and its linear recurrence (as a
+    sequential step) give exactly what ``cell.step`` gives."""
+    cell = cells.get(name, **options)
+    assert (cell.split is not None) or (cell.linear_recurrence is not None)
+    k_p, k_c, k_x = jax.random.split(key, 3)
+    params = cell.hooks.prepare(cell.init(k_p, 3, 6))
+    carry = jax.tree.map(lambda a: jax.random.normal(k_c, a.shape, a.dtype), cell.initial_carry(params, (2,)))
+    x_t = cell.project_inputs(params, jax.random.normal(k_x, (2, 3)))
+    want = cell.step(params, carry, x_t)
+    if cell.split is not None:
+        r_t = base.linear(cell.hidden(carry), params["w_hh"])
+        jax.tree.map(np.testing.assert_array_equal, cell.split.after_matmul(params, carry, x_t, r_t), want)
+    if cell.linear_recurrence is not None:
+        recurrence = cell.linear_recurrence
+        a, b = recurrence.coefficients(params, x_t)
+        state = recurrence.from_state(a * recurrence.to_state(carry) + b)
+        np.testing.assert_allclose(state, want[0], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(base.output(cell, params, state, x_t), want[1], rtol=1e-6, atol=1e-6)

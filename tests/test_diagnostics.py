@@ -23,7 +23,7 @@ def test_hidden_grad_norms_equal_per_sequence_python_loop(cell, key):
         carry = c.initial_carry(p, ())
         for t in range(7):
             carry, h = c.step(p, carry, c.project_inputs(p, batch.inputs[b, t]))
-            carry = c.replace_hidden(carry, h + eps[t])
+            carry = (h + eps[t], *carry[1:]) if isinstance(carry, tuple) else h + eps[t]  # lstm: (h, c)
         out = head["w"] @ c.hidden(carry) + head["b"]
         return jnp.sum((out - batch.targets[b]) ** 2)
 

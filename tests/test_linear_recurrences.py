@@ -91,8 +91,8 @@ def test_mingru_and_minlstm_steps_are_the_papers(log_space, key):
 def test_log_coefficients_are_the_logs_of_the_coefficients(name, key):
     cell, params, xs = _setup(name, {}, key)
     x_proj = cell.project_inputs(params, 4.0 * xs)  # large logits too
-    a, b = cell.linear.coefficients(params, x_proj)
-    log_a, log_b = cell.linear.log_coefficients(params, x_proj)
+    a, b = cell.linear_recurrence.coefficients(params, x_proj)
+    log_a, log_b = cell.linear_recurrence.log_coefficients(params, x_proj)
     assert bool(jnp.all(b > 0))  # g keeps the candidate positive
     np.testing.assert_allclose(jnp.exp(log_a), a, rtol=1e-5)
     np.testing.assert_allclose(jnp.exp(log_b), b, rtol=1e-5)
@@ -139,13 +139,13 @@ def test_exprnn_stays_orthogonal_after_many_optimiser_steps(init, key):
         updates, opt_state = tx.update(grads, opt_state)
         return optax.apply_updates(params, updates), opt_state
 
-    initial = cell.recurrent_matrix(params)
+    initial = cell.hooks.recurrent_matrix(params)
     np.testing.assert_allclose(np.abs(np.linalg.eigvals(np.asarray(initial))), 1.0, atol=1e-5)
     state = (params, tx.init(params))
     with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int and float
         for _ in range(300):
             state = update(*state)
-    w = cell.recurrent_matrix(state[0])
+    w = cell.hooks.recurrent_matrix(state[0])
     assert float(jnp.max(jnp.abs(state[0]["a"] - params["a"]))) > 0.5  # A really moved
     assert float(jnp.max(jnp.abs(w.T @ w - jnp.eye(32)))) < 1e-5
 

@@ -34,15 +34,15 @@ def _python_loop(cell, params, xs, carry=None, probe=None):
     """The reference: project each step separately and call ``step`` in a Python loop; a probe
     is added to the state, and the output read from the perturbed state."""
     batch_shape = xs.shape[:-2]
-    params = cell.prepare(params)
+    params = cell.hooks.prepare(params)
     carry = cell.initial_carry(params, batch_shape) if carry is None else carry
     hs = []
     for t in range(xs.shape[-2]):
         x_t = cell.project_inputs(params, xs[..., t, :])
         carry, h = cell.step(params, carry, x_t)
         if probe is not None:
-            carry = cell.replace_hidden(carry, cell.hidden(carry) + probe[t])
-            h = cell.hidden(carry) if cell.readout is None else cell.readout(params, carry, x_t)
+            carry = (carry[0] + probe[t], *carry[1:]) if isinstance(carry, tuple) else carry + probe[t]  # lstm: (h, c)
+            h = cell.hidden(carry) if cell.hooks.output is None else cell.hooks.output(params, carry, x_t)
         hs.append(h)
     return carry, jnp.stack(hs, axis=-2)
 

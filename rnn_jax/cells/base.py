@@ -1,36 +1,27 @@
 """The ``Cell`` contract and the cell registry.
 
-A cell is a NamedTuple of pure functions on arrays with any leading batch dimensions::
+A cell is a NamedTuple of pure functions on arrays with any leading batch dimensions. Every
+cell has five::
 
     params = cell.init(key, input_size, hidden_size)        # dict of arrays
     carry = cell.initial_carry(params, batch_shape)         # zeros
     xs_proj = cell.project_inputs(params, xs)               # [..., G*h], hoisted over time
-    carry, h = cell.step(params, carry, xs_proj[t])         # the recurrence only
-    h = cell.hidden(carry)                                  # what the next layer sees
-    carry = cell.replace_hidden(carry, h)                   # used by unroll's probe
+    carry, y = cell.step(params, carry, xs_proj[t])         # the recurrence only
+    h = cell.hidden(carry)                                  # what probes see [the carry]
 
-Optional parts (defaults in brackets) for the cells beyond the classic three::
+``hidden`` must select part of the carry (a linear map), so :func:`add_to_hidden` can add
+``unroll``'s probe to it. Three optional capabilities, each absent by default:
 
-    params = cell.prepare(params)            # once per unroll, before the loop [identity]
-    w = cell.recurrent_matrix(params)        # [G*n, n] for the spectra, or None [w_hh]
-    y = cell.readout(params, carry, x_proj_t)  # the step's output when it is not the
-                                             # carry's hidden part [None: y = hidden(carry)]
-    cell.linear                              # a LinearRecurrence: unroll's parallel mode
-    cell.split                               # a SplitStep: the step cut at its recurrent
-                                             # matmul, for unroll's one-matmul weight gradients
+    cell.split     a SplitStep: the step cut at its one recurrent matmul (one-matmul gradients)
+    cell.linear_recurrence   a LinearRecurrence: s_t = a_t ⊙ s_{t-1} + b_t (parallel scans)
+    cell.hooks     Hooks: prepare (once per sequence), output (when the step's output is not
+                   its hidden state), recurrent_matrix (for the spectra)
 
 Unrolled by hand (what :func:`rnn_jax.unroll` does, with masks, reverse and probes)::
 
     def body(carry, x_t):
         return cell.step(params, carry, x_t)
-    final, hs = jax.lax.scan(body, carry, cell.project_inputs(params, xs_time_major))
-
-``replace_hidden`` is an addition to the contract in DESIGN.md: the ``probe`` of ``unroll``
-must enter the carry (not only the output) so that ``grad(loss, probe)[t]`` is the total
-derivative dL/dh_t through every later step. ``prepare`` lets a cell derive its recurrent
-matrix from its parameters once per sequence (``exprnn``: ``expm(A - Aᵀ)``) instead of once
-per step; ``readout`` lets a cell's output differ from its state (``lru``: ``Re(C h) + D x``),
-and is recomputed after the probe enters the state so that the probe still means dL/dh_t.
+    final, ys = jax.lax.scan(body, carry, cell.project_inputs(params, xs_time_major))
 """
 
 from __future__ import annotations
@@ -46,97 +37,98 @@ from rnn_jax.registry import Registry
 from rnn_jax.types import Carry, Params
 
 
+def identity_hidden(carry: jax.Array) -> jax.Array:
+    return carry
+
+
+def _w_hh(params: Params) -> jax.Array | None:
+    return params.get("w_hh")
+
+
+class Hooks(NamedTuple):
+    """Optional functions that ``unroll`` and the diagnostics call.
+
+    Attributes:
+        prepare: ``params -> params``, called once per ``unroll`` before the loop
+            (``exprnn``: ``w_hh = expm(A - Aᵀ)`` once per sequence instead of per step).
+        output: ``(params, carry, x_proj_t) -> y_t`` when a step's output is not
+            ``hidden(carry)`` (``lru``: ``Re(C s) + D x``); ``unroll`` calls it again after the
+            probe enters the state, so the probe still means dL/dh_t.
+        recurrent_matrix: ``params -> [G*n, n]`` (real or complex) whose gate blocks the
+            spectra analyse (default: ``w_hh``), or ``None`` for a cell without a fixed one.
+    """
+
+    prepare: Callable[[Params], Params] = lambda params: params
+    output: Callable[[Params, Carry, jax.Array], jax.Array] | None = None
+    recurrent_matrix: Callable[[Params], jax.Array | None] | None = _w_hh
+
+
 class Cell(NamedTuple):
     """A recurrent cell as pure functions. See the module docstring for the contract.
 
     Attributes:
         name: registry name (``"lstm"``...).
-        num_gates: ``G``, the number of ``[h, h]`` blocks stacked in ``w_hh``.
         init: ``(key, input_size, hidden_size, **options) -> params``.
         initial_carry: ``(params, batch_shape) -> carry`` of zeros in the params' dtype.
         project_inputs: ``(params, xs[..., i]) -> xs_proj[..., G*h]``.
-        step: ``(params, carry, x_proj_t[*b, G*h]) -> (carry, h_t[*b, h])``.
-        hidden: ``carry -> h``.
-        replace_hidden: ``(carry, h) -> carry`` with its hidden part replaced.
+        step: ``(params, carry, x_proj_t[*b, G*h]) -> (carry, y_t[*b, h])``.
+        hidden: ``carry -> h``, a selection from the carry (default: the whole carry).
         options: the options this cell was made with (for configs and reprs).
-        init_options: the names in ``options`` that only ``init`` reads. Runs whose cells
-            differ only in these share their compiled training, evaluation and diagnostics
-            programs within a process (``runner.run``); leave it empty when unsure.
-        prepare: ``params -> params``, called once by ``unroll`` before the loop.
-        recurrent_matrix: ``params -> [G*n, n]`` (real or complex) whose gate blocks the
-            spectra diagnostics analyse, or ``None`` for a cell with no fixed recurrent
-            matrix (``mingru``, ``minlstm``: their recurrence depends on the input).
-        readout: ``(params, carry, x_proj_t) -> y_t`` when the output is not ``hidden(carry)``.
-        linear: a :class:`LinearRecurrence` when the recurrence is linear in the state, which
-            lets ``unroll`` run it in parallel over time.
-        split: a :class:`SplitStep` when ``step`` applies ``linear(hidden(carry), w_hh)`` once
-            and nothing else of ``w_hh``, which lets ``unroll`` form the weight gradients with
-            one matmul after the loop (``weight_gradients="one_matmul"``).
+        init_options: the names in ``options`` that only ``init`` reads; runs whose cells
+            differ only in these share their compiled training programs in a process.
+        split: a :class:`SplitStep`, or ``None``.
+        linear_recurrence: a :class:`LinearRecurrence`, or ``None``.
+        hooks: the cell's :class:`Hooks`.
     """
 
     name: str
-    num_gates: int
     init: Callable[..., Params]
     initial_carry: Callable[[Params, tuple[int, ...]], Carry]
     project_inputs: Callable[[Params, jax.Array], jax.Array]
     step: Callable[[Params, Carry, jax.Array], tuple[Carry, jax.Array]]
-    hidden: Callable[[Carry], jax.Array]
-    replace_hidden: Callable[[Carry, jax.Array], Carry]
+    hidden: Callable[[Carry], jax.Array] = identity_hidden
     options: tuple[tuple[str, Any], ...] = ()
     init_options: tuple[str, ...] = ()
-    prepare: Callable[[Params], Params] = lambda params: params
-    recurrent_matrix: Callable[[Params], jax.Array | None] = lambda params: params.get("w_hh")
-    readout: Callable[[Params, Carry, jax.Array], jax.Array] | None = None
-    linear: LinearRecurrence | None = None
     split: SplitStep | None = None
+    linear_recurrence: LinearRecurrence | None = None
+    hooks: Hooks = Hooks()
 
 
 class SplitStep(NamedTuple):
     """A step cut at its one recurrent matmul ``r_t = linear(hidden(carry), params["w_hh"])``.
 
-    ``step(params, carry, x_proj_t, r_t)`` is everything else: elementwise in the batch and
-    free of ``w_hh``'s values. :func:`rnn_jax.unroll` uses the cut to run the backward pass
-    without a ``w_hh`` gradient in the loop: each backward step gives ``dL/dr_t``, and
-    ``dL/dw_hh = Σ_t dr_tᵀ h_{t-1}`` is one matmul over all steps after it.
+    ``after_matmul(params, carry, x_proj_t, r_t)`` is the rest of the step: elementwise in the
+    batch and free of ``w_hh``'s values, so ``cell.step(p, c, x)`` equals
+    ``after_matmul(p, c, x, linear(hidden(c), p["w_hh"]))``. ``unroll``'s one-matmul loop then
+    forms ``dL/dw_hh = Σ_t dr_tᵀ h_{t-1}`` with one matmul after the backward loop.
 
     Attributes:
-        step: ``(params, carry, x_proj_t[*b, G*h], r_t[*b, G*h]) -> (carry, h_t)``.
-        uses: the parameters ``step`` reads (besides ``w_hh``'s shape); only these are
-            differentiated inside the backward loop (gru: ``("b_hh",)``; exprnn: ``("b",)``).
-        additive_gates: how many leading gate blocks of ``x_proj_t`` and ``r_t`` ``step`` reads
-            only through their sum; ``None``: all (rnn, lstm, exprnn). The reset-after gru's
-            is 2: its reset gate scales ``r_t``'s third block. The loops keep one array for
-            those blocks instead of two.
+        after_matmul: ``(params, carry, x_proj_t[*b, G*h], r_t[*b, G*h]) -> (carry, y_t)``.
+        num_gates: ``G``, the number of ``[h, h]`` blocks stacked in ``w_hh``.
+        uses: the parameters ``after_matmul`` reads (besides ``w_hh``'s shape); only these
+            are differentiated inside the backward loop (gru: ``("b_hh",)``; exprnn: ``("b",)``).
+        additive_gates: how many leading gate blocks of ``x_proj_t`` and ``r_t`` it reads only
+            through their sum; ``None``: all. The reset-after gru's is 2.
     """
 
-    step: Callable[[Params, Carry, jax.Array, jax.Array], tuple[Carry, jax.Array]]
+    after_matmul: Callable[[Params, Carry, jax.Array, jax.Array], tuple[Carry, jax.Array]]
+    num_gates: int = 1
     uses: tuple[str, ...] = ()
     additive_gates: int | None = None
-
-    def joined(self, hidden: Callable[[Carry], jax.Array]) -> Callable[[Params, Carry, jax.Array], tuple[Carry, jax.Array]]:
-        """The whole step, ``step(params, carry, x_t, linear(hidden(carry), params["w_hh"]))``."""
-
-        def step(params, carry, x_t):
-            return self.step(params, carry, x_t, linear(hidden(carry), params["w_hh"]))
-
-        return step
 
 
 class LinearRecurrence(NamedTuple):
     """A recurrence linear in its state: ``s_t = a_t ⊙ s_{t-1} + b_t``, elementwise.
 
-    ``a_t`` and ``b_t`` depend on the (projected) input only, so the states of all steps are
-    an associative scan of the pairs ``(a_t, b_t)`` under ``(a, b) ∘ (a', b') = (a a', a' b + b')``
-    (Blelloch 1990; Martin & Cundy 2018), which :func:`rnn_jax.unroll` runs with
-    ``jax.lax.associative_scan`` in its parallel mode. The cell's carry is one array, its
-    own hidden part; ``to_state``/``from_state`` map it to and from the scan's domain (the
-    LRU's complex state is carried as ``[Re | Im]``).
+    ``a_t`` and ``b_t`` depend on the (projected) input only, so ``unroll``'s parallel mode
+    computes every state with ``jax.lax.associative_scan``. The cell's carry is one array;
+    ``to_state``/``from_state`` map it to and from the scan's domain (the LRU's complex
+    state is carried as ``[Re | Im]``).
 
     Attributes:
-        coefficients: ``(params, x_proj[..., G*h]) -> (a, b)``, elementwise over any leading axes.
-        log_coefficients: ``(params, x_proj) -> (log a, log b)`` for cells whose coefficients
-            are positive: the parallel mode then combines in log space,
-            ``(la, lb) ∘ (la', lb') = (la + la', logaddexp(la' + lb, lb'))`` (Feng et al. 2024).
+        coefficients: ``(params, x_proj[..., G*h]) -> (a, b)``, elementwise over leading axes.
+        log_coefficients: ``(params, x_proj) -> (log a, log b)`` for positive coefficients,
+            combined in log space (Feng et al. 2024).
         to_state: ``carry -> s`` (linear).
         from_state: ``s -> carry`` (linear, the inverse of ``to_state``).
     """
@@ -146,16 +138,28 @@ class LinearRecurrence(NamedTuple):
     to_state: Callable[[jax.Array], jax.Array] = lambda carry: carry
     from_state: Callable[[jax.Array], jax.Array] = lambda state: state
 
-    def step(self, readout=None):
-        """The sequential step ``s_t = a_t ⊙ s_{t-1} + b_t`` of a cell with this recurrence,
-        with the output ``readout(params, carry, x_proj_t)`` (default: the new carry)."""
+    def as_step(self, output=None):
+        """The sequential step ``s_t = a_t ⊙ s_{t-1} + b_t`` with the output
+        ``output(params, carry, x_proj_t)`` (default: the new carry)."""
 
         def step(params, carry, x_t):
             a, b = self.coefficients(params, x_t)
             carry = self.from_state(a * self.to_state(carry) + b)
-            return carry, carry if readout is None else readout(params, carry, x_t)
+            return carry, carry if output is None else output(params, carry, x_t)
 
         return step
+
+
+def add_to_hidden(cell: Cell, carry: Carry, delta: jax.Array) -> Carry:
+    """``carry`` with ``delta`` added to its hidden part (``hidden`` is a selection, so its
+    transpose puts ``delta`` back where ``hidden`` reads it and zeros elsewhere)."""
+    (placed,) = jax.linear_transpose(cell.hidden, carry)(delta)
+    return jax.tree.map(jnp.add, carry, placed)
+
+
+def output(cell: Cell, params: Params, carry: Carry, x_t: jax.Array) -> jax.Array:
+    """The step's output for ``carry``: ``hooks.output`` if the cell has one, else ``hidden(carry)``."""
+    return cell.hidden(carry) if cell.hooks.output is None else cell.hooks.output(params, carry, x_t)
 
 
 # --- helpers shared by the cell files ---------------------------------------------------
@@ -210,15 +214,6 @@ def bound_init(num_gates: int, defaults: dict[str, Any], **fixed: Any) -> Callab
         )
 
     return init
-
-
-def identity_hidden(carry: jax.Array) -> jax.Array:
-    return carry
-
-
-def replace_whole(carry: jax.Array, h: jax.Array) -> jax.Array:
-    del carry
-    return h
 
 
 # --- registry ----------------------------------------------------------------------------

@@ -86,24 +86,21 @@ def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
     def prepare(params):
         return {**params, "w_hh": orthogonal_from_skew(params["a"])}
 
-    def split_step(params, h, x_t, r_t):
+    def after_matmul(params, h, x_t, r_t):
         h = modrelu(x_t + r_t, jnp.broadcast_to(params["b"], h.shape))
         return h, h
 
-    split = base.SplitStep(split_step, uses=("b",))
+    def step(params, h, x_t):  # params prepared: w_hh = expm(A - Aᵀ)
+        return after_matmul(params, h, x_t, base.linear(h, params["w_hh"]))
 
     return base.Cell(
         name="exprnn",
-        num_gates=1,
         init=init_params,
         initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["a"].shape[-1]), params["a"].dtype),
         project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
-        step=split.joined(base.identity_hidden),
-        hidden=base.identity_hidden,
-        replace_hidden=base.replace_whole,
+        step=step,
         options=(("init", kind.value),),
         init_options=("init",),
-        prepare=prepare,
-        recurrent_matrix=lambda params: orthogonal_from_skew(params["a"]),
-        split=split,
+        split=base.SplitStep(after_matmul, uses=("b",)),
+        hooks=base.Hooks(prepare=prepare, recurrent_matrix=lambda params: orthogonal_from_skew(params["a"])),
     )

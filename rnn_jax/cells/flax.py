@@ -24,7 +24,7 @@ Conventions:
   LSTM carry is ``(c, h)``. The probe enters there, so it still means dL/dh_t, and the
   cell's output must be that ``h`` (true of every Flax cell).
 * The initial carry is zeros; the inputs go to the cell as they are (``project_inputs`` is a
-  cast), and ``recurrent_matrix`` is ``None``, so the spectra diagnostics skip these cells.
+  cast), and ``hooks.recurrent_matrix`` is ``None``, so the spectra diagnostics skip these cells.
 
 Sizes: ``initial_carry(params, batch_shape)`` needs the input and hidden sizes, which Flax
 keeps in the module, not in the parameters. ``init`` records them against the parameters'
@@ -53,10 +53,6 @@ def _shapes(params) -> tuple:
 
 def _hidden(carry):
     return carry[-1] if isinstance(carry, tuple) else carry
-
-
-def _replace_hidden(carry, h):
-    return (*carry[:-1], h) if isinstance(carry, tuple) else h
 
 
 class _Nnx:
@@ -178,13 +174,11 @@ def from_flax(cell_type: type, /, *, sizes: tuple[int, int] | None = None, **opt
 
     return base.Cell(
         name=cell_type.__name__,
-        num_gates=1,
         init=init,
         initial_carry=initial_carry,
         project_inputs=project_inputs,
         step=step,
         hidden=_hidden,
-        replace_hidden=_replace_hidden,
         options=tuple(sorted((k, repr(v)) for k, v in options.items())),
-        recurrent_matrix=lambda params: None,
+        hooks=base.Hooks(recurrent_matrix=None),
     )

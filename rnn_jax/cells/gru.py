@@ -53,7 +53,7 @@ def gru(*, reset_after: bool = True, **init_options: Any) -> base.Cell:
             b_hh = jnp.concatenate([b_hh[: 2 * h], jnp.zeros_like(b_hh[2 * h :])])
         return base.project_with_bias(params, xs, b_hh)
 
-    def split_step_reset_after(params, h, x_t, r_t):
+    def after_matmul(params, h, x_t, r_t):  # reset-after
         x_r, x_z, x_n = _split3(x_t)
         h_r, h_z, h_n = _split3(r_t)
         if "b_hh" in params:
@@ -63,6 +63,9 @@ def gru(*, reset_after: bool = True, **init_options: Any) -> base.Cell:
         n = jnp.tanh(x_n + r * h_n)
         h = n + z * (h - n)
         return h, h
+
+    def step_reset_after(params, h, x_t):
+        return after_matmul(params, h, x_t, base.linear(h, params["w_hh"]))
 
     def step_reset_before(params, h, x_t):
         size = base.hidden_size(params)
@@ -74,16 +77,13 @@ def gru(*, reset_after: bool = True, **init_options: Any) -> base.Cell:
         return h, h
 
     # reset-before applies w_hh twice (to h, then to r ⊙ h): it has no single cut
-    split = base.SplitStep(split_step_reset_after, uses=("b_hh",), additive_gates=2) if reset_after else None
+    split = base.SplitStep(after_matmul, num_gates=3, uses=("b_hh",), additive_gates=2) if reset_after else None
     return base.Cell(
         name="gru",
-        num_gates=3,
         init=base.bound_init(3, init_options, gru_reset_after=reset_after),
         initial_carry=base.zeros_hidden,
         project_inputs=project_inputs,
-        step=split.joined(base.identity_hidden) if reset_after else step_reset_before,
-        hidden=base.identity_hidden,
-        replace_hidden=base.replace_whole,
+        step=step_reset_after if reset_after else step_reset_before,
         options=tuple(sorted({"reset_after": reset_after, **init_options}.items())),
         init_options=tuple(sorted(init_options)),
         split=split,

@@ -106,23 +106,20 @@ def lru(*, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = 2 * math
         bx = jax.lax.complex(re, im)
         return jnp.broadcast_to(eigenvalues(params), bx.shape), bx
 
-    def readout(params, carry, x_proj):
+    def output(params, carry, x_proj):
         c = jnp.concatenate([params["c_re"], -params["c_im"]], axis=-1)  # Re(C s) = [C_re, -C_im] @ [Re s; Im s]
         return base.linear(carry, c) + x_proj[..., 2 * _modes(params) :]
 
     linear = base.LinearRecurrence(coefficients, to_state=_to_state, from_state=_from_state)
     return base.Cell(
         name="lru",
-        num_gates=1,
         init=init,
         initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, 2 * _modes(params)), params["nu_log"].dtype),
         project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
-        step=linear.step(readout),
-        hidden=base.identity_hidden,
-        replace_hidden=base.replace_whole,
+        step=linear.as_step(output),
         options=tuple(sorted({"r_min": r_min, "r_max": r_max, "max_phase": max_phase, "normalize": normalize}.items())),
         init_options=("max_phase", "r_max", "r_min"),  # normalize decides whether the step scales by γ
-        recurrent_matrix=lambda params: jnp.vectorize(jnp.diag, signature="(n)->(n,n)")(eigenvalues(params)),
-        readout=readout,
-        linear=linear,
+        linear_recurrence=linear,
+        hooks=base.Hooks(output=output, recurrent_matrix=lambda params: jnp.vectorize(
+            jnp.diag, signature="(n)->(n,n)")(eigenvalues(params))),
     )

@@ -26,7 +26,7 @@ def _initial_carry(params, batch_shape):
     return h, jnp.zeros_like(h)
 
 
-def _split_step(params, carry, x_t, r_t):
+def _after_matmul(params, carry, x_t, r_t):
     del params  # both biases are folded into x_t
     h, c = carry
     i, f, g, o = jnp.split(x_t + r_t, 4, axis=-1)
@@ -35,15 +35,13 @@ def _split_step(params, carry, x_t, r_t):
     return (h, c), h
 
 
+def _step(params, carry, x_t):
+    h, _ = carry
+    return _after_matmul(params, carry, x_t, base.linear(h, params["w_hh"]))
+
+
 def _hidden(carry):
     return carry[0]
-
-
-def _replace_hidden(carry, h):
-    return h, carry[1]
-
-
-_SPLIT = base.SplitStep(_split_step)
 
 
 def lstm(**init_options: Any) -> base.Cell:
@@ -58,14 +56,12 @@ def lstm(**init_options: Any) -> base.Cell:
     """
     return base.Cell(
         name="lstm",
-        num_gates=4,
         init=base.bound_init(4, init_options),
         initial_carry=_initial_carry,
         project_inputs=base.project_all_biases,
-        step=_SPLIT.joined(_hidden),
+        step=_step,
         hidden=_hidden,
-        replace_hidden=_replace_hidden,
         options=tuple(sorted(init_options.items())),
         init_options=tuple(sorted(init_options)),
-        split=_SPLIT,
+        split=base.SplitStep(_after_matmul, num_gates=4),
     )

@@ -18,7 +18,7 @@ the parallel mode of :func:`rnn_jax.unroll` combines them in log space
 (``log a = -softplus(k_z)``, ``log b = -softplus(-k_z) + log g(k_h)`` for minGRU), which
 cannot overflow or underflow where a product of many gates would.
 
-Neither cell has a recurrent matrix (``recurrent_matrix`` is ``None``): the spectra
+Neither cell has a recurrent matrix (``hooks.recurrent_matrix`` is ``None``): the spectra
 diagnostics skip them, and their ‖∂L/∂h_t‖ curves show how their input-dependent decay
 ``a_t`` carries gradients.
 
@@ -49,23 +49,23 @@ def log_g(x: jax.Array) -> jax.Array:
     return jnp.where(x >= 0, jnp.log(jax.nn.relu(x) + 0.5), -jax.nn.softplus(-x))
 
 
-def _minimal_cell(name: str, gates: int, log_space: bool, keep_logit, candidate_logit) -> base.Cell:
-    """A cell ``h' = a ⊙ h + b`` with ``log a = -softplus(keep_logit)``,
-    ``log b = -softplus(-keep_logit) + log v(candidate_logit)``, both read from ``x_proj``.
+def _minimal_cell(name: str, gates: int, log_space: bool, update_logit, candidate_logit) -> base.Cell:
+    """A cell ``h' = a ⊙ h + b`` with ``log a = -softplus(update_logit)``,
+    ``log b = -softplus(-update_logit) + log v(candidate_logit)``, both read from ``x_proj``.
 
-    ``keep_logit(x_proj)`` is the logit of the share ``1 - a`` given to the candidate
-    (minGRU: ``k_z``; minLSTM: ``d``), so ``a = σ(-keep_logit)`` and ``b = σ(keep_logit) v``.
+    ``update_logit(x_proj)`` is the logit of the share ``1 - a`` given to the candidate
+    (minGRU: ``k_z``; minLSTM: ``d``), so ``a = σ(-update_logit)`` and ``b = σ(update_logit) v``.
     """
     if not isinstance(log_space, bool):
         raise TypeError(f"log_space={log_space!r} must be a bool")
     candidate = g if log_space else (lambda x: x)
 
     def coefficients(params, x_proj):
-        d = keep_logit(x_proj)
+        d = update_logit(x_proj)
         return jax.nn.sigmoid(-d), jax.nn.sigmoid(d) * candidate(candidate_logit(x_proj))
 
     def log_coefficients(params, x_proj):
-        d = keep_logit(x_proj)
+        d = update_logit(x_proj)
         return -jax.nn.softplus(d), -jax.nn.softplus(-d) + log_g(candidate_logit(x_proj))
 
     def init(key, input_size: int, hidden_size: int):
@@ -84,16 +84,13 @@ def _minimal_cell(name: str, gates: int, log_space: bool, keep_logit, candidate_
     linear = base.LinearRecurrence(coefficients, log_coefficients if log_space else None)
     return base.Cell(
         name=name,
-        num_gates=gates,
         init=init,
         initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, hidden_width(params)), params["w_ih"].dtype),
         project_inputs=base.project_all_biases,  # xs @ w_ih.T + b_ih
-        step=linear.step(),
-        hidden=base.identity_hidden,
-        replace_hidden=base.replace_whole,
+        step=linear.as_step(),
         options=(("log_space", log_space),),
-        recurrent_matrix=lambda params: None,
-        linear=linear,
+        linear_recurrence=linear,
+        hooks=base.Hooks(recurrent_matrix=None),
     )
 
 

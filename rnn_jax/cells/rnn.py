@@ -44,25 +44,24 @@ def rnn(*, activation: str | Activation = Activation.TANH, **init_options: Any) 
     kind = _checks.choice(Activation, activation, "activation")
     act = _activation(kind)
 
-    def split_step(params, h, x_t, r_t):
+    def after_matmul(params, h, x_t, r_t):
         del params, h  # both biases are folded into x_t
         h = act(x_t + r_t)
         return h, h
 
-    split = base.SplitStep(split_step)
+    def step(params, h, x_t):
+        h = act(x_t + base.linear(h, params["w_hh"]))
+        return h, h
 
     return base.Cell(
         name="rnn",
-        num_gates=1,
         init=base.bound_init(1, init_options),
         initial_carry=base.zeros_hidden,
         project_inputs=base.project_all_biases,
-        step=split.joined(base.identity_hidden),
-        hidden=base.identity_hidden,
-        replace_hidden=base.replace_whole,
+        step=step,
         options=tuple(sorted({"activation": kind.value, **init_options}.items())),
         init_options=tuple(sorted(init_options)),
-        split=split,
+        split=base.SplitStep(after_matmul),
     )
 
 

@@ -92,7 +92,7 @@ def unroll(
     if reorder:
         xs_t = reverse_valid(xs_t, lengths)
         probe = None if probe is None else reverse_valid(probe, lengths)
-    params = cell.prepare(params)
+    params = cell.hooks.prepare(params)
     carry = cell.initial_carry(params, shapes.batch_shape) if initial_carry is None else initial_carry
     loop = _LOOPS.get(options.mode) or _LOOPS.get(options.weight_gradients) or sequential.run
     carry, hs = loop(cell, params, xs_t, carry, probe, lengths, reverse and not reorder, options)

@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rnn_jax.cells.base import Cell, linear
+from rnn_jax.cells.base import Cell, add_to_hidden, linear
 from rnn_jax.types import Carry, Params
 from rnn_jax.unroll.masks import time_valid
 from rnn_jax.unroll.options import Options
@@ -76,18 +76,18 @@ class _Loop:
 
     def cut(self, x_p: jax.Array) -> int:
         """Columns of the pre-activations that the step reads only through ``x_p + r``."""
-        cell, split = self.cell, self.cell.split
-        gates = cell.num_gates if split.additive_gates is None else split.additive_gates
-        return x_p.shape[-1] // cell.num_gates * gates
+        split = self.cell.split
+        gates = split.num_gates if split.additive_gates is None else split.additive_gates
+        return x_p.shape[-1] // split.num_gates * gates
 
-    def rest(self, params, used, carry, pre, probe_t, valid_t):
+    def after_matmul(self, params, used, carry, pre, probe_t, valid_t):
         """The step after its recurrent matmul, given ``pre = (x_p + r, x_p, r)`` with the
         first part over the additive columns and the others over the rest."""
         params = {**params, **used}
         summed, x_rest, r_rest = pre
         x_p = jnp.concatenate([summed, x_rest], -1)
         r = jnp.concatenate([jnp.zeros_like(summed), r_rest], -1)
-        new_carry, h = self.cell.split.step(params, carry, x_p, r)
+        new_carry, h = self.cell.split.after_matmul(params, carry, x_p, r)
         return finish_step(self.cell, params, carry, new_carry, h, x_p, probe_t, valid_t)
 
     def forward(self, params, carry, xs, probe, valid, keep: bool):
@@ -100,7 +100,7 @@ class _Loop:
             r = linear(cell.hidden(carry), params["w_hh"])
             k = self.cut(x_p)
             pre = (x_p[..., :k] + r[..., :k], x_p[..., k:], r[..., k:])
-            new_carry, h = self.rest(params, {}, carry, pre, probe_t, valid_t)
+            new_carry, h = self.after_matmul(params, {}, carry, pre, probe_t, valid_t)
             return new_carry, (h, (carry, pre) if keep else None)
 
         inputs = cell.project_inputs(params, xs) if self.hoist else xs
@@ -117,10 +117,10 @@ class _Loop:
         def body(state, inputs):
             dcarry, dused = state
             carry, pre, probe_t, valid_t, dh = inputs
-            _, vjp = jax.vjp(lambda u, c, pr, p: self.rest(params, u, c, pr, p, valid_t), used, carry, pre, probe_t)
+            _, vjp = jax.vjp(lambda u, c, pr, p: self.after_matmul(params, u, c, pr, p, valid_t), used, carry, pre, probe_t)
             du, dc, (dsummed, dx_rest, dr_rest), dprobe_t = vjp((dcarry, dh))
             dr = jnp.concatenate([dsummed, dr_rest], -1)
-            dc = cell.replace_hidden(dc, cell.hidden(dc) + jnp.matmul(dr, w_hh))  # r = h w_hhᵀ
+            dc = add_to_hidden(cell, dc, jnp.matmul(dr, w_hh))  # r = h w_hhᵀ
             return (dc, _add(dused, du)), (jnp.concatenate([dsummed, dx_rest], -1), dr_rest, dprobe_t)
 
         start = (dcarry, jax.tree.map(jnp.zeros_like, used))

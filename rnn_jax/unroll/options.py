@@ -81,7 +81,7 @@ class Options:
 
     def for_cell(self, cell: Cell) -> Options:
         """These options, refused when ``cell`` cannot run with them."""
-        if self.mode is Mode.PARALLEL and cell.linear is None:
+        if self.mode is Mode.PARALLEL and cell.linear_recurrence is None:
             raise ValueError(f"mode='parallel' needs a cell whose recurrence is linear in its state "
                              f"(lru, mingru, minlstm); {cell.name!r} has none: use mode='sequential'")
         if self.weight_gradients is WeightGradients.ONE_MATMUL and cell.split is None:
@@ -112,7 +112,7 @@ def choose_mode(cell: Cell, seq_len: int, *, remat: bool | int = False, unroll: 
     ``LinearRecurrence`` from ``PARALLEL_FROM_STEPS`` steps on (not measured here: no
     accelerator). Sequential whenever ``remat`` or an ``unroll`` factor is asked for."""
     backend = jax.default_backend() if backend is None else backend
-    if cell.linear is None or backend == CPU or remat is not False or unroll != 1 or seq_len < PARALLEL_FROM_STEPS:
+    if cell.linear_recurrence is None or backend == CPU or remat is not False or unroll != 1 or seq_len < PARALLEL_FROM_STEPS:
         return Mode.SEQUENTIAL
     return Mode.PARALLEL
 
@@ -121,12 +121,12 @@ def choose_weight_gradients(cell: Cell, hidden_size: int, batch_size: int, *,
                             backend: str | None = None) -> WeightGradients:
     """The path ``WeightGradients.AUTO`` resolves to: ``one_matmul`` for a cell with a
     ``SplitStep`` on a CPU from ``ONE_MATMUL_FROM_HIDDEN`` units, except for gated cells
-    (``cell.num_gates > 1``) at batches of at least ``PER_STEP_FROM_BATCH`` with at most
+    (``cell.split.num_gates > 1``) at batches of at least ``PER_STEP_FROM_BATCH`` with at most
     ``PER_STEP_UP_TO_HIDDEN`` units; ``per_step`` otherwise (and on accelerators, not
     measured)."""
     backend = jax.default_backend() if backend is None else backend
     if cell.split is None or backend != CPU or hidden_size < ONE_MATMUL_FROM_HIDDEN:
         return WeightGradients.PER_STEP
-    if cell.num_gates > 1 and batch_size >= PER_STEP_FROM_BATCH and hidden_size <= PER_STEP_UP_TO_HIDDEN:
+    if cell.split.num_gates > 1 and batch_size >= PER_STEP_FROM_BATCH and hidden_size <= PER_STEP_UP_TO_HIDDEN:
         return WeightGradients.PER_STEP
     return WeightGradients.ONE_MATMUL

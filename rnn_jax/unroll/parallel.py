@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from rnn_jax.cells.base import Cell
+from rnn_jax.cells.base import Cell, output
 from rnn_jax.types import Params
 from rnn_jax.unroll.masks import at_last_step, time_valid
 from rnn_jax.unroll.options import Options
@@ -28,7 +28,7 @@ def _states(cell: Cell, params: Params, x_proj, carry, probe):
     """Every state. The probe adds to ``b_t`` and the initial state enters as
     ``b_0 += a_0 ⊙ s_init``; in log space both are scanned in the linear domain and added
     (they may be zero or negative, and the recurrence superposes)."""
-    linear = cell.linear
+    linear = cell.linear_recurrence
     extra = None if probe is None else linear.to_state(probe)
     if linear.log_coefficients is None:
         a, b = linear.coefficients(params, x_proj)
@@ -51,8 +51,8 @@ def run(cell: Cell, params: Params, xs_t, carry, probe, lengths, backwards: bool
         xs_t = jnp.flip(xs_t, 0)
         probe = None if probe is None else jnp.flip(probe, 0)
     x_proj = cell.project_inputs(params, xs_t)
-    carries = cell.linear.from_state(_states(cell, params, x_proj, carry, probe))
-    hs = carries if cell.readout is None else cell.readout(params, carries, x_proj)
+    carries = cell.linear_recurrence.from_state(_states(cell, params, x_proj, carry, probe))
+    hs = output(cell, params, carries, x_proj)
     if backwards:
         hs = jnp.flip(hs, 0)
     final = at_last_step(carries, lengths)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from rnn_jax.cells.base import Cell
+from rnn_jax.cells.base import Cell, add_to_hidden, output
 from rnn_jax.types import Carry, Params
 
 
@@ -15,8 +15,8 @@ def finish_step(cell: Cell, params: Params, carry: Carry, new_carry: Carry, h: j
     the probe means dL/dh_t), then keep the old carry and emit zeros on padded steps
     (``valid_t`` false)."""
     if probe_t is not None:
-        new_carry = cell.replace_hidden(new_carry, cell.hidden(new_carry) + probe_t)
-        h = cell.hidden(new_carry) if cell.readout is None else cell.readout(params, new_carry, x_t)
+        new_carry = add_to_hidden(cell, new_carry, probe_t)
+        h = output(cell, params, new_carry, x_t)
     if valid_t is not None:
         valid_t = valid_t[..., None]
         new_carry = jax.tree.map(lambda new, old: jnp.where(valid_t, new, old), new_carry, carry)
