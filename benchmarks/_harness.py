@@ -18,7 +18,7 @@ def parse(description: str, configure: Callable[[argparse.ArgumentParser], None]
     """The common CLI, plus the benchmark's own options (``configure`` adds them). Benchmarks
     compile from scratch: the persistent compilation cache is off in the benchmark's own
     process unless the benchmark turns it on to measure it."""
-    from rnn_jax import compile_cache
+    from rnn_jax.io import compile_cache
 
     compile_cache.disable()
     parser = argparse.ArgumentParser(description=description)
@@ -55,8 +55,8 @@ def time_alternating(contenders: Mapping[str, Callable[[], Any]], repeats: int, 
 
 
 def machine() -> dict[str, Any]:
-    """The run environment the runner records (:func:`rnn_jax.rundir.environment`), plus torch's version."""
-    from rnn_jax.rundir import environment
+    """The run environment the runner records (:func:`rnn_jax.io.rundir.environment`), plus torch's version."""
+    from rnn_jax.io.rundir import environment
 
     info = environment()
     try:

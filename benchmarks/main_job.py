@@ -107,7 +107,7 @@ def main() -> None:
             ours_s, _ = _timed([sys.executable, "-m", "experiments.vanishing_gradients", "--torch-init-cells",
                                 "--seeds", str(seeds), "--steps", str(steps), "--run-dir", run_dir,
                                 "--no-progress"], env)
-            from rnn_jax import results
+            from rnn_jax.io import results
 
             table = results.summary(results.load(run_dir), "loss").set_index("run")["mean"]
             records.append({"contender": "rnn_jax", "cache": cache, "wall_s": ours_s,

@@ -18,9 +18,9 @@ import jax
 
 from benchmarks import _harness
 from rnn_jax import tasks
-from rnn_jax.optim import OptimConfig
+from rnn_jax.training.optim import OptimConfig
 from rnn_jax.runner import run
-from rnn_jax.train import TrainConfig, make_train, model_for
+from rnn_jax.training.trainer import TrainConfig, make_train, model_for
 
 
 def _options(parser) -> None:

@@ -12,9 +12,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from rnn_jax import compile_cache, plots, results, rundir, runner
-from rnn_jax.optim import OptimConfig, ParamGroup
-from rnn_jax.train import TrainConfig, model_for
+from rnn_jax import runner
+
+from rnn_jax.analysis import plots
+
+from rnn_jax.io import compile_cache, results, rundir
+from rnn_jax.training.optim import OptimConfig, ParamGroup
+from rnn_jax.training.trainer import TrainConfig, model_for
 
 C = TypeVar("C")
 

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from experiments import _common
-from rnn_jax import plots, results, tasks
+from rnn_jax import tasks
+from rnn_jax.analysis import plots
+from rnn_jax.io import results
 from rnn_jax.tasks.adding import TOLERANCE
 
 

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from experiments import _common
-from rnn_jax import plots, results, tasks
+from rnn_jax import tasks
+from rnn_jax.analysis import plots
+from rnn_jax.io import results
 
 
 @dataclasses.dataclass(frozen=True)

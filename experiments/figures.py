@@ -11,7 +11,7 @@ import importlib
 import os
 
 from experiments import _common
-from rnn_jax import results, rundir
+from rnn_jax.io import results, rundir
 
 DEFAULT_DIRS = ("runs/vanishing_gradients", "runs/adding_problem", "runs/copy_memory",
                 "runs/sequential_digits", "runs/clipping", "runs/mnist1d")

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from experiments import _common
-from rnn_jax import results, tasks
+from rnn_jax import tasks
+from rnn_jax.io import results
 
 
 @dataclasses.dataclass(frozen=True)

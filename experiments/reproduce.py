@@ -2,7 +2,7 @@
 
 Each claim (:data:`CLAIMS`) is an experiment module run with the arguments written next to
 it, into ``RUN_DIR/NAME``; its verdict is computed from those runs by the checks written
-next to it (:mod:`rnn_jax.claims`), and the table of published against measured values,
+next to it (:mod:`experiments.claims`), and the table of published against measured values,
 verdicts, commands and wall times is written to ``docs/reproductions.md`` with one figure
 per claim in ``docs/reproductions/``. Finished runs are reused and interrupted ones resume,
 like every experiment.
@@ -23,9 +23,10 @@ import os
 import shutil
 import time
 
-from experiments import _common
-from rnn_jax import claims, plots, results, rundir
-from rnn_jax.claims import Budget, CarriesFurther, Claim, Decay, Final, Published, Reaches
+from experiments import _common, claims
+from experiments.claims import Budget, CarriesFurther, Claim, Decay, Final, Published, Reaches
+from rnn_jax.analysis import plots
+from rnn_jax.io import results, rundir
 
 # Thresholds are fixed here, before the runs, and never moved to make a check pass. Each is
 # written so that the source's own points pass it (tests/test_claims.py evaluates every check on

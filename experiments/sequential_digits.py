@@ -12,7 +12,8 @@ import dataclasses
 from typing import Literal
 
 from experiments import _common
-from rnn_jax import results, tasks
+from rnn_jax import tasks
+from rnn_jax.io import results
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,35 +7,46 @@ The public API, re-exported here:
 * :class:`SequenceModel` -- stacked / bidirectional layers with a readout head.
 * :func:`from_torch` / :func:`to_torch` -- exact weight transfer with PyTorch.
 
-Every other module is reachable as an attribute, imported on first use (PEP 562), so
-``import rnn_jax`` stays fast: ``rnn_jax.tasks.get("adding")``, ``rnn_jax.runner.run``,
-``rnn_jax.results.load``. Importing this package has no side effects (no device or config
-changes).
+The package is shelved by layer: ``cells``, ``unroll``, ``model``, ``tasks`` (compute),
+``training`` and ``runner`` (training), ``io`` (run directories, checkpoints, configs,
+results), ``analysis`` (diagnostics, plots) and ``interop`` (PyTorch and Flax). Every other
+module is reachable as an attribute, imported on first use (PEP 562), so ``import rnn_jax``
+stays fast: ``rnn_jax.tasks.get("adding")``, ``rnn_jax.runner.run``, ``rnn_jax.results.load``
+(the short names of the modules' earlier places still work as attributes). Importing this
+package has no side effects (no device or config changes).
 """
 
 import importlib
 import pkgutil
 
-from rnn_jax import cells, initializers
-from rnn_jax.cells import Cell
-from rnn_jax.interop import from_torch, to_torch
+from rnn_jax import cells
+from rnn_jax.cells import Cell, initializers
+from rnn_jax.interop.torch import from_torch, to_torch
 from rnn_jax.model import SequenceModel
 from rnn_jax.types import Batch, Readout
 from rnn_jax.unroll import unroll
 
 __version__ = "0.1.0"
 
-_LAZY = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+_SHELVES = ("io", "analysis", "training")
+_SHORT = {m.name: f"rnn_jax.{shelf}.{m.name}" for shelf in _SHELVES
+          for m in pkgutil.iter_modules([f"{__path__[0]}/{shelf}"]) if not m.name.startswith("_")}
+_SHORT.update(flax_modules="rnn_jax.interop.as_flax_modules", flax_params="rnn_jax.interop.flax_weights",
+              initializers="rnn_jax.cells.initializers", train="rnn_jax.training")
+"""Attribute name -> module for the modules on the shelves (``rnn_jax.results`` is
+``rnn_jax.io.results``), and the earlier names of renamed ones."""
+_LAZY = frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")) | set(_SHORT)
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return importlib.import_module(f"rnn_jax.{name}")
+        return importlib.import_module(_SHORT.get(name, f"rnn_jax.{name}"))
     raise AttributeError(f"module 'rnn_jax' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | _LAZY)
+
 
 __all__ = [
     "Batch",

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from rnn_jax import _checks, cells
 from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
-from rnn_jax.initializers import Preset, preset
+from rnn_jax.cells.initializers import Preset, preset
 from rnn_jax.types import Readout
 from rnn_jax.unroll import Mode, Options, WeightGradients, at_last_step, input_size_of, step_mask, unroll
 

@@ -39,7 +39,7 @@ def standard_dtype_promotion():
 
 def run_files(run_dir) -> dict[str, dict[str, np.ndarray]]:
     """Every array of a run directory's metrics and diagnostics, by ``sub/file`` name."""
-    from rnn_jax.rundir import RunDir
+    from rnn_jax.io.rundir import RunDir
 
     return RunDir(run_dir).files()
 

@@ -78,11 +78,11 @@ def test_no_import_cycle_even_through_function_local_imports():
 def test_every_run_directory_path_is_built_in_rundir(literal):
     places = [f"{path.relative_to(ROOT)}:{node.lineno}" for path, tree in _trees("rnn_jax", "experiments")
               for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value == literal]
-    assert places and all(p.startswith("rnn_jax/rundir.py:") for p in places), places
+    assert places and all(p.startswith("rnn_jax/io/rundir.py:") for p in places), places
 
 
 def test_the_swept_names_are_listed_once():
-    from rnn_jax.hparams import SWEEPABLE
+    from rnn_jax.training.hparams import SWEEPABLE
 
     assert SWEEPABLE == ("learning_rate", "clip", "recurrent_scale")
     # nowhere else are two of them written out together as a list of names

@@ -80,7 +80,7 @@ def test_arjovsky_preset_is_glorot_per_gate_with_zero_biases(name, gates, key):
 
 def test_pascanu_preset_is_sparse_with_spectral_radius_095(key):
     """RNN.py of Pascanu et al. 2013, smart_tanh: 15 nonzeros per row of W_hh, radius 0.95."""
-    from rnn_jax.initializers import spectral_radius
+    from rnn_jax.cells.initializers import spectral_radius
 
     params = cells.get("rnn", init="pascanu").init(key, I, 40)
     w = np.asarray(params["w_hh"])

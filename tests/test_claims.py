@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnn_jax.claims import Beats, CarriesFurther, Claim, Decay, Final, Published, Reaches, holds
-from rnn_jax.results import Results
+from experiments.claims import Beats, CarriesFurther, Claim, Decay, Final, Published, Reaches, holds
+from rnn_jax.io.results import Results
 
 BASELINE = 1 / 6
 

@@ -46,7 +46,7 @@ if fault.startswith("commit:"):
         return await original(self, *args, **kwargs)
     atomicity.AtomicRenameTemporaryPath.finalize = finalize
 elif fault.startswith("save:"):
-    from rnn_jax.checkpoint import Checkpointer
+    from rnn_jax.io.checkpoint import Checkpointer
     _, n, delay = fault.split(":")
     target, calls, original = int(n), [0], Checkpointer.save
     def save(self, step, state):

@@ -9,7 +9,7 @@ import pytest
 from rnn_jax import cells, from_torch, unroll
 
 nnx = pytest.importorskip("flax.nnx")
-from rnn_jax.flax_modules import FlaxCell  # noqa: E402
+from rnn_jax.interop.as_flax_modules import FlaxCell  # noqa: E402
 
 TOL = 1e-5  # float32
 
@@ -44,7 +44,7 @@ def test_torch_weights_load_into_a_flax_cell_and_match_torch():
 @pytest.mark.parametrize("name,options", [("lstm", {}), ("gru", {"reset_after": False}), ("lru", {})])
 def test_linen_cell_in_nn_rnn_equals_our_unroll(name, options):
     linen = pytest.importorskip("flax.linen")
-    from rnn_jax.flax_modules import LinenCell
+    from rnn_jax.interop.as_flax_modules import LinenCell
 
     x = jax.random.normal(jax.random.key(0), (4, 9, 3))
     layer = linen.RNN(LinenCell(name, 6, tuple(options.items())), return_carry=True)

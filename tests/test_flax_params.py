@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rnn_jax import cells, unroll
-from rnn_jax.flax_params import from_flax_params, to_flax_params
+from rnn_jax.interop.flax_weights import from_flax_params, to_flax_params
 
 linen = pytest.importorskip("flax.linen")
 nnx = pytest.importorskip("flax.nnx")

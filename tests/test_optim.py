@@ -8,7 +8,7 @@ import optax
 import pytest
 
 from rnn_jax import optim
-from rnn_jax.optim import OptimConfig
+from rnn_jax.training.optim import OptimConfig
 
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 

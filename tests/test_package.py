@@ -24,7 +24,7 @@ def test_subpackages_are_attributes_and_import_rnn_jax_stays_light():
         "assert heavy == [], heavy\n"
         "assert 'rnn_jax.runner' not in sys.modules\n"
         "assert rnn_jax.tasks.get('adding').name == 'adding'\n"
-        "assert callable(rnn_jax.runner.run) and callable(rnn_jax.results.load)\n"
+        "assert callable(rnn_jax.runner.run) and callable(rnn_jax.io.results.load)\n"
         "assert 'runner' in dir(rnn_jax)\n"
         "try:\n    rnn_jax.no_such_module\nexcept AttributeError as e:\n    assert 'no_such_module' in str(e)\n"
         "else:\n    raise SystemExit('no AttributeError')\n"

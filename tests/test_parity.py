@@ -117,4 +117,4 @@ def test_interop_refuses_unsupported():
     with pytest.raises(ValueError, match="proj_size"):
         from_torch(torch.nn.LSTM(2, 4, proj_size=2))
 
-# Parity with Flax's cells: tests/test_flax_params.py (the same weights through rnn_jax.flax_params).
+# Parity with Flax's cells: tests/test_flax_params.py (the same weights through rnn_jax.interop.flax_weights).

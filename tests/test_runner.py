@@ -17,10 +17,10 @@ import pytest
 
 from rnn_jax import cells, results, tasks
 from rnn_jax.cells import base as cell_base
-from rnn_jax.optim import OptimConfig
-from rnn_jax.rundir import RunDir, WriteFailed
+from rnn_jax.training.optim import OptimConfig
+from rnn_jax.io.rundir import RunDir, WriteFailed
 from rnn_jax.runner import choose_members_per_call, make_members, placement, run
-from rnn_jax.train import TrainConfig, make_train, model_for
+from rnn_jax.training.trainer import TrainConfig, make_train, model_for
 
 from .conftest import run_files
 
@@ -182,9 +182,9 @@ FOUR_DEVICES = textwrap.dedent(
     import jax, numpy as np
     assert len(jax.devices()) == 4
     from rnn_jax import tasks
-    from rnn_jax.optim import OptimConfig
+    from rnn_jax.training.optim import OptimConfig
     from rnn_jax.runner import run
-    from rnn_jax.train import TrainConfig, model_for
+    from rnn_jax.training.trainer import TrainConfig, model_for
     task = tasks.get("adding", seq_len=12, eval_size=64)
     cfg = TrainConfig(model=model_for(task, "gru", 8), task=task, steps=40, batch_size=8, eval_every=20,
                       optim=OptimConfig(learning_rate=1e-2))

@@ -15,7 +15,7 @@ from rnn_jax.cells.base import (
     register,
 )
 from rnn_jax.cells.exprnn import exprnn
-from rnn_jax.cells.flax import from_flax
+from rnn_jax.cells.from_flax import from_flax
 from rnn_jax.cells.gru import gru
 from rnn_jax.cells.lru import lru
 from rnn_jax.cells.lstm import lstm

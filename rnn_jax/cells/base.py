@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rnn_jax import initializers
+from rnn_jax.cells import initializers
 from rnn_jax.registry import Registry
 from rnn_jax.types import Carry, Params
 

@@ -38,7 +38,7 @@ def gru(*, reset_after: bool = True, **init_options: Any) -> base.Cell:
     Args:
         reset_after: ``True`` (default) applies the reset gate after the recurrent matmul
             (PyTorch/cuDNN); ``False`` applies it to ``h`` before it (Cho et al. 2014).
-        **init_options: defaults for ``init`` (see :mod:`rnn_jax.initializers`).
+        **init_options: defaults for ``init`` (see :mod:`rnn_jax.cells.initializers`).
 
     Returns:
         A :class:`~rnn_jax.cells.base.Cell`; its carry is ``h[*b, h]``.

@@ -48,7 +48,7 @@ def lstm(**init_options: Any) -> base.Cell:
     """An LSTM cell.
 
     Args:
-        **init_options: defaults for ``init`` (see :mod:`rnn_jax.initializers`), e.g.
+        **init_options: defaults for ``init`` (see :mod:`rnn_jax.cells.initializers`), e.g.
             ``forget_bias=1.0`` or ``init="keras"``.
 
     Returns:

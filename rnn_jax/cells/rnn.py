@@ -36,7 +36,7 @@ def rnn(*, activation: str | Activation = Activation.TANH, **init_options: Any) 
 
     Args:
         activation: ``"tanh"`` (default) or ``"relu"``.
-        **init_options: defaults for ``init`` (see :mod:`rnn_jax.initializers`).
+        **init_options: defaults for ``init`` (see :mod:`rnn_jax.cells.initializers`).
 
     Returns:
         A :class:`~rnn_jax.cells.base.Cell`; its carry is ``h[*b, h]``.

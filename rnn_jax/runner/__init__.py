@@ -8,11 +8,11 @@ every device or run as groups on the CPU's cores (:mod:`~rnn_jax.runner.placemen
 :func:`run` (:mod:`~rnn_jax.runner.loop`) repeats a compiled chunk of ``eval_every`` steps
 and an evaluation; what happens between chunks (metrics, diagnostics, checkpoints, status,
 progress, divergence reports) is :mod:`~rnn_jax.runner.actions`. The run directory's format
-is :mod:`rnn_jax.rundir`; :mod:`rnn_jax.results` reads it.
+is :mod:`rnn_jax.io.rundir`; :mod:`rnn_jax.io.results` reads it.
 """
 
-from rnn_jax.results import RunResult
-from rnn_jax.rundir import RunDir, WriteFailed, primary_process
+from rnn_jax.io.results import RunResult
+from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process
 from rnn_jax.runner.loop import run
 from rnn_jax.runner.members import Members, make_members
 from rnn_jax.runner.placement import MemberPrograms, Placement, choose_members_per_call, cores

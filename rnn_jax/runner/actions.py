@@ -17,10 +17,10 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
-from rnn_jax import diagnostics
-from rnn_jax.rundir import RunDir, WriteFailed, primary_process, write_failed
+from rnn_jax.analysis import diagnostics
+from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process, write_failed
 from rnn_jax.runner.placement import Mesh1D
-from rnn_jax.train import Trainer, TrainState
+from rnn_jax.training.trainer import Trainer, TrainState
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +114,7 @@ class SaveCheckpoint:
     """An orbax checkpoint every ``every`` chunks and at the last step; ``saved`` is the
     newest complete one (what a rerun resumes from)."""
 
-    checkpointer: Any  # rnn_jax.checkpoint.Checkpointer
+    checkpointer: Any  # rnn_jax.io.checkpoint.Checkpointer
     directory: RunDir
     every: int
     last_step: int

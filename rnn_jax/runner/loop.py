@@ -23,14 +23,18 @@ from typing import Any
 
 import jax
 
-from rnn_jax import _checks, compile_cache, configs, diagnostics
-from rnn_jax.results import RunResult, load_run
-from rnn_jax.rundir import RunDir, WriteFailed, write_failed
+from rnn_jax import _checks
+
+from rnn_jax.analysis import diagnostics
+
+from rnn_jax.io import compile_cache, configs
+from rnn_jax.io.results import RunResult, load_run
+from rnn_jax.io.rundir import RunDir, WriteFailed, write_failed
 from rnn_jax.runner import actions as act
 from rnn_jax.runner.interrupt import GracefulStop
 from rnn_jax.runner.members import Members, make_members
 from rnn_jax.runner.placement import Mesh1D, MemberPrograms, Placement, make_mesh, resolve_placement
-from rnn_jax.train import TrainConfig, Trainer, make_train
+from rnn_jax.training.trainer import TrainConfig, Trainer, make_train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +130,7 @@ def run(
         sweep: ``{"learning_rate" | "clip" | "recurrent_scale": values}``; the grid of all
             combinations is crossed with the seeds.
         run_dir: where results go (created; an existing one is resumed), or a
-            :class:`~rnn_jax.rundir.RunDir`. ``None``: a temporary directory, no checkpoints.
+            :class:`~rnn_jax.io.rundir.RunDir`. ``None``: a temporary directory, no checkpoints.
         resume: continue an existing run directory (``False`` refuses one that has checkpoints).
         diagnose_at: steps (multiples of ``eval_every``) at which to record diagnostics;
             default: 0, the first evaluation and the last step.
@@ -146,19 +150,19 @@ def run(
             operation (file and line) that produced the first NaN.
 
     Returns:
-        A :class:`~rnn_jax.results.RunResult`.
+        A :class:`~rnn_jax.io.results.RunResult`.
 
     Programs are compiled once per machine: JAX's persistent compilation cache is turned on
-    (:mod:`rnn_jax.compile_cache`; ``RNN_JAX_COMPILE_CACHE=off`` turns it off).
+    (:mod:`rnn_jax.io.compile_cache`; ``RNN_JAX_COMPILE_CACHE=off`` turns it off).
 
     Ctrl-C (SIGINT) finishes the running chunk, saves a checkpoint and raises
     ``KeyboardInterrupt`` with how to resume; a second Ctrl-C stops at once. A process
     killed outright resumes from its last complete checkpoint. A run directory that cannot
     hold the run (not writable, too little free space) is refused before training; a write
-    that fails later (disk full) raises :class:`~rnn_jax.rundir.WriteFailed` naming the
+    that fails later (disk full) raises :class:`~rnn_jax.io.rundir.WriteFailed` naming the
     file, the step and the checkpoint to resume from.
     """
-    compile_cache.enable()  # on by default; see rnn_jax.compile_cache
+    compile_cache.enable()  # on by default; see rnn_jax.io.compile_cache
     p = plan(cfg, seeds, sweep, diagnose_at=diagnose_at, diagnostics_batch=diagnostics_batch,
              jacobian_batch=jacobian_batch, checkpoint_every=checkpoint_every, members_per_call=members_per_call,
              devices=devices)
@@ -252,7 +256,7 @@ def _checkpointer(directory: RunDir, enabled: bool):
     if not enabled:
         yield None
         return
-    from rnn_jax.checkpoint import Checkpointer
+    from rnn_jax.io.checkpoint import Checkpointer
 
     checkpointer = Checkpointer(directory.checkpoints)
     try:

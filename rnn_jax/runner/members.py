@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rnn_jax import _checks
-from rnn_jax.hparams import SWEEPABLE
+from rnn_jax.training.hparams import SWEEPABLE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -211,7 +211,7 @@ class MemberPrograms:
             fn: the function of one member.
             key: ``None``, or what identifies ``fn``'s program: functions given equal keys
                 must compute the same thing (the runner uses
-                :meth:`~rnn_jax.train.Trainer.program_key`), and share one jitted function.
+                :meth:`~rnn_jax.training.trainer.Trainer.program_key`), and share one jitted function.
         """
         if self.per_call is None:
             return _share(key, self.sharding, lambda: jax.jit(

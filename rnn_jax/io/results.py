@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from rnn_jax.hparams import SWEEPABLE
-from rnn_jax.rundir import RunDir, run_dirs_under
+from rnn_jax.training.hparams import SWEEPABLE
+from rnn_jax.io.rundir import RunDir, run_dirs_under
 
 
 @dataclasses.dataclass
@@ -30,7 +30,7 @@ class RunResult:
     Attributes:
         run_dir: the run directory.
         members: one dict per member (``member``, ``seed``, hyperparameters).
-        state: the final stacked :class:`~rnn_jax.train.TrainState` (leading axis = members),
+        state: the final stacked :class:`~rnn_jax.training.trainer.TrainState` (leading axis = members),
             or ``None`` when read from disk.
         train: per-step training metrics, each ``[members, steps]``.
         eval: held-out metrics, each ``[members, len(eval_steps)]``.

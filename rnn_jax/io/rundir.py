@@ -1,7 +1,7 @@
 """The run directory: its layout, and every read and write of it.
 
 This is the one module that builds a path inside a run directory. The runner writes through
-:class:`RunDir`, :mod:`rnn_jax.results` reads through it, and the experiments record their
+:class:`RunDir`, :mod:`rnn_jax.io.results` reads through it, and the experiments record their
 runs with :func:`write_experiment` / :func:`read_experiment`. Layout::
 
     config.json                   what to rerun: TrainConfig, seeds, sweep, members, environment
@@ -178,7 +178,7 @@ class RunDir:
         differences listed), or one with checkpoints when ``resume`` is false; creates it;
         writes ``config.json`` (``identity``, what must match to resume, and ``record``) once.
         """
-        from rnn_jax import configs
+        from rnn_jax.io import configs
 
         identity = json.loads(json.dumps(dict(identity)))  # as it reads back from JSON
         if self.exists():

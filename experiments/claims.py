@@ -125,7 +125,7 @@ class Published:
 
 
 class _Ours:
-    """Quantities from our runs (:class:`~rnn_jax.results.Results`), seed by seed."""
+    """Quantities from our runs (:class:`~rnn_jax.io.results.Results`), seed by seed."""
 
     def __init__(self, results):
         self.results = results
@@ -453,7 +453,7 @@ class Claim:
 
     def draw(self, results, title: str | None = None):
         """Our seed bands with the published points over them, against examples seen."""
-        from rnn_jax import plots
+        from rnn_jax.analysis import plots
 
         ours = _Ours(results)
         baselines = {p.run: ours.baseline(p.run) for p in self.points if p.baseline is not None}

@@ -36,11 +36,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import _checks, configs, optim, regularizers, tasks
+from rnn_jax import _checks, tasks
+
+from rnn_jax.io import configs
+
+from rnn_jax.training import optim, regularizers
 from rnn_jax.cells.base import REGISTRY as CELLS
-from rnn_jax.hparams import CLIP, INJECTED, RECURRENT_SCALE, SWEEPABLE
+from rnn_jax.training.hparams import CLIP, INJECTED, RECURRENT_SCALE, SWEEPABLE
 from rnn_jax.model import SequenceModel
-from rnn_jax.optim import OptimConfig
+from rnn_jax.training.optim import OptimConfig
 from rnn_jax.tasks.base import REGISTRY as TASKS
 from rnn_jax.tasks.base import Task
 from rnn_jax.types import Batch, Readout
@@ -97,7 +101,7 @@ class TrainConfig:
             ``readout`` must be ``"all"`` exactly when the task's is; see :func:`model_for`).
         task: a registered task name or a :class:`~rnn_jax.tasks.Task`.
         task_options: options for ``tasks.get(task, **task_options)``.
-        optim: the :class:`~rnn_jax.optim.OptimConfig`.
+        optim: the :class:`~rnn_jax.training.optim.OptimConfig`.
         steps: training steps (>= 1).
         batch_size: sequences per step (>= 1).
         eval_every: steps between evaluations on the held-out set (>= 1); there is always
@@ -106,7 +110,7 @@ class TrainConfig:
             training draws (with replacement) from a fixed set of ``N`` sequences, the same
             for every seed (:meth:`~rnn_jax.tasks.Task.training_sequence`), as Arjovsky et
             al. 2016 trained on 1e5 fixed sequences.
-        omega: α of Pascanu et al. 2013's regulariser Ω (:mod:`rnn_jax.regularizers`):
+        omega: α of Pascanu et al. 2013's regulariser Ω (:mod:`rnn_jax.training.regularizers`):
             ``α ∇Ω`` is added to the gradient before clipping (0: off; they used 2). For
             one-layer, unidirectional rnn / irnn models.
     """
@@ -143,7 +147,7 @@ class TrainConfig:
         if self.model.output_size != task.output_size:
             raise ValueError(
                 f"model.output_size={self.model.output_size} but task {task.name!r} has output_size="
-                f"{task.output_size}; build the model with rnn_jax.train.model_for(task, ...)"
+                f"{task.output_size}; build the model with rnn_jax.training.trainer.model_for(task, ...)"
             )
         if self.model.readout.per_step != task.readout.per_step:
             raise ValueError(
@@ -229,7 +233,7 @@ class Trainer:
     def program_key(self, *, with_init: bool) -> tuple[Any, ...] | None:
         """What identifies this trainer's compiled programs, so that runs in one process
         share them (:class:`~rnn_jax.runner.MemberPrograms`); ``None`` (share nothing) when
-        :func:`~rnn_jax.configs.to_dict` does not describe the config fully (a task of
+        :func:`~rnn_jax.io.configs.to_dict` does not describe the config fully (a task of
         one's own with a field it can store only as its ``repr``, say).
 
         Args:

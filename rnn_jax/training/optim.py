@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from rnn_jax import _checks
-from rnn_jax.hparams import INJECTED
+from rnn_jax.training.hparams import INJECTED
 
 
 class Optimizer(enum.StrEnum):

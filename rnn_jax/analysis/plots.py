@@ -1,4 +1,4 @@
-"""Figures from :class:`rnn_jax.results.Results`: each function returns a matplotlib Figure.
+"""Figures from :class:`rnn_jax.io.results.Results`: each function returns a matplotlib Figure.
 
 Lines are seed means (geometric means on log axes) with a 95% confidence band for the mean
 over seeds (mean ± t·s/√n, on the log scale for log axes);
@@ -124,7 +124,7 @@ def learning_curves(results, metric: str = "loss", *, split: str = "eval", runs=
     """``metric`` against step: one line per run, band over seeds, trivial baseline dashed.
 
     Args:
-        results: from :func:`rnn_jax.results.load`.
+        results: from :func:`rnn_jax.io.results.load`.
         metric: a metric name (``loss``, ``accuracy``, ``skill``...).
         split: ``"eval"`` (held-out) or ``"train"`` (per training step).
         runs: which runs (default: all), in legend order.
@@ -198,7 +198,7 @@ def success_vs_length(summary_frame, *, threshold: float | None = None, metric: 
     """Success (mean final ``metric`` over seeds, with min–max) against sequence length.
 
     Args:
-        summary_frame: from :func:`rnn_jax.results.summary` over runs of several lengths.
+        summary_frame: from :func:`rnn_jax.io.results.summary` over runs of several lengths.
         threshold: draw a horizontal line at the "solved" level.
     """
     fig, (ax,) = _figure(1, 5.0, 3.4)
@@ -308,7 +308,7 @@ def against_published(measured, published, *, baselines=None, ylabel: str = "hel
     Args:
         measured: a DataFrame with columns ``run``, ``cell``, ``seed``, ``examples``, ``value``.
         published: curves with ``run``, ``points`` ((examples, value) pairs) and ``label``
-            (:class:`rnn_jax.claims.Published`).
+            (:class:`experiments.claims.Published`).
         baselines: ``{run: trivial baseline}`` (``None``: no baselines, one panel).
         ylabel: the quantity.
         log: log y axis.

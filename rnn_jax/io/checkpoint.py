@@ -13,7 +13,7 @@ from typing import Any
 
 import jax
 
-from rnn_jax.train import TrainState
+from rnn_jax.training.trainer import TrainState
 
 
 def _to_storable(state: TrainState) -> TrainState:
@@ -21,7 +21,7 @@ def _to_storable(state: TrainState) -> TrainState:
 
 
 class Checkpointer:
-    """Saves and restores :class:`~rnn_jax.train.TrainState` pytrees under ``directory``.
+    """Saves and restores :class:`~rnn_jax.training.trainer.TrainState` pytrees under ``directory``.
 
     Args:
         directory: where step directories go (created if missing).

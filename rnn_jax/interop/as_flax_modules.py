@@ -2,7 +2,7 @@
 (:class:`FlaxCell`), or inside linen's ``nn.RNN`` (:class:`LinenCell`).
 
     from flax import nnx
-    from rnn_jax.flax_modules import FlaxCell
+    from rnn_jax.interop.as_flax_modules import FlaxCell
 
     cell = FlaxCell("gru", 3, 32, rngs=nnx.Rngs(0), reset_after=False)   # any cells.get options
     outputs = nnx.RNN(cell)(x)                                            # x: [b, t, 3]

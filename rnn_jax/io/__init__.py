@@ -1,0 +1,4 @@
+"""Storage: the run directory's format (:mod:`.rundir`, which owns every file name and array
+key), checkpoints (:mod:`.checkpoint`, the only module that imports orbax), config
+serialisation (:mod:`.configs`), the results reader (:mod:`.results`) and the persistent
+compile cache (:mod:`.compile_cache`)."""
