@@ -21,7 +21,7 @@ from benchmarks import _harness
 from rnn_jax import tasks
 from rnn_jax.training.optim import OptimConfig
 from rnn_jax.runner import MemberPrograms
-from rnn_jax.training.trainer import TrainConfig, make_train, model_for
+from rnn_jax.training import TrainConfig, make_train, model_for
 
 SEEDS = 16
 

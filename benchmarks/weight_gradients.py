@@ -43,7 +43,7 @@ def runner_seconds(cell: str, path: str, steps: int, seeds: int) -> float:
     from rnn_jax import SequenceModel, tasks
     from rnn_jax.training.optim import OptimConfig
     from rnn_jax.runner import run
-    from rnn_jax.training.trainer import TrainConfig
+    from rnn_jax.training import TrainConfig
 
     model = SequenceModel(cell=cell, hidden_size=32, output_size=1, weight_gradients=path)
     cfg = TrainConfig(model=model, task=tasks.get("adding", seq_len=T), optim=OptimConfig("adam", 3e-3, clip=1.0),

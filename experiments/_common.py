@@ -18,7 +18,7 @@ from rnn_jax.analysis import plots
 
 from rnn_jax.io import compile_cache, results, rundir
 from rnn_jax.training.optim import OptimConfig, ParamGroup
-from rnn_jax.training.trainer import TrainConfig, model_for
+from rnn_jax.training import TrainConfig, model_for
 
 C = TypeVar("C")
 

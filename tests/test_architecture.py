@@ -1,6 +1,7 @@
 """The layout keeps its promises (docs/architecture.md): no import cycle even through
 function-local imports, one module builds run-directory paths, each swept name is defined
-once, no string flag is compared in more than one module, and ``run`` fits on one screen."""
+once, no string flag is compared in more than one module, the runner's loop fits on one screen
+and no function is longer than 60 lines (after its docstring)."""
 
 import ast
 import inspect
@@ -107,9 +108,25 @@ def test_no_string_flag_is_compared_in_more_than_one_module():
     assert {value: places for value, places in seen.items() if len(places) > 1} == {}
 
 
-def test_run_fits_on_one_screen():
+def _code_lines(node: ast.FunctionDef) -> int:
+    """Lines of a function after its docstring."""
+    body = node.body
+    has_doc = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and len(body) > 1
+    return node.end_lineno - (body[1] if has_doc else body[0]).lineno + 1
+
+
+def test_the_runner_loop_fits_on_one_screen():
+    """The loop that trains chunk after chunk, not a wrapper around it."""
     from rnn_jax.runner import loop
 
-    source = inspect.getsource(loop.run)
-    body = source.split('"""')[2]  # after the docstring
-    assert len(body.strip().splitlines()) <= 30, body
+    (node,) = [n for n in ast.walk(ast.parse(inspect.getsource(loop))) if isinstance(n, ast.FunctionDef)
+               and n.name == "_loop"]
+    assert "built.chunk(state)" in ast.unparse(node)
+    assert _code_lines(node) <= 40, _code_lines(node)
+
+
+def test_no_function_exceeds_sixty_lines():
+    long = [f"{path.relative_to(ROOT)}:{node.name} ({_code_lines(node)})" for path, tree in _trees("rnn_jax")
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and _code_lines(node) > 60]
+    assert long == []

@@ -19,7 +19,7 @@ from rnn_jax import SequenceModel, cells, tasks, unroll
 from rnn_jax.training.optim import OptimConfig, ParamGroup
 from rnn_jax.runner import run
 from rnn_jax.tasks import ArrayTask
-from rnn_jax.training.trainer import TrainConfig, model_for
+from rnn_jax.training import TrainConfig, model_for
 
 KEY = jax.random.key(0)
 LSTM = cells.get("lstm")

@@ -20,7 +20,7 @@ def listen(event, **kwargs):
 jax.monitoring.register_event_listener(listen)
 from rnn_jax import compile_cache, tasks
 from rnn_jax.runner import run
-from rnn_jax.training.trainer import TrainConfig, model_for
+from rnn_jax.training import TrainConfig, model_for
 task = tasks.get("adding", seq_len=8, eval_size=16)
 with jax.numpy_dtype_promotion("standard"):
     run(TrainConfig(model=model_for(task, "gru", 4), task=task, steps=4, batch_size=4, eval_every=2),

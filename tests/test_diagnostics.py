@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnn_jax import cells, diagnostics, tasks
-from rnn_jax.training.trainer import model_for
+from rnn_jax.training import model_for
 
 TASK = tasks.get("adding", seq_len=7)
 

@@ -21,7 +21,7 @@ from rnn_jax.cells.base import REGISTRY as cell_registry  # noqa: E402
 from rnn_jax.training.optim import OptimConfig  # noqa: E402
 from rnn_jax.io.rundir import RunDir  # noqa: E402
 from rnn_jax.runner import run  # noqa: E402
-from rnn_jax.training.trainer import TrainConfig, make_train, model_for  # noqa: E402
+from rnn_jax.training import TrainConfig, make_train, model_for  # noqa: E402
 
 from .conftest import run_files  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 
 from rnn_jax import SequenceModel, cells, regularizers, tasks
 from rnn_jax.training.optim import OptimConfig
-from rnn_jax.training.trainer import TrainConfig, make_train, model_for
+from rnn_jax.training import TrainConfig, make_train, model_for
 
 TASK = tasks.get("temporal_order", seq_len=20, min_len=12, eval_size=8)
 

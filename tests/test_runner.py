@@ -20,7 +20,7 @@ from rnn_jax.cells import base as cell_base
 from rnn_jax.training.optim import OptimConfig
 from rnn_jax.io.rundir import RunDir, WriteFailed
 from rnn_jax.runner import choose_members_per_call, make_members, placement, run
-from rnn_jax.training.trainer import TrainConfig, make_train, model_for
+from rnn_jax.training import TrainConfig, make_train, model_for
 
 from .conftest import run_files
 
@@ -184,7 +184,7 @@ FOUR_DEVICES = textwrap.dedent(
     from rnn_jax import tasks
     from rnn_jax.training.optim import OptimConfig
     from rnn_jax.runner import run
-    from rnn_jax.training.trainer import TrainConfig, model_for
+    from rnn_jax.training import TrainConfig, model_for
     task = tasks.get("adding", seq_len=12, eval_size=64)
     cfg = TrainConfig(model=model_for(task, "gru", 8), task=task, steps=40, batch_size=8, eval_every=20,
                       optim=OptimConfig(learning_rate=1e-2))
@@ -295,11 +295,11 @@ def _compiling(fn):
         jax.monitoring.unregister_event_duration_listener(listen)
 
 
-def test_runs_that_differ_only_in_initialisation_share_their_compiled_programs(monkeypatch):
+def test_runs_that_differ_only_in_initialisation_share_their_compiled_programs():
     """In one process a second run compiles only what it does not share: nothing for the same
     config, the initialisation alone for another init option; and sharing never changes a
     value (the result equals the same run with nothing shared)."""
-    monkeypatch.setattr(placement, "_shared", type(placement._shared)())
+    jax.clear_caches()
 
     def cfg(cell="lstm", **cell_options):
         return TrainConfig(model=model_for(TASK, cell, 8, cell_options=cell_options), task=TASK, steps=20,
@@ -313,7 +313,7 @@ def test_runs_that_differ_only_in_initialisation_share_their_compiled_programs(m
     other_init, n_init = compiled(cfg())
     assert (n_again, n_init) == (0, 1)
     chex.assert_trees_all_equal(again.eval, first.eval)
-    monkeypatch.setattr(placement, "_shared", type(placement._shared)())
+    jax.clear_caches()
     alone, n_alone = compiled(cfg())
     assert n_alone >= 4  # init, chunk, evaluation and diagnostics
     chex.assert_trees_all_equal((other_init.eval, other_init.train, other_init.state.params),
@@ -322,12 +322,14 @@ def test_runs_that_differ_only_in_initialisation_share_their_compiled_programs(m
                               first.state.params["layers"][0]["fwd"]["b_ih"])
 
 
-def test_programs_are_shared_only_between_equal_keys():
+def test_programs_are_shared_only_between_equal_identities():
     """An option the step reads, or a cell registered again under the same name, changes the
-    program key; an init option changes only the initialisation's key."""
+    run identity; an init option changes only the initialisation's identity."""
     def key(cell="gru", with_init=False, **cell_options):
         cfg = TrainConfig(model=model_for(TASK, cell, 8, cell_options=cell_options), task=TASK)
-        return make_train(cfg).program_key(with_init=with_init)
+        trainer = make_train(cfg) if with_init else make_train(cfg).for_steps()
+        assert hash(trainer) == hash(trainer.for_steps() if not with_init else make_train(cfg))
+        return trainer
 
     assert key(chrono=12.0) == key() and key(chrono=12.0, with_init=True) != key(with_init=True)
     assert key(reset_after=False) != key()
@@ -341,3 +343,22 @@ def test_programs_are_shared_only_between_equal_keys():
         assert key("gru_again") != before
     finally:
         cell_base.REGISTRY.unregister("gru_again")
+
+
+def test_runs_on_equal_array_tasks_share_their_compiled_programs():
+    """An ArrayTask is identified by its data: a second task made from the same arrays (as an
+    experiment makes it again) compiles nothing; other data makes another identity."""
+    from rnn_jax.tasks.arrays import ArrayTask
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 6, 2)).astype(np.float32), rng.normal(size=(40, 1)).astype(np.float32)
+
+    def cfg(task):
+        return TrainConfig(model=model_for(task, "rnn", 4), task=task, steps=4, batch_size=4, eval_every=4)
+
+    first, second, other = ArrayTask(x, y), ArrayTask(x.copy(), y.copy()), ArrayTask(x, y + 1)
+    assert first == second and hash(first) == hash(second) and first != other
+    _compiling(lambda: run(cfg(first), seeds=2, progress=False, diagnose_at=[]))
+    again, n = _compiling(lambda: run(cfg(second), seeds=2, progress=False, diagnose_at=[]))
+    assert n == 0
+    assert make_train(cfg(first)) == make_train(cfg(second)) != make_train(cfg(other))

@@ -11,7 +11,7 @@ import pytest
 from rnn_jax import SequenceModel, tasks
 from rnn_jax.training.optim import OptimConfig
 from rnn_jax.tasks import ArrayTask
-from rnn_jax.training.trainer import TrainConfig, fit, make_train, model_for
+from rnn_jax.training import TrainConfig, fit, make_train, model_for
 
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from rnn_jax import _checks
 from rnn_jax.cells.base import Cell
+from rnn_jax.io import rundir
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task
 from rnn_jax.types import Batch
@@ -154,8 +155,8 @@ def recurrent_spectra(cell: Cell, cell_params, *, top: int = 4) -> dict[str, np.
     hidden = blocks.shape[-1]
     eigenvalues = np.linalg.eigvals(blocks)
     singular = np.linalg.svd(blocks, compute_uv=False)[..., : min(top, hidden)]
-    return {"radius": np.max(np.abs(eigenvalues), axis=-1), "singular_values": singular,
-            "eigenvalues": eigenvalues.astype(np.complex64)}
+    return {rundir.RADIUS: np.max(np.abs(eigenvalues), axis=-1), rundir.SINGULAR_VALUES: singular,
+            rundir.EIGENVALUES: eigenvalues.astype(np.complex64)}
 
 
 def record(model: SequenceModel, params, batch: Batch, task: Task, *, jacobian_batch: int) -> dict[str, jax.Array]:
@@ -163,8 +164,8 @@ def record(model: SequenceModel, params, batch: Batch, task: Task, *, jacobian_b
     ``grad_norms`` ``[layers, t]`` on ``batch`` and ``jacobian_spectral`` ``[t]`` of the first
     layer's forward cell on the first ``jacobian_batch`` sequences."""
     return {
-        "grad_norms": hidden_grad_norms(model, params, batch, task),
-        "jacobian_spectral": jacobian_norms(model.cell_fn, model.cell_params(params)[0][0],
+        rundir.GRAD_NORMS: hidden_grad_norms(model, params, batch, task),
+        rundir.JACOBIAN_SPECTRAL: jacobian_norms(model.cell_fn, model.cell_params(params)[0][0],
                                             batch.inputs[:jacobian_batch], norm=MatrixNorm.SPECTRAL),
     }
 
@@ -189,5 +190,5 @@ def model_spectra(model: SequenceModel, params) -> dict[str, np.ndarray]:
         layers = [np.stack([pad(s[name]) for s in layer], axis=-1 - trailing) for layer in per_layer]
         return np.stack(layers, axis=-2 - trailing)
 
-    return {"radius": stack("radius", 1), "singular_values": stack("singular_values", 2),
-            "eigenvalues": stack("eigenvalues", 2)}
+    return {rundir.RADIUS: stack(rundir.RADIUS, 1), rundir.SINGULAR_VALUES: stack(rundir.SINGULAR_VALUES, 2),
+            rundir.EIGENVALUES: stack(rundir.EIGENVALUES, 2)}

@@ -13,7 +13,7 @@ from typing import Any
 
 import jax
 
-from rnn_jax.training.trainer import TrainState
+from rnn_jax.training.state import TrainState
 
 
 def _to_storable(state: TrainState) -> TrainState:
@@ -21,12 +21,14 @@ def _to_storable(state: TrainState) -> TrainState:
 
 
 class Checkpointer:
-    """Saves and restores :class:`~rnn_jax.training.trainer.TrainState` pytrees under ``directory``.
+    """Saves and restores :class:`~rnn_jax.training.state.TrainState` pytrees under ``directory``.
 
     Args:
         directory: where step directories go (created if missing).
         max_to_keep: how many of the newest checkpoints to keep.
     """
+
+    saves = True
 
     def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 2):
         import orbax.checkpoint as ocp

@@ -6,7 +6,7 @@
 
 Tidy means one row per observation: ``run, member, seed, <hparams>, step, metric, value``
 (metrics), ``run, member, seed, step, layer, t, value`` (gradient norms) and so on. The
-directory format is described in :mod:`rnn_jax.runner`.
+directory format is :mod:`rnn_jax.io.rundir`'s.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnn_jax.training.hparams import SWEEPABLE
+from rnn_jax.io import rundir
 from rnn_jax.io.rundir import RunDir, run_dirs_under
 
 
@@ -30,7 +31,7 @@ class RunResult:
     Attributes:
         run_dir: the run directory.
         members: one dict per member (``member``, ``seed``, hyperparameters).
-        state: the final stacked :class:`~rnn_jax.training.trainer.TrainState` (leading axis = members),
+        state: the final stacked :class:`~rnn_jax.training.state.TrainState` (leading axis = members),
             or ``None`` when read from disk.
         train: per-step training metrics, each ``[members, steps]``.
         eval: held-out metrics, each ``[members, len(eval_steps)]``.
@@ -63,21 +64,32 @@ def load_run(run_dir: str | os.PathLike) -> RunResult:
     directory = RunDir(run_dir)
     config = directory.read_config()
     status = directory.read_status()
-    last = status["step"]
-    trains = [arrays for _, arrays in directory.read("train", until=last)]
-    evals = directory.read("eval", until=last)
-    train = {k: np.concatenate([t[k] for t in trains], axis=1) for k in trains[0]} if trains else {}
-    eval_ = {k: np.stack([e[k] for _, e in evals], axis=1) for k in evals[0][1]} if evals else {}
-    return RunResult(
-        run_dir=directory.path,
-        members=config["members"],
-        state=None,
-        train=train,
-        eval=eval_,
-        eval_steps=np.asarray([s for s, _ in evals]),
-        diagnostics=dict(directory.read("step", until=last)),
-        diverged=status["diverged"],
-    )
+    parts = RunParts.read(directory, until=status["step"])
+    return parts.result(directory.path, config["members"], None, status["diverged"])
+
+
+@dataclasses.dataclass
+class RunParts:
+    """A run's metrics and diagnostics chunk by chunk, as written (or read back)."""
+
+    train: list[dict[str, np.ndarray]] = dataclasses.field(default_factory=list)
+    eval: list[tuple[int, dict[str, np.ndarray]]] = dataclasses.field(default_factory=list)
+    diagnostics: dict[int, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def read(cls, directory: RunDir, *, until: int) -> RunParts:
+        """The parts ``directory`` holds up to step ``until``."""
+        return cls([arrays for _, arrays in directory.read("train", until=until)],
+                   directory.read("eval", until=until), dict(directory.read("step", until=until)))
+
+    def result(self, run_dir: str, members: list[dict[str, Any]], state: Any,
+               diverged: list[dict[str, Any]]) -> RunResult:
+        trains, evals = self.train, self.eval
+        train = {k: np.concatenate([t[k] for t in trains], axis=1) for k in trains[0]} if trains else {}
+        eval_ = {k: np.stack([e[k] for _, e in evals], axis=1) for k in evals[0][1]} if evals else {}
+        return RunResult(run_dir=run_dir, members=members, state=state, train=train, eval=eval_,
+                         eval_steps=np.asarray([s for s, _ in evals]), diagnostics=dict(self.diagnostics),
+                         diverged=diverged)
 
 
 @dataclasses.dataclass
@@ -178,14 +190,14 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
         eval_.append(_long(name, result.eval, result.eval_steps))
         for step, d in result.diagnostics.items():
             if "grad_norms" in d:  # between the diagnostics steps only the spectra are recorded
-                grads.append(_indexed(name, step, ("member", "layer", "t"), value=d["grad_norms"]))
-                jac.append(_indexed(name, step, ("member", "t"), value=d["jacobian_spectral"]))
+                grads.append(_indexed(name, step, ("member", "layer", "t"), value=d[rundir.GRAD_NORMS]))
+                jac.append(_indexed(name, step, ("member", "t"), value=d[rundir.JACOBIAN_SPECTRAL]))
             if "radius" in d:  # cells without a recurrent matrix (mingru, minlstm) have no spectra
                 spectra.append(_indexed(name, step, ("member", "layer", "direction", "gate"),
-                                        radius=d["radius"], sigma_max=d["singular_values"][..., 0]))
-            if "eigenvalues" in d:
+                                        radius=d[rundir.RADIUS], sigma_max=d[rundir.SINGULAR_VALUES][..., 0]))
+            if rundir.EIGENVALUES in d:
                 eigen = _indexed(name, step, ("member", "layer", "direction", "gate", "index"),
-                                 real=d["eigenvalues"].real, imag=d["eigenvalues"].imag)
+                                 real=d[rundir.EIGENVALUES].real, imag=d[rundir.EIGENVALUES].imag)
                 eigenvalues.append(eigen.dropna(subset=["real"]))
     concat = lambda parts: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()  # noqa: E731
     return Results(pd.DataFrame(runs), concat(members), concat(train), concat(eval_), concat(grads), concat(jac),

@@ -40,6 +40,14 @@ EXPERIMENT = "experiment.json"
 _STEP_FILE = re.compile(r"_(\d+)\.npz$")
 _KINDS = {"train": "metrics", "eval": "metrics", "step": "diagnostics"}  # file prefix -> subdirectory
 
+# The arrays of a diagnostics file (``diagnostics/step_N.npz``), written by
+# rnn_jax.analysis.diagnostics and read by rnn_jax.io.results:
+GRAD_NORMS = "grad_norms"  # [M, layers, t]: ‖∂L/∂h_t‖ averaged over the diagnostics batch
+JACOBIAN_SPECTRAL = "jacobian_spectral"  # [M, t]: ‖∂h_T/∂h_t‖₂ of the first layer
+RADIUS = "radius"  # [M, layers, directions, G]: spectral radius of each W_hh gate block
+SINGULAR_VALUES = "singular_values"  # [M, layers, directions, G, k]: the largest singular values
+EIGENVALUES = "eigenvalues"  # [M, layers, directions, G, n] complex
+
 
 class WriteFailed(OSError):
     """A run-directory write failed (disk full, quota, permissions); the message names the

@@ -18,9 +18,11 @@ import jax
 import numpy as np
 
 from rnn_jax.analysis import diagnostics
+from rnn_jax.io.results import RunParts
 from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process, write_failed
 from rnn_jax.runner.placement import Mesh1D
-from rnn_jax.training.trainer import Trainer, TrainState
+from rnn_jax.training.state import TrainState
+from rnn_jax.training.trainer import Trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,20 +56,26 @@ def diverged_members(state: TrainState, rows: list[dict[str, Any]], mesh: Mesh1D
 
 @dataclasses.dataclass
 class WriteMetrics:
+    """Writes the chunk's metrics, and keeps them in ``parts`` for ``run``'s return value."""
+
     directory: RunDir
+    parts: RunParts
 
     def __call__(self, chunk: Chunk) -> None:
         if chunk.train is not None:
             self.directory.write_train(chunk.step, chunk.train)
+            self.parts.train.append(chunk.train)
         self.directory.write_eval(chunk.step, chunk.eval)
+        self.parts.eval.append((chunk.step, chunk.eval))
 
 
 @dataclasses.dataclass
 class RecordDiagnostics:
     """Gradient and Jacobian norms (a compiled program over members) at the chosen steps, and
-    W_hh spectra (host numpy, cheap) at every evaluation."""
+    W_hh spectra (host numpy, cheap) at every evaluation; kept in ``parts`` too."""
 
     directory: RunDir
+    parts: RunParts
     steps: tuple[int, ...]
     program: Callable[[Any], dict[str, jax.Array]]
     mesh: Mesh1D
@@ -78,6 +86,7 @@ class RecordDiagnostics:
         values.update(diagnostics.model_spectra(self.trainer.model, self.mesh.host(chunk.state.params)))
         if values:  # cells without a recurrent matrix have no spectra to record between those steps
             self.directory.write_diagnostics(chunk.step, values)
+            self.parts.diagnostics[chunk.step] = values
 
 
 @dataclasses.dataclass
@@ -114,7 +123,7 @@ class SaveCheckpoint:
     """An orbax checkpoint every ``every`` chunks and at the last step; ``saved`` is the
     newest complete one (what a rerun resumes from)."""
 
-    checkpointer: Any  # rnn_jax.io.checkpoint.Checkpointer
+    checkpointer: Any  # rnn_jax.io.checkpoint.Checkpointer, or NoCheckpoints
     directory: RunDir
     every: int
     last_step: int
@@ -122,7 +131,7 @@ class SaveCheckpoint:
     chunks: int = 0
 
     def __call__(self, chunk: Chunk) -> None:
-        if chunk.train is None:
+        if chunk.train is None or not self.checkpointer.saves:
             return
         self.chunks += 1
         if self.chunks % self.every == 0 or chunk.step == self.last_step:

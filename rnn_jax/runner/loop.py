@@ -19,22 +19,23 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 
 from rnn_jax import _checks
 
-from rnn_jax.analysis import diagnostics
 
 from rnn_jax.io import compile_cache, configs
-from rnn_jax.io.results import RunResult, load_run
+from rnn_jax.io.results import RunParts, RunResult, load_run
 from rnn_jax.io.rundir import RunDir, WriteFailed, write_failed
 from rnn_jax.runner import actions as act
+from rnn_jax.runner import programs
 from rnn_jax.runner.interrupt import GracefulStop
 from rnn_jax.runner.members import Members, make_members
 from rnn_jax.runner.placement import Mesh1D, MemberPrograms, Placement, make_mesh, resolve_placement
-from rnn_jax.training.trainer import TrainConfig, Trainer, make_train
+from rnn_jax.training.config import TrainConfig
+from rnn_jax.training.trainer import Trainer, make_train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,15 +59,20 @@ class Plan:
     def rows(self) -> list[dict[str, Any]]:
         return self.members.table(self.trainer.default_hparams())
 
+    @functools.cached_property
+    def config_dict(self) -> dict[str, Any]:
+        """``configs.to_dict(cfg)``, what ``config.json`` stores of the config."""
+        return configs.to_dict(self.cfg)
+
     def identity(self) -> dict[str, Any]:
         """What must match for a resume."""
-        return {"train_config": configs.to_dict(self.cfg), **self.members.identity(),
+        return {"train_config": self.config_dict, **self.members.identity(),
                 "diagnose_at": list(self.diagnose_at), "chunk_steps": self.cfg.eval_every}
 
     def record(self) -> dict[str, Any]:
         """What else ``config.json`` holds: the member table and the task's facts."""
         task = self.trainer.task
-        return {"members": self.rows, "rebuildable": configs.is_rebuildable(configs.to_dict(self.cfg)),
+        return {"members": self.rows, "rebuildable": configs.is_rebuildable(self.config_dict),
                 "task": {"name": task.name, "baseline_loss": task.baseline_loss, "seq_len": task.seq_len,
                          "success_metric": task.success_metric}}
 
@@ -130,7 +136,7 @@ def run(
         sweep: ``{"learning_rate" | "clip" | "recurrent_scale": values}``; the grid of all
             combinations is crossed with the seeds.
         run_dir: where results go (created; an existing one is resumed), or a
-            :class:`~rnn_jax.io.rundir.RunDir`. ``None``: a temporary directory, no checkpoints.
+            :class:`~rnn_jax.io.rundir.RunDir`. ``None``: a temporary directory, removed before ``run`` returns (no checkpoints).
         resume: continue an existing run directory (``False`` refuses one that has checkpoints).
         diagnose_at: steps (multiples of ``eval_every``) at which to record diagnostics;
             default: 0, the first evaluation and the last step.
@@ -166,63 +172,75 @@ def run(
     p = plan(cfg, seeds, sweep, diagnose_at=diagnose_at, diagnostics_batch=diagnostics_batch,
              jacobian_batch=jacobian_batch, checkpoint_every=checkpoint_every, members_per_call=members_per_call,
              devices=devices)
-    checkpointing = run_dir is not None
-    directory = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir or tempfile.mkdtemp(prefix="rnn_jax_run_"))
-    directory.start(p.identity(), p.record(), resume=resume)
-    if checkpointing:
-        directory.check_free_space(p.bytes_needed())
-    with MemberPrograms(p.mesh.padded, p.members_per_call, p.mesh.sharding) as over, \
-            _checkpointer(directory, checkpointing) as checkpointer:
-        state, step = _train(p, over, directory, checkpointer, resume=resume, progress=progress, debug=debug)
-    directory.write_status(step, cfg.steps, act.diverged_members(state, p.rows, p.mesh))
-    if jax.process_count() > 1:  # every process reads what process 0 wrote
-        from jax.experimental import multihost_utils
+    with _run_directory(run_dir) as (directory, checkpointing):
+        directory.start(p.identity(), p.record(), resume=resume)
+        if checkpointing:
+            directory.check_free_space(p.bytes_needed())
+        with MemberPrograms(p.mesh.padded, p.members_per_call, p.mesh.sharding) as over, \
+                _checkpointer(directory, checkpointing) as checkpointer:
+            built = _build(p, over)
+            state, step, parts = _restore(p, built, directory, checkpointer, resume)
+            state, step = _loop(p, built, directory, checkpointer, state, step, parts, progress=progress, debug=debug)
+        diverged = act.diverged_members(state, p.rows, p.mesh)
+        directory.write_status(step, cfg.steps, diverged)
+        if jax.process_count() > 1:  # every process reads what process 0 wrote
+            from jax.experimental import multihost_utils
 
-        multihost_utils.sync_global_devices("rnn_jax.runner.run finished")
-    result = load_run(directory.path)
-    result.state = p.mesh.host(state) if jax.process_count() > 1 else jax.tree.map(lambda a: a[: len(p.members)], state)
-    return result
+            multihost_utils.sync_global_devices("rnn_jax.runner.run finished")
+            return dataclasses.replace(load_run(directory.path), state=p.mesh.host(state))
+        return parts.result(directory.path, p.rows, jax.tree.map(lambda a: a[: len(p.members)], state), diverged)
 
 
-def _train(p: Plan, over: MemberPrograms, directory: RunDir, checkpointer, *, resume, progress, debug):
-    """Init or restore, then chunk after chunk until ``cfg.steps`` or Ctrl-C: the final state and step."""
-    trainer, mesh, rows = p.trainer, p.mesh, p.rows
-    # Every program maps members to members (inputs and outputs sharded on the member axis),
-    # so XLA needs no cross-device collective, which can deadlock host devices. Evaluation is
-    # its own program: inside the chunk program it would be compiled twice. Runs in one
-    # process share programs with equal keys (runs that differ only in initialisation share
-    # all but the first).
-    def named(*what, with_init=False):
-        key = trainer.program_key(with_init=with_init)
-        return None if key is None else (*what, key)
+class _Programs(NamedTuple):
+    """A run's four compiled programs over members."""
 
-    chunk_all = over(lambda state: trainer.train_chunk(state, p.cfg.eval_every), named("chunk"))
-    evaluate_all = over(trainer.evaluate, named("evaluate"))
-    diagnose_all = over(lambda params: diagnostics.record(
-        trainer.model, params, jax.tree.map(lambda a: a[: p.diagnostics_batch], trainer.task.eval_batch()),
-        trainer.task, jacobian_batch=p.jacobian_batch), named("diagnose", p.diagnostics_batch, p.jacobian_batch))
-    init_all = over(lambda seed, hp: trainer.init(jax.random.key(seed), hp), named("init", with_init=True))
-    state = init_all(*mesh.place(p.members.stacked(trainer.default_hparams())))
-    step = 0
-    if checkpointer is not None and resume and checkpointer.latest_step() is not None:
-        step = checkpointer.latest_step()
-        state = checkpointer.restore(step, state)
+    init: Any
+    chunk: Any
+    evaluate: Any
+    diagnose: Any
+
+
+def _build(p: Plan, over: MemberPrograms) -> _Programs:
+    """The run's programs over members. Every program maps members to members (inputs and
+    outputs sharded on the member axis), so XLA needs no cross-device collective, which can
+    deadlock host devices. Evaluation is its own program: inside the chunk program it would
+    be compiled twice."""
+    return _Programs(*map(over, programs.programs(p.trainer, chunk_steps=p.cfg.eval_every,
+                                                  diagnostics_batch=p.diagnostics_batch,
+                                                  jacobian_batch=p.jacobian_batch)))
+
+
+def _restore(p: Plan, built: _Programs, directory: RunDir, checkpointer, resume: bool):
+    """The initial state, or the last checkpoint's with the parts written before it:
+    ``(state, step, parts)``."""
+    state = built.init(*p.mesh.place(p.members.stacked(p.trainer.default_hparams())))
+    step = checkpointer.latest_step() if resume else None
+    if step is None:
+        return state, 0, RunParts()
+    return checkpointer.restore(step, state), step, RunParts.read(directory, until=step)
+
+
+def _loop(p: Plan, built: _Programs, directory: RunDir, checkpointer, state, step: int, parts: RunParts, *,
+          progress: bool, debug: bool):
+    """Chunk after chunk until ``cfg.steps`` or Ctrl-C: the final state and step."""
+    mesh, rows = p.mesh, p.rows
     save = act.SaveCheckpoint(checkpointer, directory, p.checkpoint_every, p.cfg.steps, saved=step)
     bar = act.ShowProgress(progress, p.cfg.steps, step)
-    records = [act.WriteMetrics(directory), act.RecordDiagnostics(directory, p.diagnose_at, diagnose_all, mesh, trainer)]
-    actions = [*records,
-               act.ReportDivergence(trainer, {r["member"] for r in act.diverged_members(state, rows, mesh)}, debug),
-               *([save] if checkpointer is not None else []), act.WriteStatus(directory, p.cfg.steps), bar]
+    records = [act.WriteMetrics(directory, parts),
+               act.RecordDiagnostics(directory, parts, p.diagnose_at, built.diagnose, mesh, p.trainer)]
+    diverged = {r["member"] for r in act.diverged_members(state, rows, mesh)}
+    actions = [*records, act.ReportDivergence(p.trainer, diverged, debug), save,
+               act.WriteStatus(directory, p.cfg.steps), bar]
     stop = GracefulStop()
     try:
         with _writes_explained(directory, lambda: step, lambda: save.saved), stop:
-            if step == 0:
-                chunk = act.Chunk(0, state, None, mesh.host(evaluate_all(state.params)), [])
-                for action in records:  # the step-0 evaluation and diagnostics
+            if step == 0:  # the step-0 evaluation and diagnostics
+                chunk = act.Chunk(0, state, None, mesh.host(built.evaluate(state.params)), [])
+                for action in records:
                     action(chunk)
             while step < p.cfg.steps and not stop.requested:
-                state, train_metrics = chunk_all(state)
-                eval_metrics = evaluate_all(state.params)
+                state, train_metrics = built.chunk(state)
+                eval_metrics = built.evaluate(state.params)
                 step += p.cfg.eval_every
                 chunk = act.Chunk(step, state, mesh.host(train_metrics), mesh.host(eval_metrics),
                                   act.diverged_members(state, rows, mesh))
@@ -231,18 +249,18 @@ def _train(p: Plan, over: MemberPrograms, directory: RunDir, checkpointer, *, re
         if stop.requested:
             raise KeyboardInterrupt
     except KeyboardInterrupt:
-        _save_and_explain(save if checkpointer is not None else None, step, state, directory)
+        _save_and_explain(save, step, state, directory)
         raise
     finally:
         bar.close()
     return state, step
 
 
-def _save_and_explain(save: act.SaveCheckpoint | None, step: int, state, directory: RunDir) -> None:
+def _save_and_explain(save: act.SaveCheckpoint, step: int, state, directory: RunDir) -> None:
     """After Ctrl-C: a checkpoint of the last finished chunk, and how to resume."""
-    if save is not None and step > save.saved:
+    if save.checkpointer.saves and step > save.saved:
         save.save(step, state)
-    if save is None:
+    if not save.checkpointer.saves:
         where = "no run_dir was given, so nothing was saved"
     elif save.saved:
         where = f"step {save.saved} is saved; rerun the same command (run_dir={directory.path}) to resume"
@@ -251,10 +269,32 @@ def _save_and_explain(save: act.SaveCheckpoint | None, step: int, state, directo
     print(f"\ninterrupted at step {step}; {where}", file=sys.stderr)
 
 
+class NoCheckpoints:
+    """The checkpointer of a run without a run directory: it holds and saves nothing."""
+
+    saves = False
+
+    def latest_step(self) -> None:
+        return None
+
+    def save(self, step: int, state) -> None:
+        del step, state
+
+
+@contextlib.contextmanager
+def _run_directory(run_dir):
+    """``(RunDir, checkpointing)``; ``run_dir=None``: a temporary directory, removed after."""
+    if isinstance(run_dir, RunDir) or run_dir is not None:
+        yield (run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)), True
+        return
+    with tempfile.TemporaryDirectory(prefix="rnn_jax_run_") as path:
+        yield RunDir(path), False
+
+
 @contextlib.contextmanager
 def _checkpointer(directory: RunDir, enabled: bool):
     if not enabled:
-        yield None
+        yield NoCheckpoints()
         return
     from rnn_jax.io.checkpoint import Checkpointer
 

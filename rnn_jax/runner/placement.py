@@ -9,12 +9,11 @@ used is a :class:`Placement`, resolved once by :func:`resolve_placement`.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import enum
 import functools
 import os
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -39,19 +38,12 @@ def choose_members_per_call(widest_layer: int, devices: Sequence[jax.Device]) ->
     """The runner's measured rule for spreading members (``Placement.AUTO``): a group size,
     or ``None`` for one ``vmap`` over every member.
 
-    Measured with ``benchmarks.strategies`` on a 2-core CPU (16 LSTM members on the adding
-    problem, B=32, T=100, 200 steps; speed-up over training them one after another):
-
-    - several devices (GPUs, TPUs, or host devices forced with ``XLA_FLAGS``): ``vmap``
-      with the members sharded over the devices.
-    - one CPU device: groups of ``k`` members, one compiled call per group and one call
-      running per core at a time (see :class:`MemberPrograms`). XLA:CPU runs a batched
-      matmul no faster per member than a single one, so a ``vmap`` over all 16 members gains
-      little or loses (1.30x at h=16, 0.94x at h=32, 0.93x at h=64), while groups keep
-      every core busy: widest layer <= 16: groups of 4 (2.18x; groups of 1: 1.88x);
-      <= 32: groups of 2 (1.65x; 1 and 4 member(s) within 1% of it); wider: one member
-      per call (h=64: 2.37x; groups of 2: 2.27x, of 4: 2.00x).
-    - one GPU or TPU: ``vmap`` (batched matmuls are what accelerators are built for).
+    - several devices, or one GPU or TPU: ``vmap``, the members sharded over the devices.
+    - one CPU device: groups of ``k`` members (4 up to 16 units, 2 up to 32, then 1), one
+      compiled call per group and one call running per core at a time (:class:`MemberPrograms`).
+      XLA:CPU runs a batched matmul no faster per member than a single one, so groups keep
+      the cores busier than one ``vmap``; the measurements (``benchmarks.strategies``) are in
+      ``benchmarks/README.md``.
 
     Results depend on the choice only through float32 rounding (batched and single
     matmuls may sum in another order), never on the number of cores; a test checks this.
@@ -137,22 +129,17 @@ def make_mesh(devices: Sequence[jax.Device] | None, count: int) -> Mesh1D:
     return Mesh1D(tuple(list(devices or jax.devices())[:count]), count)
 
 
-SHARED_PROGRAMS = 64
-"""How many jitted programs over members a process keeps for runs to share (least recently used dropped)."""
-_shared: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _over_all(program: Callable, sharding: NamedSharding, *xs):
+    """``program`` vmapped over every member, outputs on ``sharding`` (the inputs are placed
+    on it already). ``program`` is hashed by value, so equal programs share one compilation."""
+    return jax.lax.with_sharding_constraint(jax.vmap(program)(*xs), sharding)
 
 
-def _share(key: Hashable | None, variant: Hashable, make: Callable[[], Any]) -> Any:
-    """The jitted function kept under ``(key, variant)``, made by ``make`` the first time
-    (``key=None``: a new one, not kept)."""
-    if key is None:
-        return make()
-    key = (key, variant)
-    program = _shared.pop(key) if key in _shared else make()
-    _shared[key] = program
-    while len(_shared) > SHARED_PROGRAMS:
-        _shared.popitem(last=False)
-    return program
+@functools.partial(jax.jit, static_argnames=("program", "size"))
+def _over_group(start, *xs, program: Callable, size: int):
+    """``program`` vmapped over the ``size`` members from ``start`` on."""
+    return jax.vmap(program)(*jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), xs))
 
 
 @jax.jit
@@ -171,9 +158,9 @@ class MemberPrograms:
     threads at the same time), and the outputs are concatenated again. The values depend
     on ``k``, not on the number of threads. Use as a context manager (it owns the threads).
 
-    Functions given the same ``key`` (see :meth:`__call__`) are one jitted function for the
-    whole process, so a second run of the same programs traces and compiles nothing: JAX's
-    own cache then tells apart inputs of other shapes and other JAX settings.
+    The functions are hashed by value (:mod:`rnn_jax.runner.programs`) and passed to
+    module-level jitted functions as static arguments, so equal functions share one
+    compilation for the whole process and JAX's own cache tells apart everything else.
 
     Args:
         members: the (padded) number of members.
@@ -204,27 +191,16 @@ class MemberPrograms:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def __call__(self, fn, key: Hashable | None = None):
+    def __call__(self, fn: Callable):
         """``fn`` of one member's arrays -> a function of the stacked arrays.
 
         Args:
-            fn: the function of one member.
-            key: ``None``, or what identifies ``fn``'s program: functions given equal keys
-                must compute the same thing (the runner uses
-                :meth:`~rnn_jax.training.trainer.Trainer.program_key`), and share one jitted function.
+            fn: the function of one member, hashable by value (equal functions must compute
+                the same thing; see :mod:`rnn_jax.runner.programs`).
         """
         if self.per_call is None:
-            return _share(key, self.sharding, lambda: jax.jit(
-                jax.vmap(fn), in_shardings=self.sharding, out_shardings=self.sharding))
+            return functools.partial(_over_all, fn, self.sharding)
 
-        def make_group():
-            @functools.partial(jax.jit, static_argnames="size")
-            def group(start, *xs, size):
-                return jax.vmap(fn)(*jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), xs))
-
-            return group
-
-        group = _share(key, "groups", make_group)
         compiled = {}
 
         def over_members(*xs):
@@ -233,7 +209,7 @@ class MemberPrograms:
             # worker threads only run the compiled programs.
             for _, size in self.groups:
                 if size not in compiled:
-                    compiled[size] = group.lower(0, *xs, size=size).compile()
+                    compiled[size] = _over_group.lower(0, *xs, program=fn, size=size).compile()
 
             def one(start_size):
                 start, size = start_size

@@ -1,10 +1,14 @@
-"""Training: the configuration, the pure training functions, ``fit``, the optimiser chain
-(:mod:`.optim`), the swept hyperparameters (:mod:`.hparams`) and Pascanu's regulariser
-(:mod:`.regularizers`).
+"""Training: the configuration (:mod:`.config`), the pure training functions (:mod:`.trainer`),
+``fit`` (:mod:`.fit`), the state (:mod:`.state`), the optimiser chain (:mod:`.optim`), the
+swept hyperparameters (:mod:`.hparams`), Pascanu's regulariser (:mod:`.regularizers`) and
+the replay that locates a NaN (:mod:`.nonfinite`).
 
     from rnn_jax.training import TrainConfig, fit, make_train, model_for
 """
 
-from rnn_jax.training.trainer import History, TrainConfig, Trainer, TrainState, fit, make_train, model_for
+from rnn_jax.training.config import TrainConfig, model_for
+from rnn_jax.training.fit import fit
+from rnn_jax.training.state import History, TrainState
+from rnn_jax.training.trainer import Trainer, make_train
 
 __all__ = ["History", "TrainConfig", "TrainState", "Trainer", "fit", "make_train", "model_for"]

@@ -1,0 +1,106 @@
+"""``TrainConfig``: what one training run is, checked when made; ``model_for`` a task."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rnn_jax import _checks, tasks
+from rnn_jax.model import SequenceModel
+from rnn_jax.tasks.base import Task
+from rnn_jax.training import regularizers
+from rnn_jax.training.optim import OptimConfig
+from rnn_jax.types import Readout
+
+
+def model_for(task: Task | str, cell: str = "lstm", hidden_size: int | tuple[int, ...] = 128, **options) -> SequenceModel:
+    """A :class:`SequenceModel` whose head and readout fit ``task``."""
+    task = tasks.get(task)
+    options.setdefault("readout", Readout.ALL if task.readout.per_step else Readout.LAST)
+    if Readout(options["readout"]) is Readout.FLAT:
+        options.setdefault("seq_len", task.seq_len)
+    return SequenceModel(cell, hidden_size, output_size=task.output_size, **options)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training run.
+
+    Attributes:
+        model: the :class:`SequenceModel` (its ``output_size`` must equal the task's, and
+            ``readout`` must be ``"all"`` exactly when the task's is; see :func:`model_for`).
+        task: a registered task name or a :class:`~rnn_jax.tasks.Task`.
+        task_options: options for ``tasks.get(task, **task_options)``.
+        optim: the :class:`~rnn_jax.training.optim.OptimConfig`.
+        steps: training steps (>= 1).
+        batch_size: sequences per step (>= 1).
+        eval_every: steps between evaluations on the held-out set (>= 1); there is always
+            one at step 0 and one at the end.
+        train_size: ``None`` (default): every step draws fresh sequences. A number ``N``:
+            training draws (with replacement) from a fixed set of ``N`` sequences, the same
+            for every seed (:meth:`~rnn_jax.tasks.Task.training_sequence`), as Arjovsky et
+            al. 2016 trained on 1e5 fixed sequences.
+        omega: α of Pascanu et al. 2013's regulariser Ω (:mod:`rnn_jax.training.regularizers`):
+            ``α ∇Ω`` is added to the gradient before clipping (0: off; they used 2). For
+            one-layer, unidirectional rnn / irnn models.
+    """
+
+    model: SequenceModel = SequenceModel("lstm", 128)
+    task: str | Task = "adding"
+    task_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
+    optim: OptimConfig = OptimConfig()
+    steps: int = 1000
+    batch_size: int = 32
+    eval_every: int = 100
+    train_size: int | None = None
+    omega: float = 0.0
+
+    def __post_init__(self):
+        if self.train_size is not None:
+            _checks.positive_int(self.train_size, "train_size")
+        _checks.number(self.omega, "omega", low=0.0)
+        if self.omega and isinstance(self.model, SequenceModel) and (
+                self.model.num_layers != 1 or self.model.bidirectional or not regularizers.supports(self.model.cell_fn)):
+            raise ValueError(f"omega={self.omega!r}: Pascanu et al.'s regulariser is defined here for one-layer, "
+                             f"unidirectional rnn or irnn models; got {self.model.num_layers} layer(s) of "
+                             f"{self.model.cell_fn.name!r}{', bidirectional' if self.model.bidirectional else ''}")
+        if isinstance(self.task_options, Mapping):
+            object.__setattr__(self, "task_options", tuple(sorted(self.task_options.items())))
+        if not isinstance(self.model, SequenceModel):
+            raise TypeError(f"model must be a SequenceModel, got {type(self.model).__name__}")
+        if not isinstance(self.optim, OptimConfig):
+            raise TypeError(f"optim must be an OptimConfig, got {type(self.optim).__name__}")
+        _checks.positive_int(self.steps, "steps")
+        _checks.positive_int(self.batch_size, "batch_size")
+        _checks.positive_int(self.eval_every, "eval_every")
+        task = self.task_fn
+        if self.model.output_size != task.output_size:
+            raise ValueError(
+                f"model.output_size={self.model.output_size} but task {task.name!r} has output_size="
+                f"{task.output_size}; build the model with rnn_jax.training.trainer.model_for(task, ...)"
+            )
+        if self.model.readout.per_step != task.readout.per_step:
+            raise ValueError(
+                f"model.readout={self.model.readout.value!r} does not fit task {task.name!r} "
+                f"(readout {task.readout.value!r}): one output per "
+                f"{'step' if task.readout.per_step else 'sequence'} is expected"
+            )
+
+    @functools.cached_property
+    def task_fn(self) -> Task:
+        """The task instance (made once per config)."""
+        if isinstance(self.task, Task):
+            if self.task_options:
+                raise ValueError("task_options cannot be used with a Task instance")
+            return self.task
+        return tasks.get(self.task, **dict(self.task_options))
+
+    @property
+    def eval_steps(self) -> np.ndarray:
+        """The steps at which the held-out set is evaluated: 0, eval_every, ..., steps."""
+        points = list(range(0, self.steps, self.eval_every)) + [self.steps]
+        return np.asarray(points)
