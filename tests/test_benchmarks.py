@@ -23,6 +23,7 @@ KEYS = {
     "weight_gradients": {"cell", "B", "H", "per_step_ms", "one_matmul_ms", "ratio", "auto"},
     "loop_body": {"variant", "weight_gradients", "T", "step_ms", "forward_body", "backward_body"},
     "op_profile": {"contender", "what", "ms_per_step"},
+    "interactive": {"contender", "fit_s", "refit_lr_s", "fit_hidden_s", "refit_lr_vs_torch"},
 }
 
 

@@ -30,7 +30,7 @@ from rnn_jax.io import compile_cache, configs
 from rnn_jax.io.results import RunParts, RunResult, load_run
 from rnn_jax.io.rundir import RunDir, WriteFailed, write_failed
 from rnn_jax.runner import actions as act
-from rnn_jax.runner import programs
+from rnn_jax.training import programs
 from rnn_jax.runner.interrupt import GracefulStop
 from rnn_jax.runner.members import Members, make_members
 from rnn_jax.runner.placement import Mesh1D, MemberPrograms, Placement, make_mesh, resolve_placement

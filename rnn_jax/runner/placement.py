@@ -158,7 +158,7 @@ class MemberPrograms:
     threads at the same time), and the outputs are concatenated again. The values depend
     on ``k``, not on the number of threads. Use as a context manager (it owns the threads).
 
-    The functions are hashed by value (:mod:`rnn_jax.runner.programs`) and passed to
+    The functions are hashed by value (:mod:`rnn_jax.training.programs`) and passed to
     module-level jitted functions as static arguments, so equal functions share one
     compilation for the whole process and JAX's own cache tells apart everything else.
 
@@ -196,7 +196,7 @@ class MemberPrograms:
 
         Args:
             fn: the function of one member, hashable by value (equal functions must compute
-                the same thing; see :mod:`rnn_jax.runner.programs`).
+                the same thing; see :mod:`rnn_jax.training.programs`).
         """
         if self.per_call is None:
             return functools.partial(_over_all, fn, self.sharding)

@@ -1,17 +1,24 @@
-"""``fit``: one model on one task, the notebook convenience over :func:`make_train`."""
+"""``fit``: one model on one task, the notebook convenience.
+
+It runs the same compiled programs as the runner (:mod:`rnn_jax.training.programs`): one
+initialisation, one chunk of ``eval_every`` steps and one evaluation, called from a Python
+loop. A re-fit with another learning rate, clip threshold, seed or number of steps compiles
+nothing; the persistent compile cache serves a new process.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-import jax
 import numpy as np
 
 from rnn_jax import _checks
+from rnn_jax.io import compile_cache
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task
 from rnn_jax.training.config import TrainConfig
+from rnn_jax.training.programs import Evaluate, Initialise, TrainChunk, compiled
 from rnn_jax.training.trainer import make_train
 
 
@@ -38,11 +45,20 @@ def fit(
     """
     cfg = TrainConfig() if cfg is None else cfg
     cfg = dataclasses.replace(cfg, model=model, task=task, task_options=())
+    seed = _checks.nonneg_int(seed, "seed")
+    compile_cache.enable()  # on by default, as for the runner; RNN_JAX_COMPILE_CACHE=off turns it off
     trainer = make_train(cfg)
-    state, history = jax.jit(trainer)(jax.random.key(_checks.nonneg_int(seed, "seed")))
+    steps = trainer.for_steps()
+    every = cfg.eval_every
+    state = compiled(Initialise(trainer.for_programs()), np.uint32(seed), trainer.default_hparams())
+    evals, trains = [compiled(Evaluate(steps), state.params)], []
+    for size in [every] * (cfg.steps // every) + ([cfg.steps % every] if cfg.steps % every else []):
+        state, metrics = compiled(TrainChunk(steps, size), state)
+        trains.append(metrics)
+        evals.append(compiled(Evaluate(steps), state.params))
     return state.params, {
-        "train": {k: np.asarray(v) for k, v in history.train.items()},
-        "eval": {k: np.asarray(v) for k, v in history.eval.items()},
+        "train": {k: np.concatenate([np.asarray(t[k]) for t in trains]) for k in trains[0]},
+        "eval": {k: np.stack([np.asarray(e[k]) for e in evals]) for k in evals[0]},
         "eval_steps": cfg.eval_steps,
         "baseline_loss": trainer.task.baseline_loss,
         "diverged_at": int(state.diverged_at),

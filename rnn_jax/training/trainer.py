@@ -15,7 +15,7 @@ while healthy), so one diverging seed never contaminates the others.
 
 A ``Trainer`` is its run's identity: equal configurations (and the same registered cell and
 task factories) give equal, equally hashed trainers, so JAX's own caches share the programs
-compiled for them (:mod:`rnn_jax.runner.programs`).
+compiled for them (:mod:`rnn_jax.training.programs`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,10 @@ def _where_tree(condition, new, old):
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
+_FIXED = 1.0
+"""The value of every injected hyperparameter in a program's identity (:meth:`Trainer.for_programs`)."""
+
+
 def _factories(cfg: TrainConfig) -> tuple[Callable | None, ...]:
     """The registered factories ``cfg`` names: a cell or task registered again under the same
     name (a notebook cell run twice) makes another identity."""
@@ -79,15 +83,27 @@ class Trainer:
         if not self.factories:
             object.__setattr__(self, "factories", _factories(self.cfg))
 
+    def for_programs(self) -> Trainer:
+        """The identity of the compiled programs: this trainer with the injected
+        hyperparameters' values (learning rate, clip) and the run's length (``steps``,
+        ``eval_every``) set to fixed values. The programs read the first from their
+        ``hparams`` and the optimiser state and get their number of steps from the caller,
+        never from the config, so runs that differ only in them (a re-fit with a new
+        learning rate, a longer run) share every program."""
+        optim_cfg = dataclasses.replace(self.cfg.optim, **{name: _FIXED for name in INJECTED})
+        cfg = dataclasses.replace(self.cfg, optim=optim_cfg, steps=1, eval_every=1)
+        return self if cfg == self.cfg else Trainer(cfg, self.factories)
+
     def for_steps(self) -> Trainer:
-        """This trainer without the cell options that only ``init`` reads: the identity of
-        the programs that never initialise (training chunks, evaluation, diagnostics), so
-        runs that differ only in their initialisation share them."""
+        """:meth:`for_programs` without the cell options that only ``init`` reads: the
+        identity of the programs that never initialise (training chunks, evaluation,
+        diagnostics), so runs that differ only in their initialisation share them."""
+        trainer = self.for_programs()
         init_only = set(self.model.cell_fn.init_options)
         options = tuple(kv for kv in self.model.cell_options if kv[0] not in init_only)
         if options == self.model.cell_options:
-            return self
-        cfg = dataclasses.replace(self.cfg, model=dataclasses.replace(self.model, cell_options=options))
+            return trainer
+        cfg = dataclasses.replace(trainer.cfg, model=dataclasses.replace(self.model, cell_options=options))
         return Trainer(cfg, self.factories)
 
     @functools.cached_property

@@ -1,17 +1,19 @@
-"""The functions of one member that the runner compiles over members, as values.
+"""The functions of one run that get compiled, as values.
 
 Each is a frozen dataclass of its :class:`~rnn_jax.training.trainer.Trainer` (the run's
-value-hashed identity) and its own settings. :class:`~rnn_jax.runner.placement.MemberPrograms`
-passes it to module-level jitted functions as a static argument, so JAX's own cache shares
-the compiled program between runs with equal identities (a second run of the same config in
-one process compiles nothing) and tells apart everything else. The programs that never
-initialise take ``trainer.for_steps()``, so runs that differ only in their initialisation
-share them.
+value-hashed identity) and its own settings. :func:`compiled` (for ``fit``) and
+:class:`~rnn_jax.runner.placement.MemberPrograms` (for the runner, over members) pass it to
+module-level jitted functions as a static argument, so JAX's own cache shares the compiled
+program between runs with equal identities and tells apart everything else. Every program
+takes ``trainer.for_programs()``, so the learning rate and clip threshold (read from
+``hparams`` and the optimiser state) are not part of it; the programs that never initialise
+take ``trainer.for_steps()``, so runs that differ only in their initialisation share them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 
@@ -68,5 +70,11 @@ class Diagnose:
 def programs(trainer: Trainer, *, chunk_steps: int, diagnostics_batch: int, jacobian_batch: int):
     """The four programs of a run: initialise, train a chunk, evaluate, diagnose."""
     steps = trainer.for_steps()
-    return (Initialise(trainer), TrainChunk(steps, chunk_steps), Evaluate(steps),
+    return (Initialise(trainer.for_programs()), TrainChunk(steps, chunk_steps), Evaluate(steps),
             Diagnose(steps, diagnostics_batch, jacobian_batch))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def compiled(program, *xs):
+    """``program(*xs)``, compiled once per program value (and input shapes)."""
+    return program(*xs)
