@@ -234,3 +234,13 @@ def test_refits_compile_nothing_and_equal_the_whole_run_program():
         np.testing.assert_allclose(history["train"]["grad_norm"], whole.train["grad_norm"], rtol=1e-4)
     _, n = _compiles(lambda: fit(model_for(ADDING, "lstm", 12), ADDING, cfg()))
     assert n >= 3  # initialisation, chunk, evaluation
+
+
+def test_an_unhashable_config_is_refused_before_tracing():
+    class Unhashable(type(ADDING)):  # a task of one's own that is not frozen
+        __hash__ = None
+
+    task = Unhashable(seq_len=30)
+    cfg = TrainConfig(model=model_for(task, "lstm", 4), task=task)
+    with pytest.raises(TypeError, match="cfg must be hashable.*unhashable type: 'Unhashable'"):
+        make_train(cfg)

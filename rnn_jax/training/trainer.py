@@ -80,6 +80,11 @@ class Trainer:
     factories: tuple[Callable | None, ...] = dataclasses.field(default=(), repr=False)
 
     def __post_init__(self):
+        try:
+            hash(self.cfg)
+        except TypeError as error:
+            raise TypeError(f"cfg must be hashable: it is the identity of the compiled programs ({error}); use "
+                            "tuples rather than lists in cell_options and task_options, and frozen tasks") from None
         if not self.factories:
             object.__setattr__(self, "factories", _factories(self.cfg))
 
