@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("standard_dtype_promotio
 
 def test_every_claim_runs_quick_and_reports_a_verdict_computed_from_its_runs(tmp_path):
     from experiments import reproduce
-    from rnn_jax import claims
+    from experiments import claims
 
     doc = tmp_path / "reproductions.md"
     records = reproduce.main(reproduce.Config(run_dir=str(tmp_path / "runs"), quick=True, doc=str(doc), progress=False))
