@@ -14,6 +14,19 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
+TORCH_ADDING_BATCH = r"""
+def adding_batch(n, generator):
+    values = torch.rand(n, T, generator=generator)
+    first = torch.randint(0, T // 2, (n, 1), generator=generator)
+    second = torch.randint(T // 2, T, (n, 1), generator=generator)
+    steps = torch.arange(T)[None]
+    marked = ((steps == first) | (steps == second)).float()
+    return torch.stack([values, marked], -1), (values * marked).sum(1, keepdim=True)
+"""
+"""The adding problem's batches in PyTorch (needs ``torch`` and ``T``), for the benchmarks'
+PyTorch scripts."""
+
+
 def parse(description: str, configure: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
     """The common CLI, plus the benchmark's own options (``configure`` adds them). Benchmarks
     compile from scratch: the persistent compilation cache is off in the benchmark's own

@@ -33,14 +33,7 @@ import torch
 T, H, BATCH, STEPS, EVAL_EVERY, SEEDS = (int(a) for a in sys.argv[1:7])
 torch.set_num_threads(2)
 
-def adding_batch(n, generator):
-    values = torch.rand(n, T, generator=generator)
-    first = torch.randint(0, T // 2, (n, 1), generator=generator)
-    second = torch.randint(T // 2, T, (n, 1), generator=generator)
-    steps = torch.arange(T)[None]
-    marked = ((steps == first) | (steps == second)).float()
-    return torch.stack([values, marked], -1), (values * marked).sum(1, keepdim=True)
-
+""" + _harness.TORCH_ADDING_BATCH + r"""
 class Model(torch.nn.Module):
     def __init__(self, kind):
         super().__init__()

@@ -58,3 +58,18 @@ def assert_gradients_match_finite_differences(loss, params, xs, directions: int 
         minus = loss(jax.tree.map(lambda a, d: a - eps * d, params, dp), xs - eps * dx)
         analytic = sum(jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(dp)))
         np.testing.assert_allclose(analytic + jnp.vdot(grads[1], dx), (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-8)
+
+
+def count_compilations(fn):
+    """``fn()`` and how many programs it compiled (or read from the persistent cache)."""
+    compiled = []
+
+    def listen(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        return fn(), len(compiled)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)

@@ -22,7 +22,7 @@ from rnn_jax.io.rundir import RunDir, WriteFailed
 from rnn_jax.runner import choose_members_per_call, make_members, placement, run
 from rnn_jax.training import TrainConfig, make_train, model_for
 
-from .conftest import run_files
+from .conftest import count_compilations, run_files
 
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
@@ -280,21 +280,6 @@ def test_a_field_added_since_a_run_was_written_is_no_difference_at_its_default()
     assert configs.differences(stored, configs.to_dict(parallel)) == ["model.mode: None -> 'parallel'"]
 
 
-def _compiling(fn):
-    """``fn()`` and how many programs it compiled (or read from the persistent cache)."""
-    compiled = []
-
-    def listen(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiled.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        return fn(), len(compiled)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
-
-
 def test_runs_that_differ_only_in_initialisation_share_their_compiled_programs():
     """In one process a second run compiles only what it does not share: nothing for the same
     config, the initialisation alone for another init option; and sharing never changes a
@@ -306,7 +291,7 @@ def test_runs_that_differ_only_in_initialisation_share_their_compiled_programs()
                            batch_size=8, eval_every=20)
 
     def compiled(c):
-        return _compiling(lambda: run(c, seeds=3, progress=False, diagnose_at=[0, 20]))
+        return count_compilations(lambda: run(c, seeds=3, progress=False, diagnose_at=[0, 20]))
 
     first, _ = compiled(cfg(chrono=12.0))
     again, n_again = compiled(cfg(chrono=12.0))
@@ -358,7 +343,7 @@ def test_runs_on_equal_array_tasks_share_their_compiled_programs():
 
     first, second, other = ArrayTask(x, y), ArrayTask(x.copy(), y.copy()), ArrayTask(x, y + 1)
     assert first == second and hash(first) == hash(second) and first != other
-    _compiling(lambda: run(cfg(first), seeds=2, progress=False, diagnose_at=[]))
-    again, n = _compiling(lambda: run(cfg(second), seeds=2, progress=False, diagnose_at=[]))
+    count_compilations(lambda: run(cfg(first), seeds=2, progress=False, diagnose_at=[]))
+    again, n = count_compilations(lambda: run(cfg(second), seeds=2, progress=False, diagnose_at=[]))
     assert n == 0
     assert make_train(cfg(first)) == make_train(cfg(second)) != make_train(cfg(other))

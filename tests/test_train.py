@@ -15,6 +15,8 @@ from rnn_jax.training.optim import OptimConfig
 from rnn_jax.tasks import ArrayTask
 from rnn_jax.training import TrainConfig, fit, make_train, model_for
 
+from .conftest import count_compilations
+
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
 ADDING = tasks.get("adding", seq_len=30)
@@ -200,21 +202,6 @@ def test_array_task_keras_style_binary_classifier():
     assert history["eval"]["loss"][-1] < 0.5 * task.baseline_loss
 
 
-def _compiles(fn):
-    """``fn()`` and how many programs it compiled (or read from the persistent cache)."""
-    events = []
-
-    def listen(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            events.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        return fn(), len(events)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
-
-
 def test_refits_compile_nothing_and_equal_the_whole_run_program():
     """A notebook loop: after one fit, a new learning rate, clip threshold, seed or number of
     steps compiles no program; a new hidden size does. Each fit equals the pure whole-run
@@ -223,16 +210,16 @@ def test_refits_compile_nothing_and_equal_the_whole_run_program():
         return TrainConfig(steps=steps, batch_size=8, eval_every=10, optim=OptimConfig("adam", **optim))
 
     model = model_for(ADDING, "lstm", 8)
-    _compiles(lambda: fit(model, ADDING, cfg(learning_rate=1e-2)))
+    count_compilations(lambda: fit(model, ADDING, cfg(learning_rate=1e-2)))
     refits = [(cfg(learning_rate=3e-3), 0), (cfg(learning_rate=1e-2, clip=0.5), 1), (cfg(steps=40), 0)]
     for c, seed in refits:
-        (params, history), n = _compiles(lambda: fit(model, ADDING, c, seed=seed))
+        (params, history), n = count_compilations(lambda: fit(model, ADDING, c, seed=seed))
         assert n == 0, (c.optim, c.steps, seed)
         c = dataclasses.replace(c, model=model, task=ADDING)
         state, whole = jax.jit(make_train(c))(jax.random.key(seed))
         np.testing.assert_allclose(history["eval"]["loss"], whole.eval["loss"], rtol=1e-5)
         np.testing.assert_allclose(history["train"]["grad_norm"], whole.train["grad_norm"], rtol=1e-4)
-    _, n = _compiles(lambda: fit(model_for(ADDING, "lstm", 12), ADDING, cfg()))
+    _, n = count_compilations(lambda: fit(model_for(ADDING, "lstm", 12), ADDING, cfg()))
     assert n >= 3  # initialisation, chunk, evaluation
 
 
