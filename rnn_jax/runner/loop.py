@@ -24,8 +24,6 @@ from typing import Any, NamedTuple
 import jax
 
 from rnn_jax import _checks
-
-
 from rnn_jax.io import compile_cache, configs
 from rnn_jax.io.results import RunParts, RunResult, load_run
 from rnn_jax.io.rundir import RunDir, WriteFailed, write_failed
@@ -284,7 +282,7 @@ class NoCheckpoints:
 @contextlib.contextmanager
 def _run_directory(run_dir):
     """``(RunDir, checkpointing)``; ``run_dir=None``: a temporary directory, removed after."""
-    if isinstance(run_dir, RunDir) or run_dir is not None:
+    if run_dir is not None:
         yield (run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)), True
         return
     with tempfile.TemporaryDirectory(prefix="rnn_jax_run_") as path:

@@ -51,11 +51,12 @@ def fit(
     steps = trainer.for_steps()
     every = cfg.eval_every
     state = compiled(Initialise(trainer.for_programs()), np.uint32(seed), trainer.default_hparams())
-    evals, trains = [compiled(Evaluate(steps), state.params)], []
+    evaluate = Evaluate(steps)
+    evals, trains = [compiled(evaluate, state.params)], []
     for size in [every] * (cfg.steps // every) + ([cfg.steps % every] if cfg.steps % every else []):
         state, metrics = compiled(TrainChunk(steps, size), state)
         trains.append(metrics)
-        evals.append(compiled(Evaluate(steps), state.params))
+        evals.append(compiled(evaluate, state.params))
     return state.params, {
         "train": {k: np.concatenate([np.asarray(t[k]) for t in trains]) for k in trains[0]},
         "eval": {k: np.stack([np.asarray(e[k]) for e in evals]) for k in evals[0]},
