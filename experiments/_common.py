@@ -316,7 +316,7 @@ def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *,
     """
     paths = rundir.write_experiment(cfg.run_dir, experiment, list(configs), dataclasses.asdict(cfg))
     for path, (name, train_cfg) in zip(paths, configs.items()):
-        print(f"== {name}: {train_cfg.model.cell} on {train_cfg.task_fn.name}, {cfg.seeds} seeds -> {path}", flush=True)
+        print(f"== {name}: {train_cfg.model.cell_name} on {train_cfg.task_fn.name}, {cfg.seeds} seeds -> {path}", flush=True)
         runner.run(train_cfg, seeds=cfg.seeds, sweep=sweep, run_dir=path, progress=cfg.progress, debug=cfg.debug,
                    **run_options)
     return results.load(paths)

@@ -67,7 +67,10 @@ class SequenceModel:
     """Recurrent layers followed by an optional linear head.
 
     Attributes:
-        cell: registered cell name (``"rnn"``, ``"irnn"``, ``"lstm"``, ``"gru"`` or your own).
+        cell: a registered cell name (``"rnn"``, ``"irnn"``, ``"lstm"``, ``"gru"`` or your own), or a
+            :class:`~rnn_jax.cells.Cell` object (``cells.from_flax(MyCell)``, one written by
+            hand) used as it is; a run directory records an object by its name, options and a
+            digest of its code (:mod:`rnn_jax.cells.fingerprint`), so resume can tell it again.
         hidden_size: units per layer; an int (every layer) or a tuple (one per layer).
         num_layers: number of stacked layers (default: ``len(hidden_size)`` or 1).
         output_size: features of the linear head, or ``None`` for no head (outputs are then
@@ -91,7 +94,7 @@ class SequenceModel:
             layer's backward pass forms the weights' gradients (see :func:`rnn_jax.unroll`).
     """
 
-    cell: str = "lstm"
+    cell: str | Cell = "lstm"
     hidden_size: int | tuple[int, ...] = 128
     num_layers: int | None = None
     output_size: int | None = 1
@@ -109,8 +112,12 @@ class SequenceModel:
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        if not isinstance(self.cell, str):
-            raise TypeError(f"cell={self.cell!r} must be a registered cell name (str)")
+        if not isinstance(self.cell, (str, Cell)):
+            raise TypeError(f"cell={self.cell!r} must be a registered cell name (str) or a rnn_jax.cells.Cell "
+                            "(cells.get, cells.from_flax)")
+        if isinstance(self.cell, Cell) and self.cell_options:
+            raise TypeError(f"cell_options={dict(self.cell_options)!r} cannot be given with a Cell object: make "
+                            f"the cell with its options (cells.get(name, **options), cells.from_flax(type, **options))")
         sizes = self.hidden_size if isinstance(self.hidden_size, (tuple, list)) else None
         if sizes is not None:
             if not sizes:
@@ -147,6 +154,11 @@ class SequenceModel:
     def cell_fn(self) -> Cell:
         """The :class:`~rnn_jax.cells.Cell` every layer uses."""
         return cells.get(self.cell, **dict(self.cell_options))
+
+    @property
+    def cell_name(self) -> str:
+        """The cell's name: the registered name, or a Cell object's ``name``."""
+        return self.cell if isinstance(self.cell, str) else self.cell.name
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:

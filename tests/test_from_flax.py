@@ -17,7 +17,6 @@ nnx = pytest.importorskip("flax.nnx")
 linen = pytest.importorskip("flax.linen")
 
 from rnn_jax import cells, diagnostics, tasks, unroll  # noqa: E402
-from rnn_jax.cells.base import REGISTRY as cell_registry  # noqa: E402
 from rnn_jax.training.optim import OptimConfig  # noqa: E402
 from rnn_jax.io.rundir import RunDir  # noqa: E402
 from rnn_jax.runner import run  # noqa: E402
@@ -110,13 +109,6 @@ def test_probe_gradients_of_a_flax_lstm_equal_a_python_loop(key):
 TASK = tasks.get("adding", seq_len=12, eval_size=64)
 
 
-@pytest.fixture
-def leaky():
-    cells.register("leaky_nnx", lambda: cells.from_flax(LeakyCell))
-    yield "leaky_nnx"
-    cell_registry.unregister("leaky_nnx")
-
-
 class InterruptAfter20(RunDir):
     def write_status(self, step, *args):
         super().write_status(step, *args)
@@ -126,9 +118,14 @@ class InterruptAfter20(RunDir):
 
 @pytest.mark.slow  # ~25 s on 2 cores; CI runs `pytest -m slow` on every submission
 @pytest.mark.usefixtures("standard_dtype_promotion")
-def test_a_user_nnx_cell_trains_through_the_runner_with_seeds_and_exact_resume(leaky, tmp_path):
-    cfg = TrainConfig(model=model_for(TASK, leaky, 8), task=TASK, steps=40, batch_size=8, eval_every=20,
-                      optim=OptimConfig(learning_rate=1e-2))
+def test_a_user_nnx_cell_trains_through_the_runner_with_seeds_and_exact_resume(tmp_path):
+    """The cell is passed as an object, never registered; resume gets a new object made by the
+    same code, which the run directory recognises."""
+    def config():
+        return TrainConfig(model=model_for(TASK, cells.from_flax(LeakyCell), 8), task=TASK, steps=40, batch_size=8,
+                           eval_every=20, optim=OptimConfig(learning_rate=1e-2))
+
+    cfg = config()
     full = run(cfg, seeds=4, run_dir=tmp_path / "full", progress=False)
     trainer = jax.jit(make_train(cfg))
     for k in (0, 3):
@@ -141,7 +138,7 @@ def test_a_user_nnx_cell_trains_through_the_runner_with_seeds_and_exact_resume(l
     with pytest.raises(KeyboardInterrupt):
         run(cfg, seeds=4, run_dir=InterruptAfter20(tmp_path / "resumed"), progress=False)
     assert json.loads((tmp_path / "resumed" / "status.json").read_text())["step"] == 20
-    resumed = run(cfg, seeds=4, run_dir=tmp_path / "resumed", progress=False)
+    resumed = run(config(), seeds=4, run_dir=tmp_path / "resumed", progress=False)
     chex.assert_trees_all_equal(full.state.params, resumed.state.params)
     a, b = run_files(tmp_path / "full"), run_files(tmp_path / "resumed")
     assert a.keys() == b.keys()
@@ -150,6 +147,36 @@ def test_a_user_nnx_cell_trains_through_the_runner_with_seeds_and_exact_resume(l
             np.testing.assert_array_equal(a[name][field], b[name][field], err_msg=f"{name}:{field}")
     # diagnostics: the probe gradients are recorded for the Flax cell; it has no W_hh spectra
     assert np.all(np.isfinite(a["diagnostics/step_00000000.npz"]["grad_norms"]))
+
+
+class OtherLeakyCell(LeakyCell):
+    """LeakyCell with another step: a run directory must tell the two apart."""
+
+    def __call__(self, carry, x):
+        h = jnp.tanh(self.dense_i(x) + self.dense_h(carry))
+        return h, h
+
+
+@pytest.mark.usefixtures("standard_dtype_promotion")
+def test_resume_refuses_a_different_cell_object_and_lists_the_difference(tmp_path):
+    def config(cell):
+        return TrainConfig(model=model_for(TASK, cell, 4), task=TASK, steps=2, batch_size=4, eval_every=1)
+
+    where = dict(seeds=1, run_dir=tmp_path, progress=False, diagnose_at=())
+
+    run(config(cells.from_flax(LeakyCell)), **where)
+    stored = json.loads((tmp_path / "config.json").read_text())["train_config"]["model"]["cell"]["__cell__"]
+    assert stored["name"] == "LeakyCell" and set(stored["code"]) >= {"init", "step", "initial_carry"}
+    assert run(config(cells.from_flax(LeakyCell)), **where).eval_steps[-1] == 2  # same code
+    for other, changed in [(cells.from_flax(OtherLeakyCell), "model.cell.__cell__.name"),
+                           (cells.from_flax(LeakyCell, param_dtype=jnp.float64), "model.cell.__cell__.options"),
+                           ("lstm", "model.cell:")]:
+        with pytest.raises(ValueError, match="holds a different run") as error:
+            run(config(other), **where)
+        assert changed in str(error.value)
+    renamed = type("LeakyCell", (OtherLeakyCell,), {})  # same name, other code
+    with pytest.raises(ValueError, match=r"model\.cell\.__cell__\.code\.step"):
+        run(config(cells.from_flax(renamed)), **where)
 
 
 def test_jacobian_norms_of_a_flax_cell(key):
@@ -171,3 +198,18 @@ def test_bad_flax_cells_are_refused(key):
         unroll(cell, foreign, jnp.zeros((2, 3, 5)))
     declared = cells.from_flax(nnx.GRUCell, sizes=(5, 7))
     assert unroll(declared, foreign, jnp.zeros((2, 3, 5)))[1].shape == (2, 3, 7)
+
+
+def test_a_cell_objects_fingerprint_is_the_same_in_another_process():
+    """Resume happens in a new process: the digests must not depend on ids or addresses."""
+    import subprocess
+    import sys
+
+    from rnn_jax.cells import fingerprint
+
+    code = ("import json; from flax import nnx; from rnn_jax import cells; from rnn_jax.cells import fingerprint; "
+            "print(json.dumps([fingerprint.describe(c) for c in (cells.from_flax(nnx.GRUCell), cells.get('lstm'))]))")
+    other = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    here = [fingerprint.describe(c) for c in (cells.from_flax(nnx.GRUCell), cells.get("lstm"))]
+    assert other == here
+    assert here[0]["code"]["step"] != fingerprint.describe(cells.from_flax(nnx.SimpleCell))["code"]["step"]

@@ -157,3 +157,16 @@ def test_params_must_match_model(key):
         SequenceModel("lstm", 4, num_layers=2).apply(params, jnp.ones((1, 2, 3)))
     with pytest.raises(ValueError, match="head"):
         SequenceModel("lstm", 4, output_size=None).apply(params, jnp.ones((1, 2, 3)))
+
+
+def test_a_cell_object_is_as_good_as_its_name(key):
+    by_name = SequenceModel("gru", 5, output_size=2)
+    by_object = SequenceModel(cells.get("gru"), 5, output_size=2)
+    assert by_object.cell_name == "gru"
+    params = by_name.init(key, 3)
+    xs = jax.random.normal(jax.random.key(1), (2, 7, 3))
+    np.testing.assert_array_equal(by_name.apply(params, xs), by_object.apply(params, xs))
+    with pytest.raises(TypeError, match="cannot be given with a Cell object"):
+        SequenceModel(cells.get("gru"), 5, cell_options={"init": "keras"})
+    with pytest.raises(TypeError, match="registered cell name"):
+        SequenceModel(len, 5)

@@ -3,8 +3,9 @@
 ``to_dict`` turns nested frozen dataclasses (``TrainConfig``, ``SequenceModel``,
 ``OptimConfig``, the synthetic tasks) into dicts of plain values, tagging each with its class
 (``"__class__": "rnn_jax.model.SequenceModel"``). Objects that are not dataclasses (an
-``ArrayTask`` holding user arrays) are stored as their ``repr`` and flagged: such a run
-cannot be rebuilt from its config alone.
+``ArrayTask`` holding user arrays) are stored as their ``repr``, and a Cell object as its
+name, options and code digests; both are flagged: such a run cannot be rebuilt from its
+config alone.
 """
 
 from __future__ import annotations
@@ -16,12 +17,19 @@ from typing import Any
 
 import numpy as np
 
+from rnn_jax.cells import fingerprint
+from rnn_jax.cells.base import Cell
+
 CLASS_KEY = "__class__"
 OPAQUE_KEY = "__repr__"
+CELL_KEY = "__cell__"
 
 
 def to_dict(obj: Any) -> Any:
-    """A JSON-able form of ``obj`` (dataclasses, enums, tuples, numbers, strings)."""
+    """A JSON-able form of ``obj`` (dataclasses, enums, tuples, numbers, strings; a
+    :class:`~rnn_jax.cells.Cell` object as :func:`~rnn_jax.cells.fingerprint.describe` gives it)."""
+    if isinstance(obj, Cell):
+        return {CELL_KEY: fingerprint.describe(obj)}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         data = {CLASS_KEY: f"{type(obj).__module__}.{type(obj).__qualname__}"}
         for field in dataclasses.fields(obj):
@@ -43,9 +51,9 @@ def to_dict(obj: Any) -> Any:
 
 
 def is_rebuildable(data: Any) -> bool:
-    """False when the dict holds an object stored only as its ``repr``."""
+    """False when the dict holds an object stored only as its ``repr`` or its fingerprint."""
     if isinstance(data, dict):
-        return OPAQUE_KEY not in data and all(is_rebuildable(v) for v in data.values())
+        return OPAQUE_KEY not in data and CELL_KEY not in data and all(is_rebuildable(v) for v in data.values())
     if isinstance(data, list):
         return all(is_rebuildable(v) for v in data)
     return True
@@ -66,6 +74,12 @@ def _default_of(class_path: str, name: str) -> Any:
 
 
 _NO_DEFAULT = object()
+
+
+def cell_name(model: dict) -> str:
+    """The cell's name in a stored ``SequenceModel`` dict (a registered name or an object's)."""
+    cell = model["cell"]
+    return cell[CELL_KEY]["name"] if isinstance(cell, dict) else cell
 
 
 def differences(old: Any, new: Any, path: str = "") -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnn_jax.training.hparams import SWEEPABLE
-from rnn_jax.io import rundir
+from rnn_jax.io import configs, rundir
 from rnn_jax.io.rundir import RunDir, run_dirs_under
 
 
@@ -176,7 +176,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
         config, result = RunDir(path).read_config(), load_run(path)
         model = config["train_config"]["model"]
         runs.append({
-            "run": name, "path": os.path.abspath(path), "cell": model["cell"], "task": config["task"]["name"],
+            "run": name, "path": os.path.abspath(path), "cell": configs.cell_name(model), "task": config["task"]["name"],
             "seq_len": config["task"]["seq_len"], "hidden_size": str(model["hidden_size"]),
             "baseline_loss": config["task"]["baseline_loss"], "success_metric": config["task"]["success_metric"],
             "steps": config["train_config"]["steps"], "batch_size": config["train_config"]["batch_size"],

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from rnn_jax import _checks, tasks
+from rnn_jax.cells.base import Cell
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task
 from rnn_jax.training import regularizers
@@ -17,8 +18,9 @@ from rnn_jax.training.optim import OptimConfig
 from rnn_jax.types import Readout
 
 
-def model_for(task: Task | str, cell: str = "lstm", hidden_size: int | tuple[int, ...] = 128, **options) -> SequenceModel:
-    """A :class:`SequenceModel` whose head and readout fit ``task``."""
+def model_for(task: Task | str, cell: str | Cell = "lstm", hidden_size: int | tuple[int, ...] = 128, **options) -> SequenceModel:
+    """A :class:`SequenceModel` whose head and readout fit ``task`` (``cell``: a registered
+    name or a :class:`~rnn_jax.cells.Cell` object)."""
     task = tasks.get(task)
     options.setdefault("readout", Readout.ALL if task.readout.per_step else Readout.LAST)
     if Readout(options["readout"]) is Readout.FLAT:

@@ -65,7 +65,8 @@ def _factories(cfg: TrainConfig) -> tuple[Callable | None, ...]:
     """The registered factories ``cfg`` names: a cell or task registered again under the same
     name (a notebook cell run twice) makes another identity."""
     task = TASKS.factory(cfg.task) if isinstance(cfg.task, str) else None
-    return CELLS.factory(cfg.model.cell), task
+    cell = CELLS.factory(cfg.model.cell) if isinstance(cfg.model.cell, str) else None  # an object is itself
+    return cell, task
 
 
 @dataclasses.dataclass(frozen=True)
