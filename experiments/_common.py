@@ -41,6 +41,10 @@ class Common:
     compile_cache: bool = True
     """Keep compiled programs in JAX's persistent compilation cache, so a rerun compiles
     nothing (directory: $RNN_JAX_COMPILE_CACHE, else ~/.cache/rnn_jax/jax; shown above)."""
+    tensorboard: str = ""
+    """Also write TensorBoard event files here: DIR/<run>/<member>, one TensorBoard run per
+    seed and swept value with its hyperparameters (`tensorboard --logdir DIR`; needs
+    pip install 'rnn_jax[tensorboard]'). Empty: none."""
     debug: bool = False
     """When a seed diverges, replay its step under checkify and name the operation (file and
     line) that produced the first NaN."""
@@ -318,7 +322,7 @@ def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *,
     for path, (name, train_cfg) in zip(paths, configs.items()):
         print(f"== {name}: {train_cfg.model.cell_name} on {train_cfg.task_fn.name}, {cfg.seeds} seeds -> {path}", flush=True)
         runner.run(train_cfg, seeds=cfg.seeds, sweep=sweep, run_dir=path, progress=cfg.progress, debug=cfg.debug,
-                   **run_options)
+                   tensorboard=os.path.join(cfg.tensorboard, name) if cfg.tensorboard else None, **run_options)
     return results.load(paths)
 
 

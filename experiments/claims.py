@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-TINY = float(np.finfo(np.float32).smallest_subnormal)  # what an underflowed float32 norm was at most
 BUDGET_TOLERANCE = 0.05  # a point within 5% of a budget (in examples) is at that budget
 
 
@@ -174,7 +173,9 @@ class _Ours:
     def decades(self, run: str, examples: float | None) -> dict[int, float]:
         """log10(‖∂L/∂h_T‖ / ‖∂L/∂h_0‖) of the first layer at ``examples`` (``None``: the last
         diagnostics step) for each seed. A norm that underflowed to 0 counts as the smallest
-        float32 (1.4e-45): the value is then a lower bound (about 45 decades)."""
+        float32 (:func:`~rnn_jax.analysis.diagnostics.gradient_decades`)."""
+        from rnn_jax.analysis import diagnostics
+
         results = self.results
         frame = results.grad_norms[(results.grad_norms.run == run) & (results.grad_norms.layer == 0)]
         step = self._step(run, examples, sorted(frame.step.unique()))
@@ -183,8 +184,7 @@ class _Ours:
         out = {}
         for seed, part in results.with_members(frame[frame.step == step]).groupby("seed"):
             part = part.sort_values("t")
-            first, last = float(part.value.iloc[0]), float(part.value.iloc[-1])
-            out[int(seed)] = math.log10(last / max(first, TINY))
+            out[int(seed)] = float(diagnostics.gradient_decades(part.value.to_numpy()))
         return out
 
 

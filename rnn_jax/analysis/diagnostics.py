@@ -65,6 +65,18 @@ def hidden_grad_norms(model: SequenceModel, params, batch: Batch, task: Task) ->
     return jnp.stack([jnp.sum(jnp.linalg.norm(g, axis=-1) * weights, axis=1) / count for g in grads])
 
 
+TINY = float(np.finfo(np.float32).smallest_subnormal)
+"""What an underflowed float32 norm was at most: a norm of 0 counts as this."""
+
+
+def gradient_decades(norms) -> np.ndarray:
+    """How many decades ‖∂L/∂h_t‖ falls from t = T to t = 0: ``log10(norms[..., -1] /
+    norms[..., 0])`` over the last (time) axis, in float64 on the host. A norm that underflowed
+    to 0 counts as :data:`TINY`, so the value is then a lower bound (about 45 decades)."""
+    norms = np.asarray(norms, np.float64)
+    return np.log10(norms[..., -1] / np.maximum(norms[..., 0], TINY))
+
+
 def jacobian_norms(
     cell: Cell, params, xs: jax.Array, *, norm: MatrixNorm | str = MatrixNorm.SPECTRAL
 ) -> jax.Array:

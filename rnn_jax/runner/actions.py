@@ -2,7 +2,7 @@
 
 After each chunk of ``eval_every`` training steps and its evaluation, the loop builds a
 :class:`Chunk` and hands it to each action (the shape of jaxline's ``PeriodicAction``):
-write the metrics, record diagnostics, report new divergence, save a checkpoint, write
+write the metrics, record diagnostics, write TensorBoard events (when asked), report new divergence, save a checkpoint, write
 ``status.json``, update the progress bar. At the start of a fresh run the same actions see
 the step-0 evaluation (``train`` is ``None`` then).
 """
@@ -19,6 +19,7 @@ import numpy as np
 
 from rnn_jax.analysis import diagnostics
 from rnn_jax.io.results import RunParts
+from rnn_jax.io import rundir
 from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process, write_failed
 from rnn_jax.runner.placement import Mesh1D
 from rnn_jax.training.state import TrainState
@@ -87,6 +88,24 @@ class RecordDiagnostics:
         if values:  # cells without a recurrent matrix have no spectra to record between those steps
             self.directory.write_diagnostics(chunk.step, values)
             self.parts.diagnostics[chunk.step] = values
+
+
+@dataclasses.dataclass
+class WriteTensorBoard:
+    """The chunk's metrics, and the decades ‖∂L/∂h_t‖ falls at diagnostics steps, as
+    TensorBoard events (:mod:`rnn_jax.io.tensorboard`); runs after :class:`RecordDiagnostics`,
+    whose values it reads from ``parts``."""
+
+    writer: Any  # rnn_jax.io.tensorboard.TensorBoardWriter
+    parts: RunParts
+
+    def __call__(self, chunk: Chunk) -> None:
+        norms = self.parts.diagnostics.get(chunk.step, {}).get(rundir.GRAD_NORMS)
+        decades = None if norms is None else diagnostics.gradient_decades(np.asarray(norms)[:, 0])
+        self.writer.write(chunk.step, chunk.train, chunk.eval, decades)
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 @dataclasses.dataclass
@@ -177,4 +196,4 @@ class ShowProgress:
 
 
 __all__ = ["Action", "Chunk", "RecordDiagnostics", "ReportDivergence", "SaveCheckpoint", "ShowProgress",
-           "WriteFailed", "WriteMetrics", "WriteStatus", "diverged_members"]
+           "WriteFailed", "WriteMetrics", "WriteStatus", "WriteTensorBoard", "diverged_members"]

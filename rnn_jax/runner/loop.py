@@ -26,7 +26,7 @@ import jax
 from rnn_jax import _checks
 from rnn_jax.io import compile_cache, configs
 from rnn_jax.io.results import RunParts, RunResult, load_run
-from rnn_jax.io.rundir import RunDir, WriteFailed, write_failed
+from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process, write_failed
 from rnn_jax.runner import actions as act
 from rnn_jax.training import programs
 from rnn_jax.runner.interrupt import GracefulStop
@@ -124,6 +124,7 @@ def run(
     progress: bool = True,
     devices: Sequence[jax.Device] | None = None,
     debug: bool = False,
+    tensorboard: str | os.PathLike | None = None,
 ) -> RunResult:
     """Trains every seed × sweep point of ``cfg`` in one compiled program.
 
@@ -152,6 +153,10 @@ def run(
             computes its share, and process 0 writes the run directory).
         debug: when a member diverges, replay its step under ``checkify`` and report the
             operation (file and line) that produced the first NaN.
+        tensorboard: also write TensorBoard event files here, one TensorBoard run per member
+            with its hyperparameters (:mod:`rnn_jax.io.tensorboard`; needs
+            ``pip install 'rnn_jax[tensorboard]'``). ``None`` (default): nothing is written
+            and nothing is imported for it.
 
     Returns:
         A :class:`~rnn_jax.io.results.RunResult`.
@@ -170,6 +175,8 @@ def run(
     p = plan(cfg, seeds, sweep, diagnose_at=diagnose_at, diagnostics_batch=diagnostics_batch,
              jacobian_batch=jacobian_batch, checkpoint_every=checkpoint_every, members_per_call=members_per_call,
              devices=devices)
+    if tensorboard is not None and not isinstance(tensorboard, (str, os.PathLike)):
+        raise TypeError(f"tensorboard={tensorboard!r} must be a directory path (str or os.PathLike) or None")
     with _run_directory(run_dir) as (directory, checkpointing):
         directory.start(p.identity(), p.record(), resume=resume)
         if checkpointing:
@@ -178,7 +185,8 @@ def run(
                 _checkpointer(directory, checkpointing) as checkpointer:
             built = _build(p, over)
             state, step, parts = _restore(p, built, directory, checkpointer, resume)
-            state, step = _loop(p, built, directory, checkpointer, state, step, parts, progress=progress, debug=debug)
+            state, step = _loop(p, built, directory, checkpointer, state, step, parts, progress=progress, debug=debug,
+                                tensorboard=tensorboard)
         diverged = act.diverged_members(state, p.rows, p.mesh)
         directory.write_status(step, cfg.steps, diverged)
         if jax.process_count() > 1:  # every process reads what process 0 wrote
@@ -219,13 +227,14 @@ def _restore(p: Plan, built: _Programs, directory: RunDir, checkpointer, resume:
 
 
 def _loop(p: Plan, built: _Programs, directory: RunDir, checkpointer, state, step: int, parts: RunParts, *,
-          progress: bool, debug: bool):
+          progress: bool, debug: bool, tensorboard):
     """Chunk after chunk until ``cfg.steps`` or Ctrl-C: the final state and step."""
     mesh, rows = p.mesh, p.rows
     save = act.SaveCheckpoint(checkpointer, directory, p.checkpoint_every, p.cfg.steps, saved=step)
     bar = act.ShowProgress(progress, p.cfg.steps, step)
     records = [act.WriteMetrics(directory, parts),
-               act.RecordDiagnostics(directory, parts, p.diagnose_at, built.diagnose, mesh, p.trainer)]
+               act.RecordDiagnostics(directory, parts, p.diagnose_at, built.diagnose, mesh, p.trainer),
+               *_tensorboard(p, parts, tensorboard)]
     diverged = {r["member"] for r in act.diverged_members(state, rows, mesh)}
     actions = [*records, act.ReportDivergence(p.trainer, diverged, debug), save,
                act.WriteStatus(directory, p.cfg.steps), bar]
@@ -251,7 +260,23 @@ def _loop(p: Plan, built: _Programs, directory: RunDir, checkpointer, state, ste
         raise
     finally:
         bar.close()
+        for action in records[2:]:
+            action.close()
     return state, step
+
+
+def _tensorboard(p: Plan, parts: RunParts, root) -> list[act.WriteTensorBoard]:
+    """The TensorBoard action (process 0 only), or none when ``root`` is ``None``."""
+    if root is None or not primary_process():
+        return []
+    from rnn_jax.io.tensorboard import TensorBoardWriter
+
+    cfg, task = p.cfg, p.trainer.task
+    fixed = {"cell": cfg.model.cell_name, "hidden_size": str(cfg.model.hidden_size), "task": task.name,
+             "seq_len": task.seq_len or 0, "batch_size": cfg.batch_size, "optimizer": cfg.optim.optimizer.value}
+    swept = [name for name, _ in p.members.sweep]
+    writer = TensorBoardWriter(root, p.rows, swept, fixed)
+    return [act.WriteTensorBoard(writer, parts)]
 
 
 def _save_and_explain(save: act.SaveCheckpoint, step: int, state, directory: RunDir) -> None:
