@@ -6,6 +6,7 @@ The public API, re-exported here:
 * :func:`unroll` -- run a cell over time (lengths, reverse, remat, probes).
 * :class:`SequenceModel` -- stacked / bidirectional layers with a readout head.
 * :func:`from_torch` / :func:`to_torch` -- exact weight transfer with PyTorch.
+* :func:`from_keras` / :func:`to_keras` -- exact weight transfer with Keras 3.
 
 The package is shelved by layer: ``cells``, ``unroll``, ``model``, ``tasks`` (compute),
 ``training`` and ``runner`` (training), ``io`` (run directories, checkpoints, configs,
@@ -22,6 +23,22 @@ import pkgutil
 from rnn_jax import cells
 from rnn_jax.cells import Cell, initializers
 from rnn_jax.interop.torch import from_torch, to_torch
+
+
+def from_keras(layer_or_model):
+    """:func:`rnn_jax.interop.keras.from_keras` (Keras is imported only when called)."""
+    from rnn_jax.interop import keras
+
+    return keras.from_keras(layer_or_model)
+
+
+def to_keras(params, layer_or_model):
+    """:func:`rnn_jax.interop.keras.to_keras` (Keras is imported only when called)."""
+    from rnn_jax.interop import keras
+
+    return keras.to_keras(params, layer_or_model)
+
+
 from rnn_jax.model import SequenceModel
 from rnn_jax.types import Batch, Readout
 from rnn_jax.unroll import unroll
@@ -54,8 +71,10 @@ __all__ = [
     "Readout",
     "SequenceModel",
     "cells",
+    "from_keras",
     "from_torch",
     "initializers",
+    "to_keras",
     "to_torch",
     "unroll",
 ]

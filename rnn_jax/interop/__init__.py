@@ -1,6 +1,8 @@
 """Bridges to other libraries, one file per library and direction:
 
 * :mod:`.torch` -- weights both ways with ``torch.nn.RNN/LSTM/GRU`` (``from_torch``, ``to_torch``);
+* :mod:`.keras` -- weights both ways with Keras 3 models (``rnn_jax.from_keras``, ``to_keras``;
+  imported only when used, so Keras stays optional);
 * :mod:`.flax_weights` -- weights both ways with Flax's built-in cells;
 * :mod:`.as_flax_modules` -- our cells as Flax modules (``FlaxCell``, ``LinenCell``).
 
