@@ -28,14 +28,18 @@ def _cli(*args, timeout=300):
 
 @pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
 def test_main_experiment_cli_quick_runs_and_resumes(tmp_path):
-    run_dir = str(tmp_path / "vg")
-    first = _cli("experiments.vanishing_gradients", "--quick", "--run-dir", run_dir, "--no-progress")
+    run_dir, tb = str(tmp_path / "vg"), tmp_path / "tb"
+    first = _cli("experiments.vanishing_gradients", "--quick", "--run-dir", run_dir, "--no-progress",
+                 "--tensorboard", str(tb))
     assert first.returncode == 0, first.stderr
     assert f"results: {run_dir}" in first.stdout
     for name in FIGURES["vanishing_gradients"]:
         for ext in ("png", "pdf"):
             path = os.path.join(run_dir, "figures", f"{name}.{ext}")
             assert os.path.getsize(path) > 1000, path
+    # one TensorBoard run per run and seed (--quick: 2 seeds)
+    runs = sorted(os.listdir(tb))
+    assert runs and all(sorted(os.listdir(tb / r)) == ["000_seed0", "001_seed1"] for r in runs)
     # the same command again resumes the finished runs instead of retraining
     second = _cli("experiments.vanishing_gradients", "--quick", "--run-dir", run_dir, "--no-progress")
     assert second.returncode == 0, second.stderr
@@ -80,7 +84,7 @@ def test_help_documents_the_common_options(name):
     result = _cli(f"experiments.{name}", "--help", timeout=120)
     assert result.returncode == 0, result.stderr
     expected = {"figures": ["--run-dirs"], "reproduce": ["--quick", "--only", "--paper", "--run-dir", "--doc"]}.get(
-        name, ["--quick", "--seeds", "--run-dir"])
+        name, ["--quick", "--seeds", "--run-dir", "--tensorboard"])
     for option in expected:
         assert option in result.stdout
 
