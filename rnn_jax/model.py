@@ -32,7 +32,7 @@ from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
 from rnn_jax.cells.initializers import Preset, preset
 from rnn_jax.types import Readout
-from rnn_jax.unroll import Mode, Options, WeightGradients, at_last_step, input_size_of, step_mask, unroll
+from rnn_jax.unroll import Mode, Newton, Options, WeightGradients, at_last_step, input_size_of, step_mask, unroll
 
 
 class Direction(enum.StrEnum):
@@ -87,11 +87,12 @@ class SequenceModel:
         remat: rematerialise in the backward pass (long sequences): ``True`` keeps only every
             ``sqrt(t)``-th carry, an int ``k`` every ``k``-th (see :func:`~rnn_jax.unroll`).
         hoist: project the inputs for all steps before the loop (see :func:`rnn_jax.unroll`).
-        mode: ``"auto"`` (default), ``"sequential"`` or ``"parallel"``: how
-            :func:`rnn_jax.unroll` runs each layer over time (parallel: ``lru``, ``mingru``,
-            ``minlstm`` only).
+        mode: ``"auto"`` (default), ``"sequential"``, ``"parallel"`` (``lru``, ``mingru``,
+            ``minlstm`` only) or ``"newton"`` (any cell): how :func:`rnn_jax.unroll` runs each
+            layer over time.
         weight_gradients: ``"auto"`` (default), ``"per_step"`` or ``"one_matmul"``: how each
             layer's backward pass forms the weights' gradients (see :func:`rnn_jax.unroll`).
+        newton: the :class:`~rnn_jax.unroll.Newton` controls of ``mode="newton"``.
     """
 
     cell: str | Cell = "lstm"
@@ -109,6 +110,7 @@ class SequenceModel:
     hoist: bool = False
     mode: Mode = Mode.AUTO
     weight_gradients: WeightGradients = WeightGradients.AUTO
+    newton: Newton = Newton()
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -144,7 +146,7 @@ class SequenceModel:
         if not isinstance(self.bidirectional, bool):
             raise TypeError(f"bidirectional={self.bidirectional!r} must be a bool")
         cell = self.cell_fn  # unknown cell names and options fail here, not at apply time
-        loop = Options(self.unroll, self.remat, self.hoist, self.mode, self.weight_gradients).for_cell(cell)
+        loop = Options(self.unroll, self.remat, self.hoist, self.mode, self.weight_gradients, self.newton).for_cell(cell)
         set_("mode", loop.mode)
         set_("weight_gradients", loop.weight_gradients)
 
@@ -252,7 +254,8 @@ class SequenceModel:
         keys = jax.random.split(key, self.num_layers + 1) if dropping else [None] * (self.num_layers + 1)
         xs = jnp.moveaxis(inputs, -2, 0)  # time-major once, for every layer
         run = dict(lengths=lengths, time_major=True, unroll=self.unroll, remat=self.remat, hoist=self.hoist,
-                   mode=self.mode, weight_gradients=self.weight_gradients)
+                   mode=self.mode, weight_gradients=self.weight_gradients,
+                   newton=self.newton if self.mode is Mode.NEWTON else None)
         for index, layer in enumerate(params["layers"]):
             if index > 0 and train and self.dropout > 0:
                 xs = _dropout(keys[index], xs, self.dropout)

@@ -1,9 +1,10 @@
 """``unroll``: how a cell runs over time.
 
 One call checks its arrays (:mod:`.inputs`), turns the loop :class:`Options` into concrete
-choices (:meth:`Options.resolve`), then runs one of three loops over time-major inputs:
+choices (:meth:`Options.resolve`), then runs one of four loops over time-major inputs:
 :mod:`.sequential` (``lax.scan``), :mod:`.parallel` (``lax.associative_scan``, for linear
-recurrences) or :mod:`.one_matmul` (the sequential loop with a custom VJP). Variable lengths
+recurrences), :mod:`.newton` (any cell, Newton's method over the whole trajectory, each
+iteration an associative scan) or :mod:`.one_matmul` (the sequential loop with a custom VJP). Variable lengths
 and reversal are :mod:`.masks`; rematerialisation is :mod:`.segments`.
 """
 
@@ -16,9 +17,11 @@ import jax.numpy as jnp
 
 from rnn_jax.cells.base import Cell
 from rnn_jax.types import Carry, Lengths, Params
+from rnn_jax.unroll import newton as newton_loop
 from rnn_jax.unroll import one_matmul, parallel, sequential
 from rnn_jax.unroll.inputs import check, input_size_of
 from rnn_jax.unroll.masks import at_last_step, reverse_valid, step_mask
+from rnn_jax.unroll.newton import Method, Newton, NewtonInfo
 from rnn_jax.unroll.options import (
     PARALLEL_FROM_STEPS,
     Mode,
@@ -28,7 +31,7 @@ from rnn_jax.unroll.options import (
     choose_weight_gradients,
 )
 
-_LOOPS = {Mode.PARALLEL: parallel.run, WeightGradients.ONE_MATMUL: one_matmul.run}
+_LOOPS = {Mode.PARALLEL: parallel.run, Mode.NEWTON: newton_loop.run, WeightGradients.ONE_MATMUL: one_matmul.run}
 
 
 def unroll(
@@ -46,6 +49,7 @@ def unroll(
     hoist: bool = False,
     mode: Mode | str = Mode.AUTO,
     weight_gradients: WeightGradients | str = WeightGradients.AUTO,
+    newton: Newton | None = None,
 ) -> tuple[Carry, jax.Array]:
     """Runs ``cell`` over the time axis of ``xs``.
 
@@ -68,10 +72,14 @@ def unroll(
         hoist: project the inputs of all steps as one matmul before the loop (``True``) or
             inside each step (``False``, faster on XLA:CPU; benchmarks/README.md).
         mode: ``"sequential"`` (``lax.scan``), ``"parallel"`` (``lax.associative_scan``, cells
-            with a ``LinearRecurrence``) or ``"auto"`` (:func:`choose_mode`).
+            with a ``LinearRecurrence``), ``"newton"`` (any cell, in parallel over time by
+            Newton's method; :mod:`rnn_jax.unroll.newton`) or ``"auto"`` (:func:`choose_mode`).
         weight_gradients: ``"per_step"`` (autodiff of the scan), ``"one_matmul"`` (a custom
             VJP, cells with a ``SplitStep``; :mod:`rnn_jax.unroll.one_matmul`) or ``"auto"``
             (:func:`choose_weight_gradients`).
+        newton: the :class:`Newton` controls (method, tol, max_iter, damping) of
+            ``mode="newton"``; :func:`rnn_jax.unroll.newton.solve` also returns the iteration
+            count and residual, and takes a warm start.
 
     Every choice gives the same values up to float rounding.
 
@@ -82,7 +90,10 @@ def unroll(
         TypeError / ValueError: before tracing, for a wrong dtype, rank, feature size, lengths,
             probe, initial carry or option.
     """
-    options = Options(unroll=unroll, remat=remat, hoist=hoist, mode=mode, weight_gradients=weight_gradients)
+    options = Options(unroll=unroll, remat=remat, hoist=hoist, mode=mode, weight_gradients=weight_gradients,
+                      newton=Newton() if newton is None else newton)
+    if newton is not None and options.mode is not Mode.NEWTON:
+        raise ValueError(f"newton={newton!r} is an option of mode='newton', not mode={options.mode.value!r}")
     shapes = check(cell, params, xs, lengths=lengths, initial_carry=initial_carry, probe=probe, time_major=time_major)
     options = options.resolve(cell, seq_len=shapes.seq_len, hidden_size=shapes.hidden_size,
                               batch_size=math.prod(shapes.batch_shape))
@@ -101,5 +112,5 @@ def unroll(
     return carry, hs if time_major else jnp.moveaxis(hs, 0, -2)
 
 
-__all__ = ["PARALLEL_FROM_STEPS", "Mode", "Options", "WeightGradients", "at_last_step", "choose_mode",
+__all__ = ["PARALLEL_FROM_STEPS", "Method", "Mode", "Newton", "NewtonInfo", "Options", "WeightGradients", "at_last_step", "choose_mode",
            "choose_weight_gradients", "input_size_of", "step_mask", "unroll"]

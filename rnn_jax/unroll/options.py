@@ -15,6 +15,7 @@ import jax
 from rnn_jax import _checks
 from rnn_jax.cells.base import Cell
 from rnn_jax.types import CPU
+from rnn_jax.unroll.newton import Newton
 
 
 class Mode(enum.StrEnum):
@@ -23,6 +24,7 @@ class Mode(enum.StrEnum):
     AUTO = "auto"  # see ``choose_mode``
     SEQUENTIAL = "sequential"  # jax.lax.scan, one step after another
     PARALLEL = "parallel"  # jax.lax.associative_scan; cells with a LinearRecurrence only
+    NEWTON = "newton"  # Newton's method on the whole trajectory (DEER); any cell; see unroll/newton.py
 
 
 class WeightGradients(enum.StrEnum):
@@ -54,6 +56,7 @@ class Options:
         hoist: project the inputs of all steps as one matmul before the loop.
         mode: a :class:`Mode`.
         weight_gradients: a :class:`WeightGradients`.
+        newton: the :class:`~rnn_jax.unroll.newton.Newton` controls of ``mode="newton"``.
     """
 
     unroll: int | bool = 1
@@ -61,6 +64,7 @@ class Options:
     hoist: bool = False
     mode: Mode = Mode.AUTO
     weight_gradients: WeightGradients = WeightGradients.AUTO
+    newton: Newton = Newton()
 
     def __post_init__(self):
         if self.unroll is not True and (isinstance(self.unroll, bool) or not isinstance(self.unroll, int)
@@ -73,11 +77,13 @@ class Options:
         object.__setattr__(self, "mode", _checks.choice(Mode, self.mode, "mode"))
         object.__setattr__(self, "weight_gradients",
                            _checks.choice(WeightGradients, self.weight_gradients, "weight_gradients"))
-        if self.mode is Mode.PARALLEL and (self.remat is not False or self.unroll != 1):
+        if self.mode in (Mode.PARALLEL, Mode.NEWTON) and (self.remat is not False or self.unroll != 1):
             raise ValueError(f"remat={self.remat!r} and unroll={self.unroll!r} are options of mode='sequential'; "
-                             "the parallel mode takes neither")
-        if self.weight_gradients is WeightGradients.ONE_MATMUL and self.mode is Mode.PARALLEL:
+                             f"mode={self.mode.value!r} takes neither")
+        if self.weight_gradients is WeightGradients.ONE_MATMUL and self.mode in (Mode.PARALLEL, Mode.NEWTON):
             raise ValueError("weight_gradients='one_matmul' is an option of mode='sequential'")
+        if not isinstance(self.newton, Newton):
+            raise TypeError(f"newton={self.newton!r} must be a rnn_jax.unroll.Newton")
 
     def for_cell(self, cell: Cell) -> Options:
         """These options, refused when ``cell`` cannot run with them."""
@@ -107,7 +113,9 @@ class Options:
 
 def choose_mode(cell: Cell, seq_len: int, *, remat: bool | int = False, unroll: int | bool = 1,
                 backend: str | None = None) -> Mode:
-    """The mode ``Mode.AUTO`` resolves to: sequential on a CPU, where the parallel scan was
+    """The mode ``Mode.AUTO`` resolves to (never ``newton``: ``benchmarks.newton`` measured it
+    slower than the sequential loop on this CPU, and no accelerator measurement says
+    otherwise): sequential on a CPU, where the parallel scan was
     slower at every length measured; on a GPU or TPU parallel for a cell with a
     ``LinearRecurrence`` from ``PARALLEL_FROM_STEPS`` steps on (not measured here: no
     accelerator). Sequential whenever ``remat`` or an ``unroll`` factor is asked for."""
