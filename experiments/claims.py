@@ -380,6 +380,44 @@ class Budget:
 
 
 @dataclasses.dataclass(frozen=True)
+class Measured:
+    """A claim about a measurement, not a training run: the experiment returns a table (one
+    row per seed and setting) and ``column`` at the rows matching ``where`` is compared with a
+    threshold, seed by seed (``experiments.newton_iterations``).
+
+    Attributes:
+        column: the measured quantity (``iterations``, ``lyapunov``...).
+        where: the setting, ``{"g": 0.5, "T": 1000}``.
+        below / above: the value must be ``<= below`` / ``>= above`` (one of them).
+        share: the share of seeds that must pass.
+    """
+
+    column: str
+    where: Mapping[str, float] | tuple[tuple[str, float], ...] = ()
+    below: float | None = None
+    above: float | None = None
+    share: float = 0.75
+    examples: None = None  # no training budget: read as it is, also by --quick
+
+    def __post_init__(self):
+        if (self.below is None) == (self.above is None):
+            raise ValueError(f"Measured({self.column!r}): give exactly one of below= and above=")
+        if isinstance(self.where, Mapping):
+            object.__setattr__(self, "where", tuple(sorted(self.where.items())))
+
+    def evaluate(self, table) -> Outcome:
+        rows = table
+        for name, value in self.where:
+            rows = rows[np.isclose(rows[name], value)]
+        values = {int(seed): float(v) for seed, v in zip(rows.seed, rows[self.column])}
+        bound = self.below if self.below is not None else self.above
+        passed = sum((v <= bound) if self.below is not None else (v >= bound) for v in values.values())
+        where = ", ".join(f"{k} = {v:g}" for k, v in self.where)
+        return Outcome(f"{where}: {self.column} {'≤' if self.below is not None else '≥'} {fmt(bound)}", values,
+                       int(passed), self.share)
+
+
+@dataclasses.dataclass(frozen=True)
 class Claim:
     """A published result and how we check it.
 

@@ -24,7 +24,7 @@ import shutil
 import time
 
 from experiments import _common, claims
-from experiments.claims import Budget, CarriesFurther, Claim, Decay, Final, Published, Reaches
+from experiments.claims import Budget, CarriesFurther, Claim, Decay, Final, Measured, Published, Reaches
 from rnn_jax.analysis import plots
 from rnn_jax.io import results, rundir
 
@@ -288,6 +288,29 @@ CLAIMS: tuple[Claim, ...] = (
     at_paper_budget(SGD_CR, steps=336_000, published=SGD_CR_TEXT,
                     checks=(Reaches("rnn_clip_global_norm_omega2", "accuracy", above=0.99, examples=6_720_000),)),
     Claim(
+        name="newton_predictability",
+        source="Gonzalez et al. 2025, Fig. 2 (code lindermanlab/predictability_enables_parallelization, experiments/fig2.py)",
+        published="x_{t+1} = W tanh(x_t) + u_t, W ~ N(0, g²/D) with D = 100, g from 0.5 to 2, T up to 3000, float64, "
+                  "DEER to tol 1e-10: the number of Newton iterations to converge stays small while the largest "
+                  "Lyapunov exponent is negative and grows towards T when it is positive. The figure's values were "
+                  "not read here (no points to draw); the checks read 'small' as at most 5% of T and 'towards T' as "
+                  "at least half of T, at T = 1000",
+        experiment="newton_iterations",
+        args=("--dim", "64", "--seeds", "4"),
+        quick_args=(),
+        setup="their system, sinusoidal inputs, initial state and random initial guess (their code), at D = 64 "
+              "instead of 100 and T = 10, 100, 1000 instead of up to 3000, for this CPU; 7 gains from 0.5 to 2, "
+              "4 networks each; Newton stops when no state changes by more than 1e-10, theirs when the merit "
+              "function (the residual, normalised by T) falls below 1e-10; the exponent is our QR estimate over "
+              "1000 steps after 200 warm-up steps",
+        checks=(Measured("lyapunov", where={"g": 0.5, "T": 1000}, below=0.0),
+                Measured("iterations", where={"g": 0.5, "T": 1000}, below=50),
+                Measured("lyapunov", where={"g": 2.0, "T": 1000}, above=0.0),
+                Measured("iterations", where={"g": 2.0, "T": 1000}, above=500)),
+        figure="iterations",
+        verdict="at CPU scale (D = 64, T = 1000)",
+    ),
+    Claim(
         name="clipping",
         source="Pascanu, Mikolov & Bengio 2013, §3.2 and Algorithm 1",
         published="norm clipping (threshold 1) keeps the step bounded when the gradient explodes, so training "
@@ -384,7 +407,11 @@ def reproduce(claim: Claim, run_dir: str, *, quick: bool, progress: bool, train:
     if not train:
         if stored.get("command") != command:
             return None
-        res = results.load(rundir.read_experiment(directory)["run_dirs"])
+        module = importlib.import_module(f"experiments.{claim.experiment}")
+        if hasattr(module, "load"):  # an experiment that measures rather than trains keeps its own table
+            res = module.load(directory)
+        else:
+            res = results.load(rundir.read_experiment(directory)["run_dirs"])
         seconds = stored["seconds"]
     else:
         module, cfg = experiment_config(claim, directory, quick=quick, progress=progress)

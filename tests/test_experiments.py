@@ -79,11 +79,12 @@ def test_quick_preset_runs_and_writes_figures(name, tmp_path):
         f"{fig}.{ext}" for fig in FIGURES[name] for ext in ("png", "pdf"))
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS + ["figures", "reproduce"])
+@pytest.mark.parametrize("name", EXPERIMENTS + ["figures", "reproduce", "newton_iterations"])
 def test_help_documents_the_common_options(name):
     result = _cli(f"experiments.{name}", "--help", timeout=120)
     assert result.returncode == 0, result.stderr
-    expected = {"figures": ["--run-dirs"], "reproduce": ["--quick", "--only", "--paper", "--run-dir", "--doc"]}.get(
+    expected = {"figures": ["--run-dirs"], "reproduce": ["--quick", "--only", "--paper", "--run-dir", "--doc"],
+                "newton_iterations": ["--quick", "--seeds", "--run-dir", "--gains", "--lengths"]}.get(
         name, ["--quick", "--seeds", "--run-dir", "--tensorboard"])
     for option in expected:
         assert option in result.stdout
