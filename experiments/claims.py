@@ -221,6 +221,14 @@ def _budget(examples: float | None) -> str:
 # --- checks --------------------------------------------------------------------------------
 
 
+def _one_bound_and_sorted_where(check, name: str) -> None:
+    """A threshold check's own checks: exactly one of ``below``/``above``; ``where`` as sorted pairs."""
+    if (check.below is None) == (check.above is None):
+        raise ValueError(f"{name}: give exactly one of below= and above=")
+    if isinstance(check.where, Mapping):
+        object.__setattr__(check, "where", tuple(sorted(check.where.items())))
+
+
 @dataclasses.dataclass(frozen=True)
 class Final:
     """A held-out ``metric`` of ``run`` at a budget against a threshold, seed by seed.
@@ -248,10 +256,7 @@ class Final:
     examples: float | None = None
 
     def __post_init__(self):
-        if (self.below is None) == (self.above is None):
-            raise ValueError(f"Final({self.run!r}): give exactly one of below= and above=")
-        if isinstance(self.where, Mapping):
-            object.__setattr__(self, "where", tuple(sorted(self.where.items())))
+        _one_bound_and_sorted_where(self, f"Final({self.run!r})")
 
     def evaluate(self, results) -> Outcome:
         return self.read(_Ours(results))
@@ -400,10 +405,7 @@ class Measured:
     examples: None = None  # no training budget: read as it is, also by --quick
 
     def __post_init__(self):
-        if (self.below is None) == (self.above is None):
-            raise ValueError(f"Measured({self.column!r}): give exactly one of below= and above=")
-        if isinstance(self.where, Mapping):
-            object.__setattr__(self, "where", tuple(sorted(self.where.items())))
+        _one_bound_and_sorted_where(self, f"Measured({self.column!r})")
 
     def evaluate(self, table) -> Outcome:
         rows = table

@@ -265,7 +265,8 @@ def to_keras(params: dict[str, Any], layer_or_model: Any) -> Any:
                                  f"{layer.name!r} is {'bidirectional' if bidirectional else 'forward only'}")
             p = {name: np.asarray(v) for name, v in ours[direction.value].items()}
             weights = [_reorder(p["w_ih"], kind).T, _reorder(p["w_hh"], kind).T]
-            two_biases = len(side.get_weights()) == 3 and side.get_weights()[2].ndim == 2  # reset-after GRU
+            current = side.get_weights()
+            two_biases = len(current) == 3 and current[2].ndim == 2  # the reset-after GRU's [2, 3h]
             if two_biases and "b_ih" in p:
                 weights.append(np.stack([_reorder(p["b_ih"], kind), _reorder(p.get("b_hh", 0 * p["b_ih"]), kind)]))
             elif "b_ih" in p:
