@@ -99,7 +99,7 @@ def _problem(key, dim: int, steps: int):
     omega = jax.random.uniform(k_w, (dim,), jnp.float64, 0.5, 3.0)
     phase = jax.random.uniform(k_p, (dim,), jnp.float64, 0.0, 2 * np.pi)
     t = jnp.arange(steps, dtype=jnp.float64)[:, None]
-    inputs = amplitude * jnp.sin(omega * t + phase)  # [T, D]
+    inputs = amplitude[None] * jnp.sin(omega[None] * t + phase[None])  # [T, D]
     x0 = jax.random.uniform(k_x, (dim,), jnp.float64, -1.0, 1.0)
     guess = jax.random.uniform(k_g, (steps, dim), jnp.float64, -1.0, 1.0)
     return inputs, x0, guess
