@@ -21,7 +21,7 @@ from rnn_jax.unroll import Newton
 from rnn_jax.unroll.newton import solve
 
 B, H, I = 16, 32, 2
-METHODS = ("full", "diagonal")
+METHODS = ("full", "diagonal", "quasi_elk")
 
 
 def _flops(fn, *args) -> float:
