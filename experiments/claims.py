@@ -436,6 +436,8 @@ class Claim:
         figure: the experiment's figure that shows the claim (drawn without the published points).
         points: the published curves (:class:`Published`), drawn over our runs.
         verdict: the kind of verdict, :attr:`Budget.PAPER` or ``Budget.scaled(N)``.
+        not_run: why a ``paper_only`` claim was not run on this machine, with its estimated
+            wall time from a measured run (empty: it was run); the report lists it so.
         paper_only: run only by ``experiments.reproduce --paper`` (the source's budget takes
             longer than the default suite can spend).
         metric: the metric the claim's figure draws (``loss``, ``accuracy`` or ``decades``).
@@ -454,6 +456,7 @@ class Claim:
     verdict: str = Budget.PAPER
     paper_only: bool = False
     metric: str = "loss"
+    not_run: str = ""
 
     def command(self, run_dir: str, *, quick: bool = False) -> list[str]:
         """The experiment's command line (``python -m`` and its arguments)."""

@@ -159,6 +159,8 @@ CLAIMS: tuple[Claim, ...] = (
                                                           (30_000, 0.005))),
                 *(_adding_points(f"rnn_T{T}", T, "RNN with tanh", ((5000, 0.17), (30_000, 0.17))) for T in (100, 200, 400))),
         paper_only=True,
+        not_run="not run here at its budget: about 6 h on this CPU, from adding_arjovsky (5,000 steps at T = 100, "
+                "8.5 min): 6x the steps, over T = 100, 200 and 400 (7x the steps of T = 100)",
     ),
     Claim(
         name="adding_hs97",
@@ -496,6 +498,9 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
         lines += ["", f"Verdict ({claim.verdict}): **{'holds' if r['holds'] else 'does not hold'}**."]
     lines += ["", "## Not run", "", "| source | what it reports | why it is not a claim here |", "|---|---|---|"]
     lines += [f"| {source} | {what} | {why} |" for source, what, why in NOT_RUN]
+    reported = {r["claim"].name for r in records}
+    lines += [f"| {c.source} (`{c.name}`, --paper) | {c.published} | {c.not_run} |" for c in CLAIMS
+              if c.not_run and c.name not in reported]
     text = "\n".join(lines) + "\n"
     with open(doc, "w") as f:
         f.write(text)

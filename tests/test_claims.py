@@ -144,3 +144,14 @@ def test_every_claim_command_exists_and_parses():
         assert claim.command("d")[:3] == ["python", "-m", f"experiments.{claim.experiment}"]
     with pytest.raises(ValueError, match="--only nope: expected claim names among gradient_decay"):
         reproduce.selected(("nope",))
+
+
+def test_a_paper_claim_not_run_here_is_listed_with_its_estimate(tmp_path):
+    from experiments import reproduce
+
+    not_run = [c for c in reproduce.CLAIMS if c.not_run]
+    assert not_run and all(c.paper_only and " h " in c.not_run for c in not_run)
+    text = reproduce.report([], str(tmp_path / "reproductions.md"), quick=False)
+    for claim in not_run:
+        row = next(line for line in text.splitlines() if f"`{claim.name}`" in line)
+        assert claim.not_run in row and claim.published in row
