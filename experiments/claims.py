@@ -388,17 +388,18 @@ class Budget:
 class Measured:
     """A claim about a measurement, not a training run: the experiment returns a table (one
     row per seed and setting) and ``column`` at the rows matching ``where`` is compared with a
-    threshold, seed by seed (``experiments.newton_iterations``).
+    threshold, seed by seed (``experiments.newton_iterations``, ``experiments.dynamics``).
 
     Attributes:
         column: the measured quantity (``iterations``, ``lyapunov``...).
-        where: the setting, ``{"g": 0.5, "T": 1000}``.
+        where: the setting, ``{"g": 0.5, "T": 1000}`` (a string value is matched exactly,
+            ``{"cell": "lstm"}``).
         below / above: the value must be ``<= below`` / ``>= above`` (one of them).
         share: the share of seeds that must pass.
     """
 
     column: str
-    where: Mapping[str, float] | tuple[tuple[str, float], ...] = ()
+    where: Mapping[str, float | str] | tuple[tuple[str, float | str], ...] = ()
     below: float | None = None
     above: float | None = None
     share: float = 0.75
@@ -410,11 +411,11 @@ class Measured:
     def evaluate(self, table) -> Outcome:
         rows = table
         for name, value in self.where:
-            rows = rows[np.isclose(rows[name], value)]
+            rows = rows[rows[name] == value] if isinstance(value, str) else rows[np.isclose(rows[name], value)]
         values = {int(seed): float(v) for seed, v in zip(rows.seed, rows[self.column])}
         bound = self.below if self.below is not None else self.above
         passed = sum((v <= bound) if self.below is not None else (v >= bound) for v in values.values())
-        where = ", ".join(f"{k} = {v:g}" for k, v in self.where)
+        where = ", ".join(f"{k} = {v}" if isinstance(v, str) else f"{k} = {v:g}" for k, v in self.where)
         return Outcome(f"{where}: {self.column} {'≤' if self.below is not None else '≥'} {fmt(bound)}", values,
                        int(passed), self.share)
 

@@ -313,6 +313,32 @@ CLAIMS: tuple[Claim, ...] = (
         verdict="at CPU scale (D = 64, T = 1000)",
     ),
     Claim(
+        name="edge_of_chaos",
+        source="Engelken, Wolf & Abbott 2023 (code RainerEngelken/RNN-LyapunovSpectra), and the mean-field theory "
+               "of random tanh networks they build on",
+        published="h_{t+1} = tanh(W h_t), W ~ N(0, g²/N), large N: the largest Lyapunov exponent is below 0 for "
+                  "g < 1 and above 0 for g > 1; below g = 1 the state falls to the fixed point 0, whose Jacobian W "
+                  "has spectral radius about g, so the exponent is log g. Theory, not a figure: no points to "
+                  "draw. The gated cells at their usual initialisations are in the ordered phase (exponents < 0)",
+        experiment="dynamics",
+        args=(),
+        quick_args=(),
+        setup="the rnn cell with W_hh ~ N(0, g²/N), its other weights zero, no input, h_0 ~ N(0, 1), N = 128, "
+              "g in {0.5, 0.8, 1, 1.2, 1.5, 2}; lstm and gru at their default (PyTorch) initialisation, driven by "
+              "N(0, 1) inputs of size 4; 4 networks each; the QR method over 1000 steps after 200 steps for the "
+              "state and 200 for the frame. Checks at g = 0.5, 0.8, 1.5 and 2, not at g = 1 (the transition, "
+              "where a finite network's sign is a coin toss); log 0.5 = -0.69 within 0.1 at g = 0.5",
+        checks=(Measured("exponent", where={"cell": "rnn", "g": 0.5, "i": 0}, below=math.log(0.5) + 0.1),
+                Measured("exponent", where={"cell": "rnn", "g": 0.5, "i": 0}, above=math.log(0.5) - 0.1),
+                Measured("exponent", where={"cell": "rnn", "g": 0.8, "i": 0}, below=0.0),
+                Measured("exponent", where={"cell": "rnn", "g": 1.5, "i": 0}, above=0.0),
+                Measured("exponent", where={"cell": "rnn", "g": 2.0, "i": 0}, above=0.0),
+                Measured("exponent", where={"cell": "lstm", "i": 0}, below=0.0),
+                Measured("exponent", where={"cell": "gru", "i": 0}, below=0.0)),
+        figure="spectra",
+        verdict="at N = 128 (theory: large N)",
+    ),
+    Claim(
         name="clipping",
         source="Pascanu, Mikolov & Bengio 2013, §3.2 and Algorithm 1",
         published="norm clipping (threshold 1) keeps the step bounded when the gradient explodes, so training "

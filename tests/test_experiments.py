@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import jax
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
@@ -79,12 +81,13 @@ def test_quick_preset_runs_and_writes_figures(name, tmp_path):
         f"{fig}.{ext}" for fig in FIGURES[name] for ext in ("png", "pdf"))
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS + ["figures", "reproduce", "newton_iterations"])
+@pytest.mark.parametrize("name", EXPERIMENTS + ["figures", "reproduce", "newton_iterations", "dynamics"])
 def test_help_documents_the_common_options(name):
     result = _cli(f"experiments.{name}", "--help", timeout=120)
     assert result.returncode == 0, result.stderr
     expected = {"figures": ["--run-dirs"], "reproduce": ["--quick", "--only", "--paper", "--run-dir", "--doc"],
-                "newton_iterations": ["--quick", "--seeds", "--run-dir", "--gains", "--lengths"]}.get(
+                "newton_iterations": ["--quick", "--seeds", "--run-dir", "--gains", "--lengths"],
+                "dynamics": ["--quick", "--seeds", "--run-dir", "--gains", "--gated", "--hidden-size"]}.get(
         name, ["--quick", "--seeds", "--run-dir", "--tensorboard"])
     for option in expected:
         assert option in result.stdout
@@ -122,3 +125,16 @@ def test_figures_cli_reports_a_missing_directory_in_one_line(tmp_path):
     result = _cli("experiments.figures", "--run-dirs", str(tmp_path / "none"), timeout=120)
     assert result.returncode == 1
     assert "was not written by an experiment" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dynamics_an_ordered_tanh_network_has_the_exponent_of_its_fixed_point():
+    """Below g = 1 the state falls to 0, where the step's Jacobian is W: λ₁ = log |largest eigenvalue of W|."""
+    from experiments import dynamics
+
+    cfg = dynamics.Config(hidden_size=16, lyapunov_steps=400, warmup=100)
+    rows = dynamics.measure(cfg, "rnn", 0.5, seed=0)
+    w = dynamics._tanh_network(jax.random.split(jax.random.key(0), 3)[0], 16, 0.5)["w_hh"]
+    assert abs(rows[0]["exponent"] - np.log(np.max(np.abs(np.linalg.eigvals(np.asarray(w)))))) < 0.02
+    assert [r["i"] for r in rows] == list(range(16)) and rows[0]["exponent"] >= rows[-1]["exponent"]
+    with pytest.raises(ValueError, match="gains"):
+        dynamics.main(dynamics.Config(gains=(0.0,), run_dir="unused"))
