@@ -81,13 +81,15 @@ def test_quick_preset_runs_and_writes_figures(name, tmp_path):
         f"{fig}.{ext}" for fig in FIGURES[name] for ext in ("png", "pdf"))
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS + ["figures", "reproduce", "newton_iterations", "dynamics"])
+@pytest.mark.parametrize("name", EXPERIMENTS + ["figures", "reproduce", "newton_iterations", "dynamics",
+                                                "curse_of_memory"])
 def test_help_documents_the_common_options(name):
     result = _cli(f"experiments.{name}", "--help", timeout=120)
     assert result.returncode == 0, result.stderr
     expected = {"figures": ["--run-dirs"], "reproduce": ["--quick", "--only", "--paper", "--run-dir", "--doc"],
                 "newton_iterations": ["--quick", "--seeds", "--run-dir", "--gains", "--lengths"],
-                "dynamics": ["--quick", "--seeds", "--run-dir", "--gains", "--gated", "--hidden-size"]}.get(
+                "dynamics": ["--quick", "--seeds", "--run-dir", "--gains", "--gated", "--hidden-size"],
+                "curse_of_memory": ["--quick", "--seeds", "--run-dir", "--lambdas", "--batch"]}.get(
         name, ["--quick", "--seeds", "--run-dir", "--tensorboard"])
     for option in expected:
         assert option in result.stdout
@@ -138,3 +140,16 @@ def test_dynamics_an_ordered_tanh_network_has_the_exponent_of_its_fixed_point():
     assert [r["i"] for r in rows] == list(range(16)) and rows[0]["exponent"] >= rows[-1]["exponent"]
     with pytest.raises(ValueError, match="gains"):
         dynamics.main(dynamics.Config(gains=(0.0,), run_dir="unused"))
+
+
+def test_curse_of_memory_closed_forms_are_the_published_numbers_and_autodiff_meets_them():
+    from experiments import curse_of_memory as com
+
+    for variant, published in com.PUBLISHED.items():  # Zucchet & Orvieto's notebook, at 2-3 digits
+        for lam, value in zip((0.9, 0.99, 0.999), published):
+            assert abs(com.closed_form(variant, lam) / value - 1) < 0.01, (variant, lam)
+    cfg = com.Config(batch=4000, seq_len=300)
+    for variant in com.VARIANTS:  # memory 1/(1 - 0.81): 300 steps are stationary; Monte Carlo error ~2%
+        assert com.measure(cfg, variant, 0.9, seed=0)["error"] < 0.08, variant
+    with pytest.raises(ValueError, match="lambdas"):
+        com.main(com.Config(lambdas=(1.0,), run_dir="unused"))
