@@ -114,7 +114,7 @@ def figure(frame: pd.DataFrame):
     fig, axes = plots._figure()
     ax = axes[0]
     for k, (variant, rows) in enumerate(frame.groupby("variant", sort=False)):
-        colour = plots.colour("", k)
+        colour = plots.OKABE_ITO[(1, 5, 3)[k % 3]]
         exact = rows.drop_duplicates("lam")
         ax.plot(1 - exact.lam, exact.closed_form, color=colour, linestyle=":", label=f"{variant}: closed form")
         ax.scatter(1 - rows.lam, rows.measured, color=colour, marker="o", s=12, label=f"{variant}: ours (seeds)")
@@ -122,7 +122,7 @@ def figure(frame: pd.DataFrame):
             lams = [0.9, 0.99, 0.999]
             ax.scatter([1 - lam for lam in lams], PUBLISHED[variant], color=colour, marker="x", s=30,
                        label=f"{variant}: Zucchet & Orvieto")
-    ax.set(xscale="log", yscale="log", xlabel="1 - λ (memory grows to the left)",
+    ax.set(xscale="log", yscale="log", xlabel="1 - λ (memory grows to the right)",
            ylabel="E[(dh/dλ)²]  (exp_exp: E[(dh/dν)²])")
     ax.invert_xaxis()
     ax.legend(fontsize=6)

@@ -70,6 +70,8 @@ def finish(res: results.Results, run_dir: str) -> results.Results:
     if len(res.eigenvalues):  # some cell has a recurrent matrix (mingru and minlstm have none)
         figures["spectra"] = lambda: plots.spectra(res)
         figures["eigenvalues"] = lambda: plots.eigenvalues(res, title="recurrent eigenvalues, initialisation and trained")
+    if len(res.lyapunov):  # runs recorded before the exponents were have none
+        figures["lyapunov"] = lambda: plots.lyapunov(res, title="Lyapunov exponents, initialisation and trained")
     written = _common.write_figures(figures, run_dir)
     table = results.summary(res)
     _common.report(table, written, run_dir)

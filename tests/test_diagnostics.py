@@ -83,3 +83,15 @@ def test_recurrent_spectra_of_presets(key):
     np.testing.assert_allclose(irnn["radius"], [0.9], rtol=1e-6)
     stacked = jax.vmap(lambda k: cells.get("gru").init(k, 3, 8))(jax.random.split(key, 5))
     assert diagnostics.recurrent_spectra(cells.get("gru"), stacked)["singular_values"].shape == (5, 3, 4)
+
+
+def test_finite_time_lyapunov_is_the_spectrum_averaged_over_the_sequences(key):
+    from rnn_jax.analysis import dynamics
+
+    cell = cells.get("lstm")
+    params = cell.init(key, 2, 3)
+    xs = jax.random.normal(jax.random.key(7), (4, 20, 2))
+    got = diagnostics.finite_time_lyapunov(cell, params, xs, top=4)
+    each = [dynamics.lyapunov_spectrum(cell, params, xs[b], num=4, state_warmup=5, frame_warmup=5) for b in range(4)]
+    np.testing.assert_allclose(got, np.mean(each, axis=0), rtol=1e-5, atol=1e-6)
+    assert diagnostics.finite_time_lyapunov(cell, params, xs, top=10).shape == (6,)  # all of (h, c)

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from rnn_jax import cells, results, tasks
+from rnn_jax.analysis import diagnostics
+from rnn_jax.io import rundir
 from rnn_jax.cells import base as cell_base
 from rnn_jax.training.optim import OptimConfig
 from rnn_jax.io.rundir import RunDir, WriteFailed
@@ -47,9 +49,15 @@ def test_members_equal_single_runs_over_seeds_and_sweep(tmp_path):
         np.testing.assert_allclose(result.train["loss"][m], history.train["loss"], rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(result.eval["loss"][m], history.eval["loss"], rtol=2e-5, atol=1e-6)
     np.testing.assert_array_equal(result.eval_steps, [0, 20, 40])
+    # the diagnostics of member m are those of its own single run (here: the exponents at the end)
+    final = jax.tree.map(lambda a: a[2], result.state.params)
+    held_out = cfg.task.eval_batch()
+    want = diagnostics.record(trainer.model, final, held_out, cfg.task, jacobian_batch=8)[rundir.LYAPUNOV]
+    np.testing.assert_allclose(result.diagnostics[40][rundir.LYAPUNOV][2], want, rtol=1e-4, atol=1e-5)
     # tidy frames: one row per member x evaluation x metric
     frames = results.load(tmp_path / "r")
     assert len(frames.eval) == 4 * 3 * len(result.eval)
+    assert set(frames.lyapunov.step) == {0, 20, 40} and len(frames.lyapunov) == 3 * 4 * want.shape[0]
     table = results.summary(frames, "loss")
     assert sorted(table.learning_rate) == [3e-3, 1e-2] and set(table.seeds) == {2}
 
@@ -192,6 +200,7 @@ FOUR_DEVICES = textwrap.dedent(
     result = run(cfg, seeds=3, sweep={{"learning_rate": [1e-2, 3e-3]}}, run_dir=sys.argv[1], progress=False,
                  devices=devices)
     np.savez(sys.argv[2], loss=result.train["loss"], eval=result.eval["loss"],
+             lyapunov=np.stack([d["lyapunov"] for _, d in sorted(result.diagnostics.items()) if "lyapunov" in d]),
              **{{f"p{{i}}": np.asarray(l) for i, l in enumerate(jax.tree.leaves(result.state.params))}})
     """
 )

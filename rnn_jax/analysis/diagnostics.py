@@ -7,6 +7,8 @@
 * :func:`jacobian_norms` gives the norm of the Jacobian ``∂h_T/∂h_t`` (the product of the step
   Jacobians from ``t`` to ``T``), spectral or Frobenius, per sequence, averaged over the batch
   (Pascanu, Mikolov & Bengio 2013, Sec. 3).
+* :func:`finite_time_lyapunov` gives the largest Lyapunov exponents of the cell driven by
+  the task's inputs (the dynamics behind those gradients).
 * :func:`recurrent_spectra` gives the spectral radius and the largest singular values of each
   gate block of ``W_hh``: with tanh, gradients vanish when the largest singular value is
   below 1 (Pascanu et al. 2013).
@@ -23,7 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnn_jax import _checks
+from rnn_jax.analysis import dynamics
 from rnn_jax.cells.base import Cell
+from rnn_jax.cells.carry_vector import CarryVector
 from rnn_jax.io import rundir
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task
@@ -171,14 +175,32 @@ def recurrent_spectra(cell: Cell, cell_params, *, top: int = 4) -> dict[str, np.
             rundir.EIGENVALUES: eigenvalues.astype(np.complex64)}
 
 
+LYAPUNOV_TOP = 8
+"""How many of the largest Lyapunov exponents the runner records (all, for a smaller state)."""
+
+
+def finite_time_lyapunov(cell: Cell, params, xs: jax.Array, *, top: int = LYAPUNOV_TOP) -> jax.Array:
+    """The ``top`` largest finite-time Lyapunov exponents of ``cell`` driven by the task's own
+    sequences ``xs[b, t, i]``, averaged over them: ``[min(top, n)]``. A quarter of the steps
+    is the state's transient and a quarter the frame's (:func:`rnn_jax.analysis.dynamics.
+    lyapunov_spectrum`), so on short sequences the estimate is over few steps; padded steps
+    of variable-length sequences count as steps of zero input."""
+    steps = xs.shape[-2]
+    size = CarryVector.of(jax.eval_shape(lambda p: cell.initial_carry(p, ()), params), 0).size
+    return jnp.mean(dynamics.lyapunov_spectrum(cell, params, xs, num=min(top, size), state_warmup=steps // 4,
+                                               frame_warmup=steps // 4), axis=0)
+
+
 def record(model: SequenceModel, params, batch: Batch, task: Task, *, jacobian_batch: int) -> dict[str, jax.Array]:
     """What the runner records for one member at a diagnostics step (pure; runs compiled):
-    ``grad_norms`` ``[layers, t]`` on ``batch`` and ``jacobian_spectral`` ``[t]`` of the first
-    layer's forward cell on the first ``jacobian_batch`` sequences."""
+    ``grad_norms`` ``[layers, t]`` on ``batch``, and ``jacobian_spectral`` ``[t]`` and
+    ``lyapunov`` (:func:`finite_time_lyapunov`) of the first layer's forward cell on the first
+    ``jacobian_batch`` sequences."""
+    cell_params, inputs = model.cell_params(params)[0][0], batch.inputs[:jacobian_batch]
     return {
         rundir.GRAD_NORMS: hidden_grad_norms(model, params, batch, task),
-        rundir.JACOBIAN_SPECTRAL: jacobian_norms(model.cell_fn, model.cell_params(params)[0][0],
-                                            batch.inputs[:jacobian_batch], norm=MatrixNorm.SPECTRAL),
+        rundir.JACOBIAN_SPECTRAL: jacobian_norms(model.cell_fn, cell_params, inputs, norm=MatrixNorm.SPECTRAL),
+        rundir.LYAPUNOV: finite_time_lyapunov(model.cell_fn, cell_params, inputs),
     }
 
 

@@ -235,6 +235,31 @@ def spectra(results, *, runs=None, title: str | None = None):
     return fig
 
 
+def lyapunov(results, *, runs=None, title: str | None = None):
+    """The first layer's largest Lyapunov exponents (mean over seeds, band across them)
+    against their index, at initialisation (dashed) and at the last diagnostics step (solid),
+    one line per run: a cell in the ordered phase has them all below 0."""
+    frame = results.lyapunov
+    fig, axes = _figure()
+    ax = axes[0]
+    for name, _, style in _runs(results, runs):
+        part = frame[frame.run == name] if len(frame) else frame
+        if part.empty:
+            continue
+        for step, dashes in ((part.step.min(), ":"), (part.step.max(), "-")):
+            table = part[part.step == step].pivot_table(index="index", columns="member", values="value")
+            label = f"{style.get('label', name)}, step {step}"
+            _line(ax, table.index.to_numpy() + 1, table.to_numpy().T,
+                  {**style, "linestyle": dashes, "label": label}, markers=True)
+    ax.axhline(0.0, color="0.3", linestyle=":", linewidth=1.0)
+    ax.set(xlabel="index i (1: the largest)", ylabel="Lyapunov exponent λ_i (per step)")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def eigenvalues(results, *, runs=None, member: int = 0, title: str | None = None):
     """The eigenvalues of the recurrent matrix on the complex plane, at initialisation (grey
     rings) and after training (filled, the run's colour), one panel per run with a recurrent

@@ -105,6 +105,8 @@ class Results:
         eval: ``run, member, step, metric, value`` for every evaluation.
         grad_norms: ``run, member, step, layer, t, value`` (‖∂L/∂h_t‖).
         jacobian: ``run, member, step, t, value`` (‖∂h_T/∂h_t‖, spectral).
+        lyapunov: ``run, member, step, index, value``: the first layer's largest Lyapunov
+            exponents (index 0 the largest), at the diagnostics steps.
         spectra: ``run, member, step, layer, direction, gate, radius, sigma_max``.
         eigenvalues: ``run, member, step, layer, direction, gate, index, real, imag``: every
             eigenvalue of each gate block of the recurrent matrix (``W_hh``; ``expm(A - Aᵀ)``
@@ -119,6 +121,7 @@ class Results:
     jacobian: Any
     spectra: Any
     eigenvalues: Any
+    lyapunov: Any
 
     def with_members(self, frame):
         """``frame`` joined with the member table (adds seed and hyperparameter columns)."""
@@ -168,7 +171,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
     run_dirs = [d for path in paths for d in run_dirs_under(path)]
     if not run_dirs:
         raise FileNotFoundError(f"no run directories (with config.json) under {list(paths)}")
-    runs, members, train, eval_, grads, jac, spectra, eigenvalues = [], [], [], [], [], [], [], []
+    runs, members, train, eval_, grads, jac, spectra, eigenvalues, lyapunov = [], [], [], [], [], [], [], [], []
     names = [os.path.basename(os.path.normpath(p)) for p in run_dirs]
     if len(set(names)) != len(names):  # same leaf name in different experiments: use more of the path
         names = [os.path.relpath(p, os.path.commonpath(run_dirs)) for p in run_dirs]
@@ -192,6 +195,8 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
             if "grad_norms" in d:  # between the diagnostics steps only the spectra are recorded
                 grads.append(_indexed(name, step, ("member", "layer", "t"), value=d[rundir.GRAD_NORMS]))
                 jac.append(_indexed(name, step, ("member", "t"), value=d[rundir.JACOBIAN_SPECTRAL]))
+            if rundir.LYAPUNOV in d:  # runs recorded before the exponents were have none
+                lyapunov.append(_indexed(name, step, ("member", "index"), value=d[rundir.LYAPUNOV]))
             if "radius" in d:  # cells without a recurrent matrix (mingru, minlstm) have no spectra
                 spectra.append(_indexed(name, step, ("member", "layer", "direction", "gate"),
                                         radius=d[rundir.RADIUS], sigma_max=d[rundir.SINGULAR_VALUES][..., 0]))
@@ -201,7 +206,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
                 eigenvalues.append(eigen.dropna(subset=["real"]))
     concat = lambda parts: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()  # noqa: E731
     return Results(pd.DataFrame(runs), concat(members), concat(train), concat(eval_), concat(grads), concat(jac),
-                   concat(spectra), concat(eigenvalues))
+                   concat(spectra), concat(eigenvalues), concat(lyapunov))
 
 
 def summary(results: Results, metric: str | None = None):

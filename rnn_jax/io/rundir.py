@@ -44,6 +44,7 @@ _KINDS = {"train": "metrics", "eval": "metrics", "step": "diagnostics"}  # file 
 # rnn_jax.analysis.diagnostics and read by rnn_jax.io.results:
 GRAD_NORMS = "grad_norms"  # [M, layers, t]: ‖∂L/∂h_t‖ averaged over the diagnostics batch
 JACOBIAN_SPECTRAL = "jacobian_spectral"  # [M, t]: ‖∂h_T/∂h_t‖₂ of the first layer
+LYAPUNOV = "lyapunov"  # [M, k]: the first layer's k largest Lyapunov exponents, driven by held-out inputs
 RADIUS = "radius"  # [M, layers, directions, G]: spectral radius of each W_hh gate block
 SINGULAR_VALUES = "singular_values"  # [M, layers, directions, G, k]: the largest singular values
 EIGENVALUES = "eigenvalues"  # [M, layers, directions, G, n] complex
