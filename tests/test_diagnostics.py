@@ -38,8 +38,9 @@ def test_jacobian_norms_equal_product_of_step_jacobians(cell, key):
     xs = jax.random.normal(jax.random.key(2), (2, 6, 2))
     got = diagnostics.jacobian_norms(c, p, xs)
     frob = diagnostics.jacobian_norms(c, p, xs, norm="frobenius")
+    singular = diagnostics.jacobian_singular_values(c, p, xs, top=3)
     flat = lambda carry: jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(carry)])  # noqa: E731
-    spectral, frobenius = np.zeros((2, 6)), np.zeros((2, 6))
+    spectral, frobenius, all_singular = np.zeros((2, 6)), np.zeros((2, 6)), np.zeros((2, 6, 3))
     for b in range(2):
         carry = c.initial_carry(p, ())
         carries, steps = [], []
@@ -56,7 +57,8 @@ def test_jacobian_norms_equal_product_of_step_jacobians(cell, key):
         for t in range(5, -1, -1):
             # column block for h_t: J = d carry_T / d h_t (c_t held fixed) = product[:, h]
             j_h = product[: 4, :4] if cell == "lstm" else product
-            spectral[b, t] = np.linalg.svd(j_h, compute_uv=False)[0]
+            all_singular[b, t] = np.linalg.svd(j_h, compute_uv=False)[:3]
+            spectral[b, t] = all_singular[b, t, 0]
             frobenius[b, t] = np.linalg.norm(j_h)
             if t > 0:
                 prev, x = steps[t]
@@ -64,6 +66,9 @@ def test_jacobian_norms_equal_product_of_step_jacobians(cell, key):
                 product = product @ np.asarray(step_jac)
     np.testing.assert_allclose(got, spectral.mean(0), rtol=1e-4)
     np.testing.assert_allclose(frob, frobenius.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(singular, all_singular.mean(0), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="top=9 exceeds the hidden size 4"):
+        diagnostics.jacobian_singular_values(c, p, xs, top=9)
     np.testing.assert_allclose(got[-1], 1.0, rtol=1e-6)  # d h_T / d h_T = I
 
 
