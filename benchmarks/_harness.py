@@ -14,6 +14,23 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
+COMPILE_STAGES = r"""
+import jax
+seconds = {"compile_s": 0.0, "trace_s": 0.0, "lower_s": 0.0, "backend_s": 0.0, "programs": 0}
+STAGES = {"/jax/core/compile/jaxpr_trace_duration": "trace_s",
+          "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
+          "/jax/core/compile/backend_compile_duration": "backend_s"}
+def listen(event, duration, **kwargs):
+    if event in STAGES:
+        seconds["compile_s"] += duration
+        seconds[STAGES[event]] += duration
+        seconds["programs"] += event.endswith("backend_compile_duration")
+jax.monitoring.register_event_duration_secs_listener(listen)
+"""
+"""Script text that sums, in ``seconds``, the time JAX's monitoring reports for tracing,
+lowering and XLA's backend compile, and counts the programs compiled (``jax`` imported)."""
+
+
 TORCH_ADDING_BATCH = r"""
 def adding_batch(n, generator):
     values = torch.rand(n, T, generator=generator)

@@ -23,17 +23,7 @@ from benchmarks import _harness
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DRIVER = """
 import json, sys, time
-import jax
-seconds = {"compile_s": 0.0, "trace_s": 0.0, "lower_s": 0.0, "backend_s": 0.0, "programs": 0}
-STAGES = {"/jax/core/compile/jaxpr_trace_duration": "trace_s",
-          "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
-          "/jax/core/compile/backend_compile_duration": "backend_s"}
-def listen(event, duration, **kwargs):
-    if event in STAGES:
-        seconds["compile_s"] += duration
-        seconds[STAGES[event]] += duration
-        seconds["programs"] += event.endswith("backend_compile_duration")
-jax.monitoring.register_event_duration_secs_listener(listen)
+""" + _harness.COMPILE_STAGES + r"""
 from experiments import _common, vanishing_gradients
 start = time.perf_counter()
 _common.cli(vanishing_gradients.main, vanishing_gradients.Config)

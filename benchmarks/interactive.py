@@ -31,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OURS_SCRIPT = r"""
 import json, sys, time
 start = time.perf_counter()
+""" + _harness.COMPILE_STAGES + r"""
 from rnn_jax import tasks
 from rnn_jax.runner import run
 from rnn_jax.training import TrainConfig, fit, model_for
@@ -42,9 +43,11 @@ def cfg(lr):
     return TrainConfig(steps=STEPS, batch_size=32, eval_every=STEPS // 3, optim=OptimConfig("adam", lr, clip=1.0))
 times = {"import": time.perf_counter() - start}
 for name, hidden, lr in (("fit", 32, 3e-3), ("refit_lr", 32, 1e-2), ("fit_hidden", 64, 1e-2)):
-    t = time.perf_counter()
+    t, before = time.perf_counter(), dict(seconds)
     _, history = fit(model_for(task, "lstm", hidden), task, cfg(lr))
     times[name] = time.perf_counter() - t
+    times.update({f"{name}_{stage}": seconds[stage] - before[stage] for stage in ("trace_s", "lower_s", "backend_s",
+                                                                                  "programs")})
 for name, lrs in (("sweep", [1e-3, 3e-3]), ("resweep", [2e-3, 5e-3])):
     t = time.perf_counter()
     run(TrainConfig(model=model_for(task, "lstm", 32), task=task, steps=STEPS, batch_size=32, eval_every=STEPS // 3,
@@ -136,6 +139,13 @@ def main() -> None:
                for k, m in medians.items()]
     # the same fit again in a new process, against PyTorch's first fit
     records[-1]["fit_vs_torch_first"] = medians["rnn_jax warm"]["fit"] / torch["fit"]
+    for record, contender in zip(records[1:], ("rnn_jax cold", "rnn_jax warm")):  # where a fit's time goes
+        for part in ("fit", "refit_lr", "fit_hidden"):
+            for stage in ("trace_s", "lower_s", "backend_s", "programs"):
+                record[f"{part}_{stage}"] = statistics.median(s[f"{part}_{stage}"] for s in samples[contender])
+            print(f"{contender} {part}: {record[f'{part}_s']:.2f} s, of which trace {record[f'{part}_trace_s']:.2f}, "
+                  f"lower {record[f'{part}_lower_s']:.2f}, XLA {record[f'{part}_backend_s']:.2f} s "
+                  f"({record[f'{part}_programs']:.0f} programs compiled)")
     _harness.finish("interactive", args, records,
                     ["contender", *(f"{p}_s" for p in PARTS), *(f"{p}_vs_torch" for p in PARTS[1:])])
 
