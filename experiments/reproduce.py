@@ -404,6 +404,12 @@ NOT_RUN: tuple[tuple[str, str, str], ...] = (
      "final MSE after their training budget",
      "their budget and optimiser settings for the recurrent baselines were not read here, so the numbers have no "
      "budget to compare ours at; the earlier suite compared them with a run of another setup"),
+    ("Chen, Pennington & Schoenholz 2018 (mean-field timescale of vanilla and minimal RNNs)",
+     "a maximum timescale over which a randomly initialised RNN propagates signal, and trainability iff T is "
+     "within a multiple of it",
+     "only the paper's abstract and introduction can be read here, not its formulas, figures or the multiple; "
+     "rnn_jax.analysis.mean_field implements the standard mean-field χ and ξ = -1/log χ for a tanh RNN (tested "
+     "against wide networks), but we state no claim about their figures"),
     ("Lezcano-Casado & Martínez-Rubio 2019, copying L = 1000 and 2000 (expRNN's own setup)",
      "hidden 190, batch 128, 4000 iterations, RMSprop lr 2e-4 with lr_orth 2e-5 on A (--param-groups a=0.1)",
      "1020 steps of hidden 190 at batch 128 for 4000 iterations: from copy_memory_exprnn's measured rate, several "
