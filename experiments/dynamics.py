@@ -111,17 +111,21 @@ def figure(frame: pd.DataFrame):
     axes[0].axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
     axes[0].set(xlabel="gain g of W ~ N(0, g²/N)", ylabel="largest Lyapunov exponent (per step)")
     axes[0].legend(fontsize=7)
-    curves = [(f"tanh RNN, g = {g:g}", tanh[tanh.g == g]) for g in sorted(tanh.g.unique())]
-    curves += [(f"{cell} (default init)", frame[frame.cell == cell]) for cell in frame.cell.unique() if cell != TANH]
-    for k, (name, rows) in enumerate(curves):
+    from matplotlib import colormaps
+
+    gains = sorted(tanh.g.unique())
+    shade = colormaps["viridis"]
+    curves = [(f"tanh RNN, g = {g:g}", tanh[tanh.g == g], shade(k / max(1, len(gains) - 1)), "-")
+              for k, g in enumerate(gains)]
+    curves += [(f"{plots.label(cell)} (default init)", frame[frame.cell == cell], plots.colour(cell, 0), "--")
+               for cell in frame.cell.unique() if cell != TANH]
+    for name, rows, colour, style in curves:
         spectrum = rows.groupby("i").exponent.mean()
-        cell = rows.cell.iloc[0]
-        axes[1].plot((spectrum.index + 1) / len(spectrum), spectrum.values, label=name,
-                     color=plots.colour("" if cell == TANH else cell, k), linestyle="-" if cell == TANH else "--")
+        axes[1].plot((spectrum.index + 1) / len(spectrum), spectrum.values, label=name, color=colour, linestyle=style)
     axes[1].axhline(0.0, color="grey", linewidth=0.8)
-    axes[1].set(xlabel="i / N", ylabel="Lyapunov exponent λ_i (mean over networks)")
+    axes[1].set(xlabel="i / n (n: the state's size; the LSTM's is 2N)", ylabel="λ_i (mean over networks)")
     axes[1].legend(fontsize=6)
-    fig.suptitle("Lyapunov spectra at initialisation (QR method); dots: networks", fontsize=8)
+    fig.suptitle("Lyapunov exponents at initialisation (QR method); dots: single networks", fontsize=8)
     return fig
 
 
