@@ -80,3 +80,9 @@ def test_bad_arguments_are_refused_before_tracing():
         lyapunov_spectrum(cell, params, xs, num=5)
     with pytest.raises(ValueError, match="leaves no step"):
         lyapunov_spectrum(cell, params, xs, state_warmup=5, frame_warmup=5)
+    with pytest.raises(ValueError, match=r"non-finite value at index \(0, 3, 1\)"):
+        lyapunov_spectrum(cell, params, xs.at[0, 3, 1].set(jnp.inf))
+    stateless = Cell(name="stateless", init=cell.init, initial_carry=lambda p, batch_shape: jnp.zeros((*batch_shape, 0)),
+                     project_inputs=cell.project_inputs, step=lambda p, carry, x: (carry, x))
+    with pytest.raises(ValueError, match="'stateless' has no state"):
+        lyapunov_spectrum(stateless, params, xs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rnn_jax import _checks
 from rnn_jax.cells.base import Cell
@@ -53,9 +54,13 @@ def lyapunov_spectrum(cell: Cell, params: Params, xs: jax.Array, *, num: int | N
         ``[*b, num]``; averaged over the ``t - state_warmup - frame_warmup`` counted steps.
 
     Raises:
-        ValueError / TypeError: before tracing, for a bad ``num`` or warm-up longer than ``xs``.
+        ValueError / TypeError: before tracing, for a bad ``num`` or warm-up longer than ``xs``,
+            a cell with an empty carry, or (outside ``jit``) a non-finite input.
     """
     _checks.float_array(xs, "xs", ndim_min=2)
+    if _checks.is_concrete(xs) and not np.all(np.isfinite(np.asarray(xs))):  # host numpy: also inside a trace
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(np.asarray(xs)))[0])
+        raise ValueError(f"xs has a non-finite value at index {first}: the exponents would be NaN")
     steps = xs.shape[-2]
     _checks.nonneg_int(state_warmup, "state_warmup")
     _checks.nonneg_int(frame_warmup, "frame_warmup")
@@ -66,6 +71,8 @@ def lyapunov_spectrum(cell: Cell, params: Params, xs: jax.Array, *, num: int | N
     carry = cell.initial_carry(params, batch_shape) if initial_carry is None else initial_carry
     layout = CarryVector.of(carry, len(batch_shape))
     n = layout.size
+    if n == 0:
+        raise ValueError(f"cell {cell.name!r} has no state to measure: its carry is empty")
     num = n if num is None else _checks.positive_int(num, "num")
     if num > n:
         raise ValueError(f"num={num} exceeds the state's size {n}")
