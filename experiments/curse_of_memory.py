@@ -30,12 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from experiments import _common
+from experiments import _common, _measurements
 from rnn_jax import cells, unroll
 from rnn_jax.analysis import plots
-from rnn_jax.io import rundir
 
-MEASUREMENTS = "sensitivities.csv"
 VARIANTS = ("plain", "normalised", "exp_exp")
 PUBLISHED = {"plain": (264, 2.5e5, 2.5e8), "normalised": (50, 5000, 5e5), "exp_exp": (0.45, 0.495, 0.4995)}
 """Zucchet & Orvieto's notebook values at λ = 0.9, 0.99, 0.999 (ρ = 0)."""
@@ -72,25 +70,18 @@ def _sensitivity(params, xs, *, normalise: bool):
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_measurements.Measuring):
     """The hidden state's sensitivity to its recurrence λ of a 1-D linear recurrence (our lru
     cell), against the closed form, with and without input normalisation and the exp-exp
     parametrisation (Zucchet & Orvieto 2024)."""
 
     lambdas: tuple[float, ...] = (0.9, 0.99, 0.999)
     """Values of λ."""
-    seeds: int = 4
-    """Independent estimates (input draws)."""
     batch: int = 2000
     """Sequences per estimate (its relative error is about sqrt(2 / batch))."""
     seq_len: int = 20_000
     """Sequence length: far beyond the memory 1 / (1 - λ²), so the state is stationary."""
     run_dir: str = "runs/curse_of_memory"
-    """Where the measurements and the figure go."""
-    quick: bool = False
-    """A tiny preset (short sequences, small batches)."""
-    progress: bool = True
-    """Print each measurement."""
 
 
 def measure(cfg: Config, variant: str, lam: float, seed: int) -> dict:
@@ -105,9 +96,7 @@ def measure(cfg: Config, variant: str, lam: float, seed: int) -> dict:
             "error": abs(measured / exact - 1.0)}
 
 
-def load(run_dir: str) -> pd.DataFrame:
-    """The measurements a run wrote."""
-    return pd.read_csv(os.path.join(run_dir, MEASUREMENTS))
+load = _measurements.load
 
 
 def figure(frame: pd.DataFrame):
@@ -144,10 +133,7 @@ def main(cfg: Config) -> pd.DataFrame:
                     r = rows[-1]
                     print(f"{variant} λ={lam:g} seed {seed}: {r['measured']:.4g} (closed form {r['closed_form']:.4g})",
                           flush=True)
-    frame = pd.DataFrame(rows)
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    frame.to_csv(os.path.join(cfg.run_dir, MEASUREMENTS), index=False)
-    plots.save(figure(frame), rundir.figures_dir(cfg.run_dir), "sensitivity")
+    frame = _measurements.write(rows, cfg.run_dir, figure, "sensitivity")
     print(frame.groupby(["variant", "lam"], sort=False)[["measured", "closed_form", "error"]].mean().to_string())
     print(f"\nresults: {os.path.abspath(cfg.run_dir)}")
     return frame

@@ -28,17 +28,15 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from experiments import _common
+from experiments import _common, _measurements
 from rnn_jax import cells
 from rnn_jax.analysis import dynamics, plots
-from rnn_jax.io import rundir
 
-MEASUREMENTS = "spectra.csv"
 TANH = "rnn"
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_measurements.Measuring):
     """Lyapunov spectra at initialisation: the tanh RNN against its gain g (the edge of chaos
     at g = 1), and the gated cells at their default initialisation."""
 
@@ -50,18 +48,11 @@ class Config:
     """N, the hidden size."""
     input_size: int = 4
     """Inputs of the gated cells."""
-    seeds: int = 4
-    """Networks (weights, inputs, initial state) per setting."""
     lyapunov_steps: int = 1000
     """Steps the exponents are averaged over."""
     warmup: int = 200
     """Steps for the state's transient, and as many for the frame's."""
     run_dir: str = "runs/dynamics"
-    """Where the spectra and the figure go."""
-    quick: bool = False
-    """A tiny preset (two gains, one gated cell, short runs)."""
-    progress: bool = True
-    """Print each measurement."""
 
 
 @functools.partial(jax.jit, static_argnames=("cell", "warmup"))
@@ -93,9 +84,7 @@ def measure(cfg: Config, cell: str, gain: float | None, seed: int) -> list[dict]
             for i, e in enumerate(exponents)]
 
 
-def load(run_dir: str) -> pd.DataFrame:
-    """The spectra a run wrote."""
-    return pd.read_csv(os.path.join(run_dir, MEASUREMENTS))
+load = _measurements.load
 
 
 def figure(frame: pd.DataFrame):
@@ -146,10 +135,7 @@ def main(cfg: Config) -> pd.DataFrame:
             if cfg.progress:
                 print(f"{cell}{'' if gain is None else f' g={gain:g}'} seed {seed}: "
                       f"λ₁ = {spectrum[0]['exponent']:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
-    frame = pd.DataFrame(rows)
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    frame.to_csv(os.path.join(cfg.run_dir, MEASUREMENTS), index=False)
-    plots.save(figure(frame), rundir.figures_dir(cfg.run_dir), "spectra")
+    frame = _measurements.write(rows, cfg.run_dir, figure, "spectra")
     largest = frame[frame.i == 0].groupby(["cell", "g"], dropna=False).exponent.agg(["mean", "std", "min", "max"])
     print(largest.round(3).to_string())
     print(f"\nresults: {os.path.abspath(cfg.run_dir)}")

@@ -26,15 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from experiments import _common
+from experiments import _common, _measurements
 from rnn_jax.analysis import dynamics, plots
 from rnn_jax.cells.base import Cell, Hooks
-from rnn_jax.io import rundir
 from rnn_jax.unroll import Newton
 from rnn_jax.unroll.newton import solve
-
-MEASUREMENTS = "measurements.csv"
-
 
 def init(key, input_size: int, hidden_size: int, gain: float = 1.0):
     """``W ~ N(0, g²/D)`` with a zero diagonal (no self-coupling, as their tanh setup)."""
@@ -68,7 +64,7 @@ def _largest_exponent(params, inputs, x0):
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(_measurements.Measuring):
     """Newton (DEER) iterations to converge, and the largest Lyapunov exponent, against the
     gain g of a random tanh RNN, for several sequence lengths T (Gonzalez et al. 2025, Fig. 2)."""
 
@@ -78,18 +74,11 @@ class Config:
     """Sequence lengths T."""
     dim: int = 32
     """D, the state's size (theirs: 100)."""
-    seeds: int = 4
-    """Networks (W, inputs, x_0, guess) per gain."""
     tol: float = 1e-10
     """Newton stops when no state changes by more than this."""
     lyapunov_steps: int = 1000
     """Steps the largest exponent is averaged over, after 100 + 100 warm-up steps."""
     run_dir: str = "runs/newton_iterations"
-    """Where the measurements and the figure go."""
-    quick: bool = False
-    """A tiny preset (two gains, short sequences)."""
-    progress: bool = True
-    """Print each measurement."""
 
 
 def _problem(key, dim: int, steps: int):
@@ -120,9 +109,7 @@ def measure(cfg: Config, gain: float, seed: int) -> list[dict]:
     return rows
 
 
-def load(run_dir: str) -> pd.DataFrame:
-    """The measurements a run wrote."""
-    return pd.read_csv(os.path.join(run_dir, MEASUREMENTS))
+load = _measurements.load
 
 
 def figure(frame: pd.DataFrame):
@@ -156,10 +143,7 @@ def main(cfg: Config) -> pd.DataFrame:
                 if cfg.progress:
                     print(f"g={gain:g} seed {seed}: " + ", ".join(f"T={r['T']} {r['iterations']} it" for r in rows[-len(cfg.lengths):])
                           + f", λ₁ = {rows[-1]['lyapunov']:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
-    frame = pd.DataFrame(rows)
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    frame.to_csv(os.path.join(cfg.run_dir, MEASUREMENTS), index=False)
-    plots.save(figure(frame), rundir.figures_dir(cfg.run_dir), "iterations")
+    frame = _measurements.write(rows, cfg.run_dir, figure, "iterations")
     print(frame.groupby(["g", "T"])[["iterations", "lyapunov"]].mean().unstack("T").round(3).to_string())
     print(f"\nresults: {os.path.abspath(cfg.run_dir)}")
     return frame
