@@ -10,6 +10,7 @@ digits          sklearn 8×8 digits, pixel by pixel            permuted, seed
 mnist1d         MNIST-1D, generated offline                   seed
 forecast        one-step forecast of a noisy sum of sines     seq_len, noise, ...
 temporal_order  order of two marked symbols (Pascanu 2013)    seq_len, min_len
+delayed_xor     XOR of the bits d and 2d steps back           seq_len, delay
 ==============  ============================================  ====================
 
 Your own data: :class:`ArrayTask`.
@@ -19,6 +20,7 @@ from rnn_jax.tasks.adding import Adding, AddingVariant
 from rnn_jax.tasks.arrays import ArrayTask
 from rnn_jax.tasks.base import LossKind, Task, available, get, register
 from rnn_jax.tasks.copy_memory import CopyMemory
+from rnn_jax.tasks.delayed_xor import DelayedXOR
 from rnn_jax.tasks.digits import digits
 from rnn_jax.tasks.forecast import Forecast
 from rnn_jax.tasks.mnist1d import mnist1d
@@ -33,6 +35,7 @@ for _name, _factory in (
     ("mnist1d", mnist1d),
     ("forecast", Forecast),
     ("temporal_order", TemporalOrder),
+    ("delayed_xor", DelayedXOR),
 ):
     register(_name, _factory)
 del _name, _factory
@@ -42,6 +45,7 @@ __all__ = [
     "AddingVariant",
     "ArrayTask",
     "CopyMemory",
+    "DelayedXOR",
     "Forecast",
     "LossKind",
     "Parity",

@@ -7,13 +7,16 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+import jax
 import numpy as np
 
 from rnn_jax import _checks, tasks
 from rnn_jax.cells.base import Cell
+from rnn_jax.cells.carry_vector import CarryVector
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task
 from rnn_jax.training import regularizers
+from rnn_jax.training.flossing import Flossing
 from rnn_jax.training.optim import OptimConfig
 from rnn_jax.types import Readout
 
@@ -49,6 +52,9 @@ class TrainConfig:
         omega: α of Pascanu et al. 2013's regulariser Ω (:mod:`rnn_jax.training.regularizers`):
             ``α ∇Ω`` is added to the gradient before clipping (0: off; they used 2). For
             one-layer, unidirectional rnn / irnn models.
+        flossing: gradient flossing (Engelken 2023, :mod:`rnn_jax.training.flossing`): the
+            first layer's largest Lyapunov exponents pushed towards 0 before training and in
+            episodes during it (``None``: off).
     """
 
     model: SequenceModel = SequenceModel("lstm", 128)
@@ -60,6 +66,7 @@ class TrainConfig:
     eval_every: int = 100
     train_size: int | None = None
     omega: float = 0.0
+    flossing: Flossing | None = None
 
     def __post_init__(self):
         if self.train_size is not None:
@@ -91,6 +98,20 @@ class TrainConfig:
                 f"(readout {task.readout.value!r}): one output per "
                 f"{'step' if task.readout.per_step else 'sequence'} is expected"
             )
+        if self.flossing is not None:
+            self._check_flossing(task)
+
+    def _check_flossing(self, task: Task) -> None:
+        if not isinstance(self.flossing, Flossing):
+            raise TypeError(f"flossing must be a Flossing or None, got {type(self.flossing).__name__}")
+        if self.flossing.length > task.seq_len:
+            raise ValueError(f"flossing.length={self.flossing.length} exceeds the task's seq_len={task.seq_len}")
+        cell = self.model.cell_fn
+        params = jax.eval_shape(lambda k: cell.init(k, task.input_size, self.model.layer_sizes[0]), jax.random.key(0))
+        size = CarryVector.of(jax.eval_shape(lambda p: cell.initial_carry(p, ()), params), 0).size
+        if self.flossing.exponents > size:
+            raise ValueError(f"flossing.exponents={self.flossing.exponents} exceeds the first layer's state size "
+                             f"{size} ({cell.name!r}, hidden {self.model.layer_sizes[0]})")
 
     @functools.cached_property
     def task_fn(self) -> Task:

@@ -34,7 +34,7 @@ from rnn_jax.cells.base import REGISTRY as CELLS
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import REGISTRY as TASKS
 from rnn_jax.tasks.base import Task
-from rnn_jax.training import nonfinite, optim, regularizers
+from rnn_jax.training import flossing, nonfinite, optim, regularizers
 from rnn_jax.training.config import TrainConfig
 from rnn_jax.training.hparams import CLIP, INJECTED, RECURRENT_SCALE, SWEEPABLE
 from rnn_jax.training.state import History, Hparams, TrainState
@@ -153,9 +153,20 @@ class Trainer:
         params = self.model.init(k_init, self.task.input_size)
         if RECURRENT_SCALE in hparams:
             params = _scale_recurrent(params, hparams[RECURRENT_SCALE])
+        if self.cfg.flossing is not None and self.cfg.flossing.before:
+            params = self._floss(params, jax.random.fold_in(k_init, 1), self.cfg.flossing.before)
         opt_state = self.tx.init(params)
         opt_state = optim.set_hyperparams(opt_state, **{name: hparams[name] for name in INJECTED})
         return TrainState(params, opt_state, jnp.int32(0), k_run, jnp.int32(-1))
+
+    def _floss(self, params, key, steps):
+        """``params`` after ``steps`` (an int, or a traced one) flossing steps on the first layer's forward cell, step
+        ``i`` on the first ``length`` steps of the task's sequence ``fold_in(key, i)``."""
+        fl = self.cfg.flossing
+        sequences = lambda i: self.task.sample(jax.random.fold_in(key, i), 1).inputs[:, :fl.length]  # noqa: E731
+        first = params["layers"][0]
+        flossed, _ = flossing.floss(self.model.cell_fn, first["fwd"], sequences, fl, steps)
+        return {**params, "layers": [{**first, "fwd": flossed}, *params["layers"][1:]]}
 
     def sample_batch(self, state: TrainState) -> Batch:
         """The training batch of step ``state.step``."""
@@ -195,11 +206,19 @@ class Trainer:
             ``clipped_grad_norm`` (global norms before and after clipping) and ``finite``.
         """
         dropout_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.step)
-        loss, outputs, grads, extra = self.gradients(state.params, batch, dropout_key)
+        current = state.params
+        fl = self.cfg.flossing
+        if fl is not None and fl.episodes:  # an episode of flossing before this step (their "interflossing")
+            # a traced number of steps (0 off the episodes): a while loop that, vmapped over members
+            # at the same step, runs no iteration at all between episodes (a cond would run both branches)
+            episode_key = jax.random.fold_in(jax.random.fold_in(state.key, 2), state.step)
+            steps = jnp.where(fl.episode_before(state.step), fl.episode_steps, 0)
+            current = self._floss(current, episode_key, steps)
+        loss, outputs, grads, extra = self.gradients(current, batch, dropout_key)
         clip = state.opt_state.hyperparams[CLIP]
-        clipped, _ = optim.clipping(self.cfg.optim.clipping, clip).update(grads, optax.EmptyState(), state.params)
-        updates, opt_state = self.tx.update(clipped, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        clipped, _ = optim.clipping(self.cfg.optim.clipping, clip).update(grads, optax.EmptyState(), current)
+        updates, opt_state = self.tx.update(clipped, state.opt_state, current)
+        params = optax.apply_updates(current, updates)
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(params)
         healthy = state.diverged_at < 0
