@@ -12,7 +12,8 @@ import pytest
 
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
-EXPERIMENTS = ["vanishing_gradients", "adding_problem", "copy_memory", "sequential_digits", "clipping", "mnist1d"]
+EXPERIMENTS = ["vanishing_gradients", "adding_problem", "copy_memory", "sequential_digits", "clipping", "mnist1d",
+               "gradient_flossing"]
 FIGURES = {
     "vanishing_gradients": ["grad_norms", "learning_curves", "spectra", "eigenvalues"],
     "adding_problem": ["success_vs_length", "mse_vs_length"],
@@ -20,6 +21,7 @@ FIGURES = {
     "sequential_digits": ["accuracy", "learning_curves"],
     "clipping": ["learning_curves", "loss_vs_learning_rate"],
     "mnist1d": ["accuracy", "learning_curves"],
+    "gradient_flossing": ["accuracy", "learning_curves"],
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
