@@ -20,7 +20,7 @@ QUICK = {
     "04_your_own_data": "N = 200\nSTEPS = 60",
     "05_extending": "STEPS = 40\nSEEDS = 2",
     "06_bring_your_flax_model": "SEQ_LEN = 20\nHIDDEN = 8\nSEEDS = 2\nSTEPS = 40",
-    "07_dynamics": "HIDDEN = 16\nGAINS = (0.5, 2.0)\nSTEPS = 120\nSEQ_LEN = 12\nTRAIN_STEPS = 20\nSEEDS = 2",
+    "07_dynamics": "HIDDEN = 16\nGAINS = (0.5, 2.0)\nSTEPS = 120\nSEQ_LEN = 12\nTRAIN_STEPS = 20\nSEEDS = 2\nXOR_T = 40\nXOR_DELAY = 5\nXOR_N = 8",
 }
 
 
