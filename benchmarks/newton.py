@@ -1,7 +1,6 @@
 """Sequential (``lax.scan``) against Newton's method over the whole trajectory
-(``mode="newton"``, each method) for untrained rnn, lstm and gru: the forward time, the
-Newton iterations it took and XLA's FLOP count of each compiled forward, at T from 100 to
-10,000 (B = 16, I = 2, H = 32; DEER's benchmark is a GRU at B = 16, I = 2, T = 10,000).
+(``mode="newton"``, each method) for untrained rnn, lstm and gru: the forward time and the
+Newton iterations it took, at T from 100 to 10,000 (B = 16, I = 2, H = 32; DEER's benchmark is a GRU at B = 16, I = 2, T = 10,000).
 Forwards only: the claim is about evaluating a sequence; the backward pass is one more
 linear recurrence of the same kind.
 
@@ -24,12 +23,6 @@ B, H, I = 16, 32, 2
 METHODS = ("full", "diagonal", "quasi_elk")
 
 
-def _flops(fn, *args) -> float:
-    cost = fn.lower(*args).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost.get("flops", float("nan"))) if cost else float("nan")
-
-
 def main() -> None:
     args = _harness.parse(__doc__)
     repeats = args.repeats or (3 if args.quick else 5)
@@ -41,10 +34,10 @@ def main() -> None:
         for name in names:
             cell = cells.get(name)
             params = cell.init(jax.random.key(0), I, H)
-            contenders, iterations, flops = {}, {}, {}
+            contenders, iterations = {}, {}
             forward = jax.jit(lambda p, x, cell=cell: unroll(cell, p, x, mode="sequential")[1])
             contenders["sequential"] = lambda f=forward, p=params: jax.block_until_ready(f(p, xs))
-            flops["sequential"], iterations["sequential"] = _flops(forward, params, xs), 1
+            iterations["sequential"] = 1
             for method in METHODS:
                 newton = Newton(method)
 
@@ -56,15 +49,13 @@ def main() -> None:
                 compiled = jax.jit(run)
                 iterations[method] = int(compiled(params, xs)[1])
                 contenders[method] = lambda f=compiled, p=params: jax.block_until_ready(f(p, xs))
-                flops[method] = _flops(compiled, params, xs)
             times = _harness.time_alternating(contenders, repeats, warmup=1)
             for key, ms in times.items():
                 records.append({"cell": name, "T": T, "mode": key, "forward_ms": ms,
-                                "vs_sequential": ms / times["sequential"], "iterations": iterations[key],
-                                "gflop": flops[key] / 1e9})
+                                "vs_sequential": ms / times["sequential"], "iterations": iterations[key]})
             print(f"T={T} {name}: " + ", ".join(f"{k} {v:.1f} ms ({iterations[k]} it)" for k, v in times.items()),
                   flush=True)
-    _harness.finish("newton", args, records, ["cell", "T", "mode", "forward_ms", "vs_sequential", "iterations", "gflop"])
+    _harness.finish("newton", args, records, ["cell", "T", "mode", "forward_ms", "vs_sequential", "iterations"])
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ KEYS = {
     "loop_body": {"variant", "weight_gradients", "T", "step_ms", "forward_body", "backward_body"},
     "op_profile": {"contender", "what", "ms_per_step"},
     "interactive": {"contender", "fit_s", "refit_lr_s", "fit_hidden_s", "refit_lr_vs_torch"},
-    "newton": {"cell", "T", "mode", "forward_ms", "vs_sequential", "iterations", "gflop"},
+    "newton": {"cell", "T", "mode", "forward_ms", "vs_sequential", "iterations"},
 }
 
 
