@@ -33,8 +33,9 @@ class Config(_common.Training):
     """Delayed XOR with and without gradient flossing (Engelken 2023): held-out accuracy of a
     tanh RNN trained at their example's setup."""
 
-    QUICK: ClassVar[Mapping[str, Any]] = {**_common.Training.QUICK, "hidden_size": 8, "exponents": 4, "seq_len": 40,
-                                          "delay": 5, "flossing_before": 5, "episode_steps": 5, "flossing_length": 30}
+    QUICK: ClassVar[Mapping[str, Any]] = {
+        **_common.Training.QUICK, "hidden_size": 8, "seq_len": 40, "delay": 5,
+        "flossing": Flossing(exponents=4, before=5, episode_steps=5, length=30)}
 
     seeds: int = 8
     run_dir: str = "runs/gradient_flossing"
@@ -43,31 +44,15 @@ class Config(_common.Training):
     batch_size: int = 16
     clip: float = 0.03
     learning_rate: float = 1e-3
-    """Adam learning rate, for training and for flossing (theirs)."""
+    """Adam learning rate (theirs; flossing has its own, also 1e-3)."""
     hidden_size: int = 80
     """N, the tanh RNN's units."""
     seq_len: int = 300
     """T of the delayed XOR task."""
     delay: int = 10
     """d: the target at t is s_{t-d} XOR s_{t-2d}."""
-    exponents: int = 75
-    """Lyapunov exponents pushed towards 0."""
-    flossing_before: int = 50
-    """Flossing steps before training."""
-    flossing_every: int = 10
-    """An episode of flossing before every this many training steps ..."""
-    episodes: int = 2
-    """... at most this many times."""
-    episode_steps: int = 50
-    """Flossing steps per episode."""
-    flossing_length: int = 55
-    """Steps of the sequence the exponents are measured on."""
-
-
-def flossing(cfg: Config) -> Flossing:
-    return Flossing(exponents=cfg.exponents, before=cfg.flossing_before, every=cfg.flossing_every,
-                    episodes=cfg.episodes, episode_steps=cfg.episode_steps, length=cfg.flossing_length,
-                    learning_rate=cfg.learning_rate)
+    flossing: Flossing = Flossing()
+    """The flossing of run rnn_flossing (their example's values)."""
 
 
 def main(cfg: Config) -> results.Results:
@@ -77,7 +62,7 @@ def main(cfg: Config) -> results.Results:
     options = {"input_init": "normal", "recurrent_init": "normal", "input_std": 1.0,
                "recurrent_scale": cfg.hidden_size ** -0.5}
     plain = _common.train_config(cfg, task, "rnn", cfg.hidden_size, cfg.optim(cfg.learning_rate), cell_options=options)
-    configs = {"rnn": plain, "rnn_flossing": dataclasses.replace(plain, flossing=flossing(cfg))}
+    configs = {"rnn": plain, "rnn_flossing": dataclasses.replace(plain, flossing=cfg.flossing)}
     return finish(_common.run_all("gradient_flossing", configs, cfg, diagnose_at=[0, cfg.steps], diagnostics_batch=64),
                   cfg.run_dir)
 
