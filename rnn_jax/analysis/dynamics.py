@@ -77,6 +77,7 @@ def lyapunov_spectrum(cell: Cell, params: Params, xs: jax.Array, *, num: int | N
     if num > n:
         raise ValueError(f"num={num} exceeds the state's size {n}")
     state = layout.flatten(carry).reshape(-1, n)
+    params = cell.hooks.prepare(params)  # as unroll does once per call (exprnn: w_hh = expm(A - Aᵀ))
     x_proj = jnp.moveaxis(cell.project_inputs(params, xs), -2, 0).reshape(steps, state.shape[0], -1)
     step = jax.vmap(_state_step(cell, params, layout))  # over sequences
     x_run, x_frame, x_count = x_proj[:state_warmup], x_proj[state_warmup:state_warmup + frame_warmup], \
