@@ -86,3 +86,13 @@ def test_bad_arguments_are_refused_before_tracing():
                      project_inputs=cell.project_inputs, step=lambda p, carry, x: (carry, x))
     with pytest.raises(ValueError, match="'stateless' has no state"):
         lyapunov_spectrum(stateless, params, xs)
+
+
+def test_an_orthogonal_linear_cell_has_every_exponent_zero():
+    """exprnn with b = 0 is h <- W h + U x with W = expm(A - Aᵀ) orthogonal (built by its prepare
+    hook, as unroll builds it): every exponent is log 1 = 0."""
+    cell = cells.get("exprnn")
+    params = {**cell.init(jax.random.key(0), 2, 6), "b": jnp.zeros(6)}
+    params["a"] = jax.random.normal(jax.random.key(3), (6, 6))
+    exponents = lyapunov_spectrum(cell, params, jax.random.normal(jax.random.key(1), (2, 50, 2)))
+    np.testing.assert_allclose(exponents, 0.0, atol=1e-5)
