@@ -29,7 +29,10 @@ def test_every_notebook_has_quick_parameters():
     assert names == sorted(QUICK)
 
 
-@pytest.mark.parametrize("name", sorted(QUICK))
+SLOW = {"07_dynamics"}  # ~40-60 s on 2 cores; its parts have their own unit tests; CI runs `pytest -m slow` too
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(QUICK)])
 def test_notebook_runs(name, tmp_path):
     path = os.path.join(ROOT, "notebooks", f"{name}.ipynb")
     book = nbformat.read(path, as_version=4)
