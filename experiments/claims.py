@@ -396,6 +396,8 @@ class Measured:
             ``{"cell": "lstm"}``).
         below / above: the value must be ``<= below`` / ``>= above`` (one of them).
         share: the share of seeds that must pass.
+        nearest: read each number of ``where`` at the nearest value the table has (a
+            ``--quick`` run measures fewer settings; :meth:`Claim.evaluate` sets it then).
     """
 
     column: str
@@ -403,7 +405,8 @@ class Measured:
     below: float | None = None
     above: float | None = None
     share: float = 0.75
-    examples: None = None  # no training budget: read as it is, also by --quick
+    nearest: bool = False
+    examples: None = None  # no training budget
 
     def __post_init__(self):
         _one_bound_and_sorted_where(self, f"Measured({self.column!r})")
@@ -411,7 +414,13 @@ class Measured:
     def evaluate(self, table) -> Outcome:
         rows = table
         for name, value in self.where:
-            rows = rows[rows[name] == value] if isinstance(value, str) else rows[np.isclose(rows[name], value)]
+            if isinstance(value, str):
+                rows = rows[rows[name] == value]
+                continue
+            present = rows[name].dropna().unique()
+            if self.nearest and len(present):
+                value = present[np.argmin(np.abs(present - value))]
+            rows = rows[np.isclose(rows[name], value)]
         values = {int(seed): float(v) for seed, v in zip(rows.seed, rows[self.column])}
         bound = self.below if self.below is not None else self.above
         passed = sum((v <= bound) if self.below is not None else (v >= bound) for v in values.values())
@@ -466,10 +475,12 @@ class Claim:
 
     def evaluate(self, results, *, at_end: bool = False) -> list[Outcome]:
         """Every check on our runs; ``at_end`` reads each budgeted check at the runs' last
-        evaluation instead (for a ``--quick`` run, which stops long before any budget)."""
+        evaluation instead, and each measured one at the nearest setting measured (for a
+        ``--quick`` run, which stops long before any budget and measures fewer settings)."""
         checks = self.checks
         if at_end:
             checks = [dataclasses.replace(c, examples=None) if c.examples else c for c in checks]
+            checks = [dataclasses.replace(c, nearest=True) if isinstance(c, Measured) else c for c in checks]
         return [check.evaluate(results) for check in checks]
 
     def measured(self, results):

@@ -120,7 +120,7 @@ def figure(frame: pd.DataFrame):
 
 def main(cfg: Config) -> pd.DataFrame:
     if cfg.quick:
-        cfg = dataclasses.replace(cfg, gains=(0.5, 2.0), gated=cfg.gated[:1], hidden_size=16, seeds=2, lyapunov_steps=100,
+        cfg = dataclasses.replace(cfg, gains=(0.5, 2.0), hidden_size=16, seeds=2, lyapunov_steps=100,
                                   warmup=20, quick=False)
     if not all(g > 0 for g in cfg.gains):
         raise ValueError(f"gains={cfg.gains!r}: each gain must be > 0")

@@ -2,13 +2,14 @@
 budget, every claim's source passes its own checks, and the suite's commands exist and parse
 (the runs themselves: tests/test_reproduce.py, slow)."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.claims import Beats, CarriesFurther, Claim, Decay, Final, Published, Reaches, holds
+from experiments.claims import Beats, CarriesFurther, Claim, Decay, Final, Measured, Published, Reaches, holds
 from rnn_jax.io.results import Results
 
 BASELINE = 1 / 6
@@ -155,3 +156,12 @@ def test_a_paper_claim_not_run_here_is_listed_with_its_estimate(tmp_path):
     for claim in not_run:
         row = next(line for line in text.splitlines() if f"`{claim.name}`" in line)
         assert claim.not_run in row and claim.published in row
+
+
+def test_a_measured_check_reads_its_setting_or_with_nearest_the_closest_one():
+    table = pd.DataFrame({"cell": ["rnn"] * 4 + ["gru"] * 2, "g": [0.5, 0.5, 2.0, 2.0, np.nan, np.nan],
+                          "seed": [0, 1, 0, 1, 0, 1], "value": [-0.6, -0.5, 0.1, -0.1, -0.4, -0.3]})
+    check = Measured("value", where={"cell": "rnn", "g": 1.5}, above=0.0)
+    assert check.evaluate(table).values == {}  # no network at g = 1.5
+    assert dataclasses.replace(check, nearest=True).evaluate(table).values == {0: 0.1, 1: -0.1}  # read at g = 2
+    assert Measured("value", where={"cell": "gru"}, below=0.0).evaluate(table).passed == 2
