@@ -214,8 +214,7 @@ def finite_time_lyapunov(cell: Cell, params, xs: jax.Array, *, top: int = LYAPUN
     lyapunov_spectrum`), so on short sequences the estimate is over few steps; padded steps
     of variable-length sequences count as steps of zero input."""
     steps = xs.shape[-2]
-    size = CarryVector.of(jax.eval_shape(lambda p: cell.initial_carry(p, ()), params), 0).size
-    return jnp.mean(dynamics.lyapunov_spectrum(cell, params, xs, num=min(top, size), state_warmup=steps // 4,
+    return jnp.mean(dynamics.lyapunov_spectrum(cell, params, xs, num=min(top, CarryVector.state_size(cell, params)), state_warmup=steps // 4,
                                                frame_warmup=steps // 4), axis=0)
 
 

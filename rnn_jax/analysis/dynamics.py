@@ -58,9 +58,11 @@ def lyapunov_spectrum(cell: Cell, params: Params, xs: jax.Array, *, num: int | N
             a cell with an empty carry, or (outside ``jit``) a non-finite input.
     """
     _checks.float_array(xs, "xs", ndim_min=2)
-    if _checks.is_concrete(xs) and not np.all(np.isfinite(np.asarray(xs))):  # host numpy: also inside a trace
-        first = tuple(int(i) for i in np.argwhere(~np.isfinite(np.asarray(xs)))[0])
-        raise ValueError(f"xs has a non-finite value at index {first}: the exponents would be NaN")
+    if _checks.is_concrete(xs):  # host numpy: also when xs is a constant inside a trace
+        bad = np.argwhere(~np.isfinite(np.asarray(xs)))
+        if len(bad):
+            raise ValueError(f"xs has a non-finite value at index {tuple(int(i) for i in bad[0])}: the exponents "
+                             "would be NaN")
     steps = xs.shape[-2]
     _checks.nonneg_int(state_warmup, "state_warmup")
     _checks.nonneg_int(frame_warmup, "frame_warmup")

@@ -28,6 +28,11 @@ class CarryVector:
         leaves, tree = jax.tree.flatten(carry)
         return cls(tree, tuple(tuple(leaf.shape[batch_ndim:]) for leaf in leaves))
 
+    @classmethod
+    def state_size(cls, cell, params) -> int:
+        """``n`` of ``cell``'s carry for ``params`` (or their shapes), computing nothing."""
+        return cls.of(jax.eval_shape(lambda p: cell.initial_carry(p, ()), params), 0).size
+
     @property
     def size(self) -> int:
         """``n``, the state vector's length."""

@@ -108,7 +108,7 @@ class TrainConfig:
             raise ValueError(f"flossing.length={self.flossing.length} exceeds the task's seq_len={task.seq_len}")
         cell = self.model.cell_fn
         params = jax.eval_shape(lambda k: cell.init(k, task.input_size, self.model.layer_sizes[0]), jax.random.key(0))
-        size = CarryVector.of(jax.eval_shape(lambda p: cell.initial_carry(p, ()), params), 0).size
+        size = CarryVector.state_size(cell, params)
         if self.flossing.exponents > size:
             raise ValueError(f"flossing.exponents={self.flossing.exponents} exceeds the first layer's state size "
                              f"{size} ({cell.name!r}, hidden {self.model.layer_sizes[0]})")

@@ -49,6 +49,12 @@ def _scale_recurrent(params, scale):
     return {**params, "layers": layers}
 
 
+def _with_first_layer(tree, fwd):
+    """``tree`` (parameters or gradients) with the first layer's forward cell replaced by ``fwd``."""
+    first = tree["layers"][0]
+    return {**tree, "layers": [{**first, "fwd": fwd}, *tree["layers"][1:]]}
+
+
 def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
@@ -164,9 +170,8 @@ class Trainer:
         ``i`` on the first ``length`` steps of the task's sequence ``fold_in(key, i)``."""
         fl = self.cfg.flossing
         sequences = lambda i: self.task.sample(jax.random.fold_in(key, i), 1).inputs[:, :fl.length]  # noqa: E731
-        first = params["layers"][0]
-        flossed, _ = flossing.floss(self.model.cell_fn, first["fwd"], sequences, fl, steps)
-        return {**params, "layers": [{**first, "fwd": flossed}, *params["layers"][1:]]}
+        flossed, _ = flossing.floss(self.model.cell_fn, params["layers"][0]["fwd"], sequences, fl, steps)
+        return _with_first_layer(params, flossed)
 
     def sample_batch(self, state: TrainState) -> Batch:
         """The training batch of step ``state.step``."""
@@ -194,8 +199,8 @@ class Trainer:
             params, batch, key, probes)
         layer = params["layers"][0]["fwd"]
         value, w_grad = regularizers.omega(self.model.cell_fn, layer, batch, probe_grads[0])
-        fwd = {**grads["layers"][0]["fwd"], "w_hh": grads["layers"][0]["fwd"]["w_hh"] + self.cfg.omega * w_grad}
-        grads = {**grads, "layers": [{**grads["layers"][0], "fwd": fwd}, *grads["layers"][1:]]}
+        fwd = grads["layers"][0]["fwd"]
+        grads = _with_first_layer(grads, {**fwd, "w_hh": fwd["w_hh"] + self.cfg.omega * w_grad})
         return loss, outputs, grads, {"omega": value}
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
