@@ -63,22 +63,29 @@ class Flossing:
         if self.length <= self.transient:
             raise ValueError(f"length={self.length} must exceed its transient of {self.transient} steps")
 
+    STATE_WARMUP = 10
+    """Uncounted steps of the state's transient (their code)."""
+
+    @property
+    def frame_warmup(self) -> int:
+        """Uncounted steps of the frame's transient: ⌈length/10⌉ (their code)."""
+        return math.ceil(self.length / 10)
+
     @property
     def transient(self) -> int:
-        """Uncounted steps: 10 for the state, ⌈length/10⌉ for the frame (their code)."""
-        return 10 + math.ceil(self.length / 10)
+        """All the uncounted steps of a flossing sequence."""
+        return self.STATE_WARMUP + self.frame_warmup
 
     def episode_before(self, step: jax.Array) -> jax.Array:
         """Whether an episode runs before training step ``step`` (0-based; traced)."""
-        count = (step + 1) // self.every
-        return ((step + 1) % self.every == 0) & (count >= 1) & (count <= self.episodes)
+        return ((step + 1) % self.every == 0) & ((step + 1) // self.every <= self.episodes)
 
 
 def flossing_loss(cell, layer_params, xs: jax.Array, flossing: Flossing) -> jax.Array:
     """``mean((λ_i - target)²)`` of the ``flossing.exponents`` largest exponents of ``cell``
     driven by ``xs[1, length, i]``."""
-    exponents = dynamics.lyapunov_spectrum(cell, layer_params, xs, num=flossing.exponents, state_warmup=10,
-                                           frame_warmup=flossing.transient - 10)
+    exponents = dynamics.lyapunov_spectrum(cell, layer_params, xs, num=flossing.exponents,
+                                           state_warmup=flossing.STATE_WARMUP, frame_warmup=flossing.frame_warmup)
     return jnp.mean((exponents - flossing.target) ** 2)
 
 
