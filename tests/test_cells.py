@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import cells
+from rnn_jax import cells, unroll
 from rnn_jax.cells import base
 
 H, I = 64, 5
@@ -56,6 +56,20 @@ def test_irnn_preset(key):
     # relu: negative pre-activations give exactly zero
     _, h = cell.step(params, jnp.zeros((1, 256)), -jnp.ones((1, 256)))
     np.testing.assert_array_equal(h, 0.0)
+
+
+def test_linear_rnn_is_the_linear_recurrence(key):
+    cell = cells.get("rnn", activation="linear", bias=False)
+    params = cell.init(key, I, H)
+    assert set(params) == {"w_ih", "w_hh"}
+    xs = jax.random.normal(key, (2, 7, I))
+    _, ys = unroll(cell, params, xs)
+    w_ih, w_hh = np.asarray(params["w_ih"], np.float64), np.asarray(params["w_hh"], np.float64)
+    h, expected = np.zeros((2, H)), []
+    for t in range(7):
+        h = np.asarray(xs[:, t], np.float64) @ w_ih.T + h @ w_hh.T
+        expected.append(h)
+    np.testing.assert_allclose(ys, np.stack(expected, 1), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name,gates", [("rnn", 1), ("lstm", 4), ("gru", 3)])

@@ -173,6 +173,9 @@ def test_array_task_shapes_split_and_baselines():
         (lambda: tasks.get("parity", seq_len=-3), ValueError, "seq_len=-3"),
         (lambda: tasks.get("forecast", periods=(3.0,), amplitudes=(1.0, 2.0)), ValueError, "periods"),
         (lambda: tasks.get("forecast", noise=-0.1), ValueError, "noise"),
+        (lambda: tasks.get("linear_system", min_nu=1.0), ValueError, "min_nu=1.0"),
+        (lambda: tasks.get("linear_system", min_nu=0.9, max_nu=0.5), ValueError, "min_nu=0.9"),
+        (lambda: tasks.get("linear_system", teacher_seed=-1), TypeError, "teacher_seed=-1"),
         (lambda: tasks.get("digits", permuted="yes"), TypeError, "permuted"),
         (lambda: tasks.get("addding"), ValueError, "task='addding'"),
         (lambda: tasks.get("adding", lenght=3), TypeError, "lenght"),
@@ -209,3 +212,26 @@ def test_temporal_order_marks_sit_in_their_windows_and_name_the_class():
         assert target == symbols[marks[0]] + 2 * symbols[marks[1]]
     assert sorted(set(y.tolist())) == [0, 1, 2, 3]
     assert task.baseline_loss == pytest.approx(np.log(4))
+
+
+def test_linear_system_is_its_teacher_and_its_baseline_is_the_memoryless_loss():
+    """Targets equal the teacher's recurrence run in float64; every eigenvalue modulus lies
+    in [ν₀, 1); the baseline equals the loss of the best predictor k x_t on many sequences."""
+    task = tasks.get("linear_system", seq_len=40, min_nu=0.8, hidden=6, eval_size=4000)
+    s = task.system
+    moduli = np.abs(np.linalg.eigvals(s["A"]))
+    assert moduli.min() >= 0.8 - 1e-9 and moduli.max() < 1.0
+    batch = task.sample(KEY, 3)
+    x = np.asarray(batch.inputs, np.float64)
+    h, ys = np.zeros((3, 6)), []
+    for t in range(40):
+        h = h @ s["A"].T + x[:, t] @ s["B"].T
+        ys.append(h @ s["C"].T + x[:, t] @ s["D"].T)
+    np.testing.assert_allclose(batch.targets, np.stack(ys, 1), rtol=1e-4, atol=1e-5)
+    held_out = task.eval_batch()
+    k = float((s["C"] @ s["B"] + s["D"])[0, 0])
+    residual = np.asarray(held_out.targets, np.float64) - k * np.asarray(held_out.inputs, np.float64)
+    assert task.baseline_loss == pytest.approx(float(np.mean(residual**2)), rel=0.03)  # 4000 sequences: ~1% error
+    # the teacher is fixed by its seed alone, and another seed is another teacher
+    np.testing.assert_array_equal(tasks.get("linear_system", seq_len=40, min_nu=0.8, hidden=6).system["A"], s["A"])
+    assert not np.allclose(tasks.get("linear_system", min_nu=0.8, hidden=6, teacher_seed=1).system["A"], s["A"])

@@ -1,4 +1,5 @@
-"""Elman RNN cell: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, with tanh (default) or relu.
+"""Elman RNN cell: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, with tanh (default), relu, or
+none (``"linear"``: the dense linear RNN of Zucchet & Orvieto 2024's teacher-student task).
 
 References:
     Elman 1990, "Finding structure in time". PyTorch ``torch.nn.RNN`` (same equation and
@@ -21,6 +22,7 @@ from rnn_jax.cells import base
 class Activation(enum.StrEnum):
     TANH = "tanh"
     RELU = "relu"
+    LINEAR = "linear"
 
 
 def _activation(kind: Activation):
@@ -29,13 +31,15 @@ def _activation(kind: Activation):
             return jnp.tanh
         case Activation.RELU:
             return jax.nn.relu
+        case Activation.LINEAR:
+            return lambda x: x
 
 
 def rnn(*, activation: str | Activation = Activation.TANH, **init_options: Any) -> base.Cell:
     """An Elman cell.
 
     Args:
-        activation: ``"tanh"`` (default) or ``"relu"``.
+        activation: ``"tanh"`` (default), ``"relu"`` or ``"linear"`` (no nonlinearity).
         **init_options: defaults for ``init`` (see :mod:`rnn_jax.cells.initializers`).
 
     Returns:

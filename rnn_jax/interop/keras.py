@@ -50,7 +50,7 @@ class _Kind(NamedTuple):
 
 
 _KINDS = {
-    "SimpleRNN": _Kind("rnn", ("tanh", "relu"), False, None, False),
+    "SimpleRNN": _Kind("rnn", ("tanh", "relu", "linear"), False, None, False),
     "LSTM": _Kind("lstm", ("tanh",), True, None, False),
     "GRU": _Kind("gru", ("tanh",), True, (1, 0, 2), True),  # ours (r, z, n) from Keras's (z, r, h): an involution
 }

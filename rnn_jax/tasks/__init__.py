@@ -11,6 +11,7 @@ mnist1d         MNIST-1D, generated offline                   seed
 forecast        one-step forecast of a noisy sum of sines     seq_len, noise, ...
 temporal_order  order of two marked symbols (Pascanu 2013)    seq_len, min_len
 delayed_xor     XOR of the bits d and 2d steps back           seq_len, delay
+linear_system   a random linear teacher (Zucchet 2024)        seq_len, min_nu, ...
 ==============  ============================================  ====================
 
 Your own data: :class:`ArrayTask`.
@@ -23,6 +24,7 @@ from rnn_jax.tasks.copy_memory import CopyMemory
 from rnn_jax.tasks.delayed_xor import DelayedXOR
 from rnn_jax.tasks.digits import digits
 from rnn_jax.tasks.forecast import Forecast
+from rnn_jax.tasks.linear_system import LinearSystem
 from rnn_jax.tasks.mnist1d import mnist1d
 from rnn_jax.tasks.parity import Parity
 from rnn_jax.tasks.temporal_order import TemporalOrder
@@ -36,6 +38,7 @@ for _name, _factory in (
     ("forecast", Forecast),
     ("temporal_order", TemporalOrder),
     ("delayed_xor", DelayedXOR),
+    ("linear_system", LinearSystem),
 ):
     register(_name, _factory)
 del _name, _factory
@@ -47,6 +50,7 @@ __all__ = [
     "CopyMemory",
     "DelayedXOR",
     "Forecast",
+    "LinearSystem",
     "LossKind",
     "Parity",
     "Task",
