@@ -311,9 +311,10 @@ def cell_grid(cfg: Comparison, tasks: Mapping[str, Any]) -> dict[str, TrainConfi
             for suffix, task in tasks.items() for cell in cfg.with_remedies(cfg.cells)}
 
 
-def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *, sweep=None,
+def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *, sweep=None, sweeps=None,
             **run_options) -> results.Results:
     """Runs each named TrainConfig into ``run_dir/name``; returns their results, loaded.
+    ``sweep`` is every run's sweep; ``sweeps`` (``{name: sweep}``) gives some runs their own.
 
     ``run_dir/experiment.json`` records which experiment made the directory and its runs, so
     ``python -m experiments.figures`` can redraw the figures without retraining.
@@ -321,7 +322,7 @@ def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *,
     paths = rundir.write_experiment(cfg.run_dir, experiment, list(configs), dataclasses.asdict(cfg))
     for path, (name, train_cfg) in zip(paths, configs.items()):
         print(f"== {name}: {train_cfg.model.cell_name} on {train_cfg.task_fn.name}, {cfg.seeds} seeds -> {path}", flush=True)
-        runner.run(train_cfg, seeds=cfg.seeds, sweep=sweep, run_dir=path, progress=cfg.progress, debug=cfg.debug,
+        runner.run(train_cfg, seeds=cfg.seeds, sweep=(sweeps or {}).get(name, sweep), run_dir=path, progress=cfg.progress, debug=cfg.debug,
                    tensorboard=os.path.join(cfg.tensorboard, name) if cfg.tensorboard else None, **run_options)
     return results.load(paths)
 

@@ -334,7 +334,7 @@ CLAIMS: tuple[Claim, ...] = (
                   "has spectral radius about g, so the exponent is log g. Theory, not a figure: no points to "
                   "draw. The gated cells at their usual initialisations are in the ordered phase (exponents < 0)",
         experiment="dynamics",
-        args=(),
+        args=("--adding-steps", "0"),  # the measurement only; the trained spectra are drawn by default
         quick_args=(),
         setup="the rnn cell with W_hh ~ N(0, g²/N), its other weights zero, no input, h_0 ~ N(0, 1), N = 128, "
               "g in {0.5, 0.8, 1, 1.2, 1.5, 2}; lstm and gru at their default (PyTorch) initialisation, driven by "
@@ -374,6 +374,32 @@ CLAIMS: tuple[Claim, ...] = (
                 Measured("measured", where={"variant": "exp_exp", "lam": 0.999}, below=1.0)),
         figure="sensitivity",
         verdict="paper setting (t → ∞ by 20,000 steps)",
+    ),
+    Claim(
+        name="curse_of_memory_teacher",
+        source="Zucchet & Orvieto 2024, Fig. 3A (code NicolasZucchet/Vanishing-and-exploding-gradients-are-not-the-"
+               "end-of-the-story, scans/comparison_architectures_LSI_*.yaml, figures/comparison_architectures_LSI"
+               ".ipynb)",
+        published="a linear teacher (10 hidden units, eigenvalue moduli in [ν₀, 1), T = 300) learned by a dense "
+                  "linear RNN and by an LRU (64 units / modes), Adam with cosine decay, 10,000 steps of batch 128 "
+                  "(1.28M sequences), 10 seeds, the best of five learning rates per ν₀: on a log axis the dense "
+                  "RNN's final loss rises by orders of magnitude from ν₀ = 0.36 to 0.99, the LRU's does not. The "
+                  "figure's values are not stored here (no points to draw): the checks state 'orders of magnitude' "
+                  "as at least 100x and 'does not' as at most 10x, fixed before our run",
+        experiment="linear_teacher",
+        args=(),
+        quick_args=(),
+        setup="scaled to this CPU (see experiments/linear_teacher.py): 3,000 steps of batch 32 (96k sequences, "
+              "7.5% of theirs), 3 seeds, ν₀ ∈ {0.36, 0.84, 0.96, 0.99} (four of their seven), three learning "
+              "rates per student from the middle of their grids (RNN 1e-4, 3.2e-4, 1e-3; LRU 0.01, 0.032, 0.1), "
+              "the best by the mean over seeds as theirs. Our dense RNN's W_hh is a circular law of radius tanh 1 "
+              "(theirs moves the moduli of one to tanh|l|); both students read out through a linear head; the "
+              "teacher is another draw of their distribution; the loss is the MSE, twice theirs",
+        checks=(Measured("rise", where={"student": "rnn", "nu0": 0.99}, above=100.0),
+                Measured("rise", where={"student": "lru", "nu0": 0.99}, below=10.0),
+                Measured("over_rnn", where={"student": "lru", "nu0": 0.99}, below=1.0)),
+        figure="students",
+        verdict=Budget.scaled(96_000),
     ),
     Claim(
         name="gradient_flossing",

@@ -127,6 +127,14 @@ class Results:
         """``frame`` joined with the member table (adds seed and hyperparameter columns)."""
         return frame.merge(self.members, on=["run", "member"], how="left")
 
+    def final(self, metric: str | None = None):
+        """The held-out metrics (only ``metric``, if given) at each run's last evaluation, with
+        the members' seeds and hyperparameters."""
+        last = self.eval[self.eval.step == self.eval.groupby("run").step.transform("max")]
+        if metric is not None:
+            last = last[last.metric == metric]
+        return self.with_members(last)
+
 
 def _long(run: str, metrics: dict[str, np.ndarray], steps: np.ndarray):
     import pandas as pd
@@ -222,8 +230,7 @@ def summary(results: Results, metric: str | None = None):
     """
     import pandas as pd
 
-    final = results.eval[results.eval.step == results.eval.groupby("run").step.transform("max")]
-    final = results.with_members(final)
+    final = results.final()
     swept = [h for h in SWEEPABLE if h in final and final.groupby("run")[h].nunique().max() > 1]
     rows = []
     for run in results.runs.itertuples():
