@@ -8,6 +8,9 @@ Abbott 2023, with the mean-field theory of random tanh networks).
   beyond it (chaos).
 * The gated cells (``lstm``, ``gru``) at their default initialisation, driven by N(0, 1)
   inputs: their exponents, in the ordered phase (all below 0).
+* The tanh RNN, LSTM and GRU trained on the adding problem (``experiments.vanishing_gradients``
+  for ``adding_steps`` steps, into ``run_dir/adding``): the exponents the runner records at
+  initialisation and after training, on the held-out sequences (figure ``trained_spectra``).
 
 Each spectrum is :func:`rnn_jax.analysis.dynamics.lyapunov_spectrum` (the QR method) over
 ``lyapunov_steps`` steps after ``warmup`` steps for the state and as many for the frame.
@@ -29,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from experiments import _common, _measurements
-from rnn_jax import cells
+from rnn_jax import _checks, cells
 from rnn_jax.analysis import dynamics, plots
+from rnn_jax.io import results, rundir
 
 TANH = "rnn"
 
@@ -52,6 +56,9 @@ class Config(_measurements.Measuring):
     """Steps the exponents are averaged over."""
     warmup: int = 200
     """Steps for the state's transient, and as many for the frame's."""
+    adding_steps: int = 1500
+    """Steps of training on the adding problem (experiments.vanishing_gradients' setup) whose
+    spectra at initialisation and at the end are drawn; 0: none."""
     run_dir: str = "runs/dynamics"
 
 
@@ -118,10 +125,25 @@ def figure(frame: pd.DataFrame):
     return fig
 
 
+def trained(cfg: Config, *, quick: bool) -> results.Results:
+    """The rnn, LSTM and GRU trained on the adding problem (experiments.vanishing_gradients),
+    and their spectra at initialisation and after training (figure ``trained_spectra``)."""
+    from experiments import vanishing_gradients
+
+    adding = vanishing_gradients.Config(run_dir=os.path.join(cfg.run_dir, "adding"), seeds=cfg.seeds, quick=quick,
+                                        steps=cfg.adding_steps, progress=cfg.progress, torch_init_cells=())
+    res = vanishing_gradients.main(adding)
+    plots.save(plots.lyapunov(res, title="Lyapunov exponents on the adding problem: initialisation and trained"),
+               rundir.figures_dir(cfg.run_dir), "trained_spectra")
+    return res
+
+
 def main(cfg: Config) -> pd.DataFrame:
+    quick = cfg.quick
     if cfg.quick:
         cfg = dataclasses.replace(cfg, gains=(0.5, 2.0), hidden_size=16, seeds=2, lyapunov_steps=100,
                                   warmup=20, quick=False)
+    _checks.nonneg_int(cfg.adding_steps, "adding_steps")
     if not all(g > 0 for g in cfg.gains):
         raise ValueError(f"gains={cfg.gains!r}: each gain must be > 0")
     for cell in cfg.gated:
@@ -136,6 +158,8 @@ def main(cfg: Config) -> pd.DataFrame:
                 print(f"{cell}{'' if gain is None else f' g={gain:g}'} seed {seed}: "
                       f"λ₁ = {spectrum[0]['exponent']:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
     frame = _measurements.write(rows, cfg.run_dir, figure, "spectra")
+    if cfg.adding_steps:
+        trained(cfg, quick=quick)
     largest = frame[frame.i == 0].groupby(["cell", "g"], dropna=False).exponent.agg(["mean", "std", "min", "max"])
     print(largest.round(3).to_string())
     print(f"\nresults: {os.path.abspath(cfg.run_dir)}")

@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
 EXPERIMENTS = ["vanishing_gradients", "adding_problem", "copy_memory", "sequential_digits", "clipping", "mnist1d",
-               "gradient_flossing"]
+               "gradient_flossing", "linear_teacher"]
 FIGURES = {
     "vanishing_gradients": ["grad_norms", "learning_curves", "spectra", "eigenvalues"],
     "adding_problem": ["success_vs_length", "mse_vs_length"],
@@ -22,6 +22,7 @@ FIGURES = {
     "clipping": ["learning_curves", "loss_vs_learning_rate"],
     "mnist1d": ["accuracy", "learning_curves"],
     "gradient_flossing": ["accuracy", "learning_curves"],
+    "linear_teacher": ["students"],
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -90,7 +91,7 @@ def test_help_documents_the_common_options(name):
     assert result.returncode == 0, result.stderr
     expected = {"figures": ["--run-dirs"], "reproduce": ["--quick", "--only", "--paper", "--run-dir", "--doc"],
                 "newton_iterations": ["--quick", "--seeds", "--run-dir", "--gains", "--lengths"],
-                "dynamics": ["--quick", "--seeds", "--run-dir", "--gains", "--gated", "--hidden-size"],
+                "dynamics": ["--quick", "--seeds", "--run-dir", "--gains", "--gated", "--hidden-size", "--adding-steps"],
                 "curse_of_memory": ["--quick", "--seeds", "--run-dir", "--lambdas", "--batch"]}.get(
         name, ["--quick", "--seeds", "--run-dir", "--tensorboard"])
     for option in expected:
@@ -155,3 +156,41 @@ def test_curse_of_memory_closed_forms_are_the_published_numbers_and_autodiff_mee
         assert com.measure(cfg, variant, 0.9, seed=0)["error"] < 0.08, variant
     with pytest.raises(ValueError, match="lambdas"):
         com.main(com.Config(lambdas=(1.0,), run_dir="unused"))
+
+
+def test_linear_teacher_reads_each_student_at_its_best_learning_rate_by_the_mean_over_seeds():
+    """Their figure's protocol: per student and ν₀, the learning rate whose mean final loss
+    over seeds is lowest (a diverged seed is missing, not infinite); rise and over_rnn are
+    ratios to the same seed's loss."""
+    import pandas as pd
+
+    from experiments import linear_teacher
+    from rnn_jax.io import results
+
+    finals = {  # run: {learning_rate: (seed 0, seed 1)}
+        "rnn_nu0.5": {1e-3: (2.0, 4.0), 1e-4: (2.5, 2.5)},  # means 3 and 2.5: 1e-4
+        "rnn_nu0.9": {1e-3: (np.inf, 100.0), 1e-4: (300.0, 500.0)},  # inf is missing: 1e-3 (mean 100)
+        "lru_nu0.5": {0.1: (1.0, 1.0), 0.01: (2.0, 2.0)},
+        "lru_nu0.9": {0.1: (3.0, 5.0), 0.01: (4.0, 4.0)},
+    }
+    member_rows, evals = [], []
+    for run, by_lr in finals.items():
+        for m, (lr, seed) in enumerate((lr, seed) for lr in by_lr for seed in (0, 1)):
+            member_rows.append({"run": run, "member": m, "seed": seed, "learning_rate": lr})
+            for step, value in ((0, 1e6), (10, by_lr[lr][seed])):
+                evals.append({"run": run, "member": m, "step": step, "metric": "loss", "value": value})
+
+    class Fake:
+        runs = pd.DataFrame({"run": list(finals), "baseline_loss": [2.0, 50.0, 2.0, 50.0]})
+        eval = pd.DataFrame(evals)
+
+        members = pd.DataFrame(member_rows)
+        final = results.Results.final
+        with_members = results.Results.with_members
+
+    frame = linear_teacher.table(Fake()).set_index(["student", "nu0", "seed"])
+    assert frame.loc[("rnn", 0.5, 0), "learning_rate"] == 1e-4 and frame.loc[("rnn", 0.9, 1), "learning_rate"] == 1e-3
+    assert np.isnan(frame.loc[("rnn", 0.9, 0), "loss"]) and frame.loc[("rnn", 0.9, 1), "rise"] == 100.0 / 2.5
+    assert frame.loc[("lru", 0.9, 0), "learning_rate"] == 0.01  # means 4 (0.1) and 4 (0.01): the first lowest
+    assert frame.loc[("lru", 0.9, 1), "over_rnn"] == 4.0 / 100.0
+    assert frame.loc[("lru", 0.9, 0), "relative"] == 4.0 / 50.0
