@@ -194,3 +194,43 @@ def test_linear_teacher_reads_each_student_at_its_best_learning_rate_by_the_mean
     assert frame.loc[("lru", 0.9, 0), "learning_rate"] == 0.01  # means 4 (0.1) and 4 (0.01): the first lowest
     assert frame.loc[("lru", 0.9, 1), "over_rnn"] == 4.0 / 100.0
     assert frame.loc[("lru", 0.9, 0), "relative"] == 4.0 / 50.0
+
+
+def test_mean_field_reads_chi_from_the_norms_and_bounds_c_where_the_grid_ends():
+    """log χ is the per-step change of log ‖∂L/∂h_t‖² going back; t_max is the longest length
+    up to which every length was trainable; a σ_w trainable at every length (or none) is
+    censored and left out of c_spread."""
+    import pandas as pd
+
+    from experiments import mean_field
+    from rnn_jax.analysis import mean_field as theory
+    from rnn_jax.io import results
+
+    t = np.arange(20)
+    norms = np.exp(0.5 * np.log(0.3) * (19 - t))  # ‖g_t‖² = 0.3^(T-1-t)
+    assert mean_field.measured_log_chi(norms, fit_steps=10, skip=2) == pytest.approx(np.log(0.3))
+    accuracy = {0.5: {2: 0.95, 4: 0.6, 8: 0.55}, 1.0: {2: 0.99, 4: 0.97, 8: 0.8}, 1.5: {2: 1.0, 4: 1.0, 8: 0.99}}
+    n, member_rows, evals, grads = 64, [], [], []
+    for m, sigma_w in enumerate(accuracy):
+        member_rows.append({"run": "", "member": m, "seed": 0, "recurrent_scale": mean_field.recurrent_scale(sigma_w, n)})
+    member_rows = [dict(r, run=f"rnn_T{k}") for k in (2, 4, 8) for r in member_rows]
+    for m, sigma_w in enumerate(accuracy):
+        for k, value in accuracy[sigma_w].items():
+            evals.append({"run": f"rnn_T{k}", "member": m, "step": 10, "metric": "accuracy", "value": value})
+        chi = theory.tanh_rnn(sigma_w, 0.0, 1.0).chi
+        grads += [{"run": "rnn_T8", "member": m, "step": 0, "layer": 0, "t": i,
+                   "value": chi ** (0.5 * (7 - i))} for i in range(8)]
+
+    class Fake:
+        runs = pd.DataFrame({"run": ["rnn_T2", "rnn_T4", "rnn_T8"], "hidden_size": n})
+        members = pd.DataFrame(member_rows)
+        eval = pd.DataFrame(evals)
+        grad_norms = pd.DataFrame(grads)
+        final = results.Results.final
+        with_members = results.Results.with_members
+
+    frame = mean_field.table(Fake(), solved=0.9, fit_steps=4, skip=1).set_index("sigma_w")
+    assert frame.chi_error.max() < 1e-9
+    assert list(frame.t_max) == [2, 4, 8] and list(frame.censored) == [False, False, True]
+    c = [2 / theory.tanh_rnn(0.5, 0.0, 1.0).xi, 4 / theory.tanh_rnn(1.0, 0.0, 1.0).xi]
+    np.testing.assert_allclose(frame.c_spread, max(c) / min(c))

@@ -174,6 +174,8 @@ def test_array_task_shapes_split_and_baselines():
         (lambda: tasks.get("forecast", periods=(3.0,), amplitudes=(1.0, 2.0)), ValueError, "periods"),
         (lambda: tasks.get("forecast", noise=-0.1), ValueError, "noise"),
         (lambda: tasks.get("linear_system", min_nu=1.0), ValueError, "min_nu=1.0"),
+        (lambda: tasks.get("first_input", noise=-1.0), ValueError, "noise"),
+        (lambda: tasks.get("first_input", noise_channels=0), ValueError, "noise_channels=0"),
         (lambda: tasks.get("linear_system", min_nu=0.9, max_nu=0.5), ValueError, "min_nu=0.9"),
         (lambda: tasks.get("linear_system", teacher_seed=-1), TypeError, "teacher_seed=-1"),
         (lambda: tasks.get("digits", permuted="yes"), TypeError, "permuted"),
@@ -235,3 +237,15 @@ def test_linear_system_is_its_teacher_and_its_baseline_is_the_memoryless_loss():
     # the teacher is fixed by its seed alone, and another seed is another teacher
     np.testing.assert_array_equal(tasks.get("linear_system", seq_len=40, min_nu=0.8, hidden=6).system["A"], s["A"])
     assert not np.allclose(tasks.get("linear_system", min_nu=0.8, hidden=6, teacher_seed=1).system["A"], s["A"])
+
+
+def test_first_input_holds_the_sign_at_the_first_step_only_and_its_target():
+    task = tasks.get("first_input", seq_len=12, noise=0.5, noise_channels=3)
+    batch = task.sample(KEY, 400)
+    x, y = np.asarray(batch.inputs), np.asarray(batch.targets)
+    assert x.shape == (400, 12, 4) and y.shape == (400, 1) and task.input_size == 4
+    np.testing.assert_array_equal(np.abs(x[:, 0, 0]), 1.0)
+    np.testing.assert_array_equal(x[:, 1:, 0], 0.0)
+    np.testing.assert_array_equal(y[:, 0], (x[:, 0, 0] > 0).astype(np.float32))
+    assert 0.4 < y.mean() < 0.6 and abs(x[..., 1:].std() - 0.5) < 0.02
+    assert task.baseline_loss == pytest.approx(np.log(2.0))

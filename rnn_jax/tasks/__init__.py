@@ -12,6 +12,7 @@ forecast        one-step forecast of a noisy sum of sines     seq_len, noise, ..
 temporal_order  order of two marked symbols (Pascanu 2013)    seq_len, min_len
 delayed_xor     XOR of the bits d and 2d steps back           seq_len, delay
 linear_system   a random linear teacher (Zucchet 2024)        seq_len, min_nu, ...
+first_input     the sign of the first input, under noise      seq_len, noise
 ==============  ============================================  ====================
 
 Your own data: :class:`ArrayTask`.
@@ -23,6 +24,7 @@ from rnn_jax.tasks.base import LossKind, Task, available, get, register
 from rnn_jax.tasks.copy_memory import CopyMemory
 from rnn_jax.tasks.delayed_xor import DelayedXOR
 from rnn_jax.tasks.digits import digits
+from rnn_jax.tasks.first_input import FirstInput
 from rnn_jax.tasks.forecast import Forecast
 from rnn_jax.tasks.linear_system import LinearSystem
 from rnn_jax.tasks.mnist1d import mnist1d
@@ -39,6 +41,7 @@ for _name, _factory in (
     ("temporal_order", TemporalOrder),
     ("delayed_xor", DelayedXOR),
     ("linear_system", LinearSystem),
+    ("first_input", FirstInput),
 ):
     register(_name, _factory)
 del _name, _factory
@@ -49,6 +52,7 @@ __all__ = [
     "ArrayTask",
     "CopyMemory",
     "DelayedXOR",
+    "FirstInput",
     "Forecast",
     "LinearSystem",
     "LossKind",
