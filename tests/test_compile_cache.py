@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAM = """
 import json, sys
@@ -40,6 +42,7 @@ def _entries(directory) -> set[str]:
     return {name for name in os.listdir(directory) if not name.startswith(".")}
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_a_second_process_compiles_nothing_new(tmp_path):
     cache = str(tmp_path / "cache")
     first = _run(cache)
@@ -51,6 +54,7 @@ def test_a_second_process_compiles_nothing_new(tmp_path):
     assert {e for e in _entries(cache) if not e.endswith("-atime")} == {e for e in entries if not e.endswith("-atime")}
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_the_cache_can_be_turned_off(tmp_path):
     off = _run("off")
     assert off["directory"] is None and off["hits"] == 0

@@ -53,6 +53,7 @@ def test_flossing_pulls_the_exponents_towards_zero():
     chex.assert_trees_all_equal(same, params)
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_flossing_runs_before_training_and_in_episodes_and_nowhere_else():
     plain = jax.jit(make_train(_cfg(None)))(jax.random.key(0))[0]
     idle = jax.jit(make_train(_cfg(Flossing(exponents=6, before=0, episodes=0, length=30))))(jax.random.key(0))[0]
@@ -62,6 +63,7 @@ def test_flossing_runs_before_training_and_in_episodes_and_nowhere_else():
     chex.assert_trees_all_close(flossed.params["head"], plain.params["head"], atol=0.1)  # only the first layer flossed
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_through_the_runner_seed_k_equals_its_single_run():
     result = run(_cfg(SMALL), seeds=2, progress=False, diagnose_at=())
     single = jax.jit(make_train(_cfg(SMALL)))(jax.random.key(1))[0]

@@ -29,7 +29,8 @@ def test_every_notebook_has_quick_parameters():
     assert names == sorted(QUICK)
 
 
-SLOW = {"07_dynamics"}  # ~40-60 s on 2 cores; its parts have their own unit tests; CI runs `pytest -m slow` too
+SLOW = {"02_vanishing_gradients", "04_your_own_data", "05_extending", "06_bring_your_flax_model", "07_dynamics"}
+"""25-95 s each on 2 cores: out of the default run (its 10-min budget); their parts have unit tests; CI runs `pytest -m slow` too."""
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(QUICK)])

@@ -45,6 +45,7 @@ def test_every_path_named_exists():
         assert os.path.exists(os.path.join(ROOT, path)), path
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_python_blocks_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for block in _blocks("python"):

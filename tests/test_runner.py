@@ -36,6 +36,7 @@ def _cfg(cell="gru", steps=40, **kw):
                        optim=OptimConfig(learning_rate=1e-2), **kw)
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_members_equal_single_runs_over_seeds_and_sweep(tmp_path):
     cfg = _cfg()
     result = run(cfg, seeds=[3, 5], sweep={"learning_rate": [1e-2, 3e-3]}, run_dir=tmp_path / "r", progress=False)
@@ -101,6 +102,7 @@ def test_interrupt_and_resume_is_bit_identical(tmp_path):
     np.testing.assert_array_equal(again.train["loss"], full.train["loss"])
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_nan_in_one_member_is_isolated_and_reported(tmp_path):
     cfg = TrainConfig(model=model_for(TASK, "rnn", 8), task=TASK, steps=40, batch_size=8, eval_every=20,
                       optim=OptimConfig("sgd", 1e-2, clipping="none"))
@@ -159,6 +161,7 @@ def test_members_grid_order():
     assert members.points[1] == {"learning_rate": 0.1, "clip": 2.0}
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_every_member_strategy_gives_the_same_results(monkeypatch):
     """vmap, one member per call, and groups of 3 over 4 members (a ragged last group); the
     groups' values do not depend on how many run at once (bit for bit)."""
@@ -253,6 +256,7 @@ def test_a_failed_write_names_the_file_the_step_and_the_checkpoint_to_resume_fro
     assert resumed.train["loss"].shape == (2, 40)
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 @pytest.mark.parametrize("cell", ["exprnn", "lru", "mingru", "minlstm"])
 def test_the_remedy_cells_train_through_the_runner_like_the_classic_ones(cell, tmp_path):
     """Seeds × a learning-rate sweep in one program; a member equals its single run; the
@@ -289,6 +293,7 @@ def test_a_field_added_since_a_run_was_written_is_no_difference_at_its_default()
     assert configs.differences(stored, configs.to_dict(parallel)) == ["model.mode: None -> 'parallel'"]
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_runs_that_differ_only_in_initialisation_share_their_compiled_programs():
     """In one process a second run compiles only what it does not share: nothing for the same
     config, the initialisation alone for another init option; and sharing never changes a

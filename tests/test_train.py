@@ -202,6 +202,7 @@ def test_array_task_keras_style_binary_classifier():
     assert history["eval"]["loss"][-1] < 0.5 * task.baseline_loss
 
 
+@pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_refits_compile_nothing_and_equal_the_whole_run_program():
     """A notebook loop: after one fit, a new learning rate, clip threshold, seed or number of
     steps compiles no program; a new hidden size does. Each fit equals the pure whole-run

@@ -125,7 +125,7 @@ def test_unroll_factor_remat_and_hoisting_change_nothing(spec, key):
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), grad, ref_grad)
 
 
-@pytest.mark.parametrize("spec", ["lstm", "gru"])
+@pytest.mark.parametrize("spec", [pytest.param("lstm", marks=pytest.mark.slow), "gru"])  # lstm: 20-28 s each
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("use_lengths", [False, True])
 def test_segment_remat_equals_the_plain_scan(spec, reverse, use_lengths, key):
