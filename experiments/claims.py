@@ -425,7 +425,7 @@ class Measured:
         bound = self.below if self.below is not None else self.above
         passed = sum((v <= bound) if self.below is not None else (v >= bound) for v in values.values())
         where = ", ".join(f"{k} = {v}" if isinstance(v, str) else f"{k} = {v:g}" for k, v in self.where)
-        return Outcome(f"{where}: {self.column} {'≤' if self.below is not None else '≥'} {fmt(bound)}", values,
+        return Outcome(f"{where + ': ' if where else ''}{self.column} {'≤' if self.below is not None else '≥'} {fmt(bound)}", values,
                        int(passed), self.share)
 
 
