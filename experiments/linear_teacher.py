@@ -66,7 +66,7 @@ class Config(_common.Training):
     """The dense RNN's units and the LRU's complex modes (its carry has twice as many reals)."""
     teacher_hidden: int = 10
     """The teacher's hidden units."""
-    rnn_learning_rates: tuple[float, ...] = (1e-3, 3.2e-4, 1e-4)
+    rnn_learning_rates: tuple[float, ...] = (3.2e-3, 1e-3, 3.2e-4, 1e-4)
     """Adam learning rates of the dense RNN (swept in one program)."""
     lru_learning_rates: tuple[float, ...] = (0.1, 0.032, 0.01)
     """Adam learning rates of the LRU (swept in one program)."""
