@@ -37,7 +37,7 @@ import pandas as pd
 
 from experiments import _common, _measurements
 from rnn_jax import tasks
-from rnn_jax.analysis import mean_field, plots
+from rnn_jax.analysis import diagnostics, mean_field, plots
 from rnn_jax.io import results, rundir
 
 NOISE = 1.0
@@ -98,7 +98,7 @@ def sigma_w_of(scale, hidden: int):
 def measured_log_chi(norms: np.ndarray, fit_steps: int, skip: int) -> float:
     """The mean per-step change of ``log ‖∂L/∂h_t‖²`` going back in time, over ``fit_steps``
     steps ending ``skip`` steps before the last (``norms`` over t = 0 .. T-1)."""
-    logs = 2.0 * np.log(np.maximum(np.asarray(norms, np.float64), 1e-300))
+    logs = 2.0 * np.log(np.maximum(np.asarray(norms, np.float64), diagnostics.TINY))  # an underflowed norm: a bound
     end = len(logs) - 1 - skip
     return float((logs[end - fit_steps] - logs[end]) / fit_steps)
 
@@ -109,14 +109,15 @@ def table(res: results.Results, *, solved: float, fit_steps: int, skip: int) -> 
     hidden = int(res.runs.hidden_size.iloc[0])
     final = res.final("accuracy")
     final = final.assign(sigma_w=sigma_w_of(final.recurrent_scale, hidden))
-    longest = max(res.runs.run, key=lambda run: int(run.rpartition("T")[2]))
+    lengths = {run: int(t) for run, t in zip(res.runs.run, res.runs.seq_len)}
+    longest = max(lengths, key=lengths.get)
     norms = res.with_members(res.grad_norms[(res.grad_norms.run == longest) & (res.grad_norms.step == 0)
                                             & (res.grad_norms.layer == 0)])
     norms = norms.assign(sigma_w=sigma_w_of(norms.recurrent_scale, hidden))
     rows = []
     for (sigma_w, seed), part in final.groupby(["sigma_w", "seed"]):
         theory = mean_field.tanh_rnn(float(sigma_w), 0.0, NOISE)
-        accuracy = {int(run.rpartition("T")[2]): float(v) for run, v in zip(part.run, part.value)}
+        accuracy = {lengths[run]: float(v) for run, v in zip(part.run, part.value)}
         t_max = 0
         for length in sorted(accuracy):
             if accuracy[length] < solved:

@@ -222,7 +222,7 @@ def test_mean_field_reads_chi_from_the_norms_and_bounds_c_where_the_grid_ends():
                    "value": chi ** (0.5 * (7 - i))} for i in range(8)]
 
     class Fake:
-        runs = pd.DataFrame({"run": ["rnn_T2", "rnn_T4", "rnn_T8"], "hidden_size": n})
+        runs = pd.DataFrame({"run": ["rnn_T2", "rnn_T4", "rnn_T8"], "seq_len": [2, 4, 8], "hidden_size": n})
         members = pd.DataFrame(member_rows)
         eval = pd.DataFrame(evals)
         grad_norms = pd.DataFrame(grads)

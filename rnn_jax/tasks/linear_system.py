@@ -53,6 +53,18 @@ def teacher(hidden: int, min_nu: float, max_nu: float, max_phase: float, seed: i
             "D": rng.standard_normal((1, 1))}
 
 
+def _memoryless_loss(s: dict[str, np.ndarray], steps: int) -> float:
+    """The mean over ``steps`` of ``E[(y_t - k x_t)²]``, ``k = CB + D``, from the state
+    covariance ``P_t = A P_{t-1} Aᵀ + BBᵀ`` (``P_0 = 0``)."""
+    k = float((s["C"] @ s["B"] + s["D"])[0, 0])
+    cross = 2 * float((s["C"] @ s["B"])[0, 0]) * float(s["D"][0, 0]) + float(s["D"][0, 0]) ** 2 - k * k
+    p, total = np.zeros_like(s["A"]), 0.0
+    for _ in range(steps):
+        p = s["A"] @ p @ s["A"].T + s["B"] @ s["B"].T
+        total += float((s["C"] @ p @ s["C"].T)[0, 0]) + cross
+    return total / steps
+
+
 @dataclasses.dataclass(frozen=True)
 class LinearSystem(Task):
     """Learn a fixed random linear teacher's output at every step.
@@ -91,8 +103,9 @@ class LinearSystem(Task):
         _checks.number(self.max_phase, "max_phase", low=0.0)
         if not self.min_nu <= self.max_nu:
             raise ValueError(f"min_nu={self.min_nu!r} must not exceed max_nu={self.max_nu!r}")
-        object.__setattr__(self, "_teacher", teacher(self.hidden, self.min_nu, self.max_nu, self.max_phase,
-                                                     self.teacher_seed))
+        system = teacher(self.hidden, self.min_nu, self.max_nu, self.max_phase, self.teacher_seed)
+        object.__setattr__(self, "_teacher", system)
+        object.__setattr__(self, "_baseline", _memoryless_loss(system, self.seq_len))
 
     @property
     def system(self) -> dict[str, np.ndarray]:
@@ -101,14 +114,7 @@ class LinearSystem(Task):
 
     @property
     def baseline_loss(self) -> float:
-        s = self._teacher
-        k = float((s["C"] @ s["B"] + s["D"])[0, 0])
-        p, rest = np.zeros_like(s["A"]), 0.0
-        for _ in range(self.seq_len):
-            p = s["A"] @ p @ s["A"].T + s["B"] @ s["B"].T
-            variance = float((s["C"] @ p @ s["C"].T)[0, 0] + 2 * (s["C"] @ s["B"])[0, 0] * s["D"][0, 0] + s["D"][0, 0] ** 2)
-            rest += variance - k * k
-        return rest / self.seq_len
+        return self._baseline
 
     def sample(self, key, batch_size: int) -> Batch:
         batch_size = self.check_batch_size(batch_size)
