@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rnn_jax import cells, tasks
+from rnn_jax.analysis import dynamics
 from rnn_jax.runner import run
 from rnn_jax.training import TrainConfig, make_train, model_for
 from rnn_jax.training.flossing import Flossing, floss, flossing_loss
@@ -40,16 +41,29 @@ def test_episodes_come_before_every_every_th_step_at_most_episodes_times():
 
 
 def test_flossing_pulls_the_exponents_towards_zero():
+    """Four ordered networks (gain 0.5: every exponent near log 0.5), 30 flossing steps on one
+    sequence each: the loss falls by 60x or more in every one (measured 2026-12-04, jax 0.10.2:
+    ratios 0.000-0.016 over six networks), and every exponent moves towards 0.
+
+    Not a saturated network (gain 3): there one 40-step sequence makes a chaotic objective,
+    and 60 Adam steps left the loss anywhere from 0.001x to 2.9x where it started over six
+    networks (0.04x or 0.14x for the same network on two installs), no property to test."""
     cell = cells.get("rnn")
-    params = cell.init(jax.random.key(0), 1, 8)
-    params = {**params, "w_hh": 3.0 * jax.random.normal(jax.random.key(1), (8, 8)) / np.sqrt(8)}  # saturated: λ < 0
     fl = Flossing(exponents=4, length=40, learning_rate=1e-2)
-    x0 = jax.random.bernoulli(jax.random.key(2), 0.5, (1, 40, 1)).astype(jnp.float32)
-    xs = lambda i: x0  # noqa: E731  one sequence throughout: a deterministic objective (measured 1.58 -> 0.05)
-    before = float(flossing_loss(cell, params, x0, fl))
-    flossed, _ = jax.jit(lambda p: floss(cell, p, xs, fl, 60))(params)
-    assert float(flossing_loss(cell, flossed, x0, fl)) < 0.1 * before
-    same, _ = floss(cell, params, xs, fl, jnp.int32(0))  # no step at all
+    for seed in range(4):
+        params = cell.init(jax.random.key(0), 1, 8)
+        params = {**params, "w_hh": 0.5 * jax.random.normal(jax.random.key(1 + 10 * seed), (8, 8)) / np.sqrt(8)}
+        x0 = jax.random.bernoulli(jax.random.key(2 + 10 * seed), 0.5, (1, 40, 1)).astype(jnp.float32)
+
+        def exponents(p):
+            return dynamics.lyapunov_spectrum(cell, p, x0, num=4, state_warmup=fl.STATE_WARMUP,
+                                              frame_warmup=fl.frame_warmup)[0]
+
+        before = float(flossing_loss(cell, params, x0, fl))
+        flossed, _ = jax.jit(lambda p: floss(cell, p, lambda i: x0, fl, 30))(params)  # noqa: B023
+        assert float(flossing_loss(cell, flossed, x0, fl)) < 0.1 * before, seed
+        assert np.all(np.abs(exponents(flossed)) < np.abs(exponents(params))), seed
+    same, _ = floss(cell, params, lambda i: x0, fl, jnp.int32(0))  # no step at all
     chex.assert_trees_all_equal(same, params)
 
 
