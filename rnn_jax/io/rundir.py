@@ -5,7 +5,7 @@ This is the one module that builds a path inside a run directory. The runner wri
 runs with :func:`write_experiment` / :func:`read_experiment`. Layout::
 
     config.json                   what to rerun: TrainConfig, seeds, sweep, members, environment
-    status.json                   last step, diverged members, finished
+    status.json                   last step, diverged members, finished (and the watchdog's line if it stopped)
     metrics/train_<step>.npz      per-step training metrics of the chunk ending at <step>, [M, K]
     metrics/eval_<step>.npz       held-out metrics at <step>, [M]
     diagnostics/step_<step>.npz   ‖∂L/∂h_t‖ [M, layers, t], ‖∂h_T/∂h_t‖ [M, t] (at diagnose_at), W_hh spectra (every evaluation)
@@ -217,6 +217,12 @@ class RunDir:
     def write_status(self, step: int, steps: int, diverged: list[dict[str, Any]]) -> None:
         self.write_json(os.path.join(self.path, STATUS),
                         {"step": int(step), "steps": int(steps), "finished": bool(step >= steps), "diverged": diverged})
+
+    def write_hung(self, line: str) -> None:
+        """Adds the watchdog's line to ``status.json`` (``hung``); a resumed run rewrites the file."""
+        path = os.path.join(self.path, STATUS)
+        status = _read_json(path) if os.path.exists(path) else {}
+        self.write_json(path, {**status, "hung": line})
 
     def check_free_space(self, needed: int) -> None:
         """Refuses a run whose files would not fit on the disk."""

@@ -32,6 +32,7 @@ from rnn_jax.training import programs
 from rnn_jax.runner.interrupt import GracefulStop
 from rnn_jax.runner.members import Members, make_members
 from rnn_jax.runner.placement import Mesh1D, MemberPrograms, Placement, make_mesh, resolve_placement
+from rnn_jax.runner.watchdog import Watch, Watchdog, stop_process
 from rnn_jax.training.config import TrainConfig
 from rnn_jax.training.trainer import Trainer, make_train
 
@@ -125,6 +126,7 @@ def run(
     devices: Sequence[jax.Device] | None = None,
     debug: bool = False,
     tensorboard: str | os.PathLike | None = None,
+    watchdog: Watchdog | None = Watchdog(),
 ) -> RunResult:
     """Trains every seed × sweep point of ``cfg`` in one compiled program.
 
@@ -157,6 +159,11 @@ def run(
             with its hyperparameters (:mod:`rnn_jax.io.tensorboard`; needs
             ``pip install 'rnn_jax[tensorboard]'``). ``None`` (default): nothing is written
             and nothing is imported for it.
+        watchdog: when a compiled call counts as stuck (:class:`~rnn_jax.runner.watchdog.
+            Watchdog`: by default more than 20x its longest run so far, at least 5 minutes,
+            with the process idle); a stuck run prints one line naming the program, the
+            members and the step, records it in ``status.json`` and exits the process with
+            status 75, its run directory resumable. ``None``: no watchdog.
 
     Returns:
         A :class:`~rnn_jax.io.results.RunResult`.
@@ -171,6 +178,8 @@ def run(
     that fails later (disk full) raises :class:`~rnn_jax.io.rundir.WriteFailed` naming the
     file, the step and the checkpoint to resume from.
     """
+    if watchdog is not None and not isinstance(watchdog, Watchdog):
+        raise TypeError(f"watchdog={watchdog!r} must be a runner.Watchdog or None")
     compile_cache.enable()  # on by default; see rnn_jax.io.compile_cache
     p = plan(cfg, seeds, sweep, diagnose_at=diagnose_at, diagnostics_batch=diagnostics_batch,
              jacobian_batch=jacobian_batch, checkpoint_every=checkpoint_every, members_per_call=members_per_call,
@@ -181,12 +190,15 @@ def run(
         directory.start(p.identity(), p.record(), resume=resume)
         if checkpointing:
             directory.check_free_space(p.bytes_needed())
-        with MemberPrograms(p.mesh.padded, p.members_per_call, p.mesh.sharding) as over, \
+        position = _Position(p.rows, directory.path if checkpointing else None)
+        with _watching(watchdog, position, directory) as watch, \
+                MemberPrograms(p.mesh.padded, p.members_per_call, p.mesh.sharding, watch=watch) as over, \
                 _checkpointer(directory, checkpointing) as checkpointer:
             built = _build(p, over)
             state, step, parts = _restore(p, built, directory, checkpointer, resume)
+            position.step = step
             state, step = _loop(p, built, directory, checkpointer, state, step, parts, progress=progress, debug=debug,
-                                tensorboard=tensorboard)
+                                tensorboard=tensorboard, position=position)
         diverged = act.diverged_members(state, p.rows, p.mesh)
         directory.write_status(step, cfg.steps, diverged)
         if jax.process_count() > 1:  # every process reads what process 0 wrote
@@ -211,9 +223,9 @@ def _build(p: Plan, over: MemberPrograms) -> _Programs:
     outputs sharded on the member axis), so XLA needs no cross-device collective, which can
     deadlock host devices. Evaluation is its own program: inside the chunk program it would
     be compiled twice."""
-    return _Programs(*map(over, programs.programs(p.trainer, chunk_steps=p.cfg.eval_every,
-                                                  diagnostics_batch=p.diagnostics_batch,
-                                                  jacobian_batch=p.jacobian_batch)))
+    made = programs.programs(p.trainer, chunk_steps=p.cfg.eval_every, diagnostics_batch=p.diagnostics_batch,
+                             jacobian_batch=p.jacobian_batch)
+    return _Programs(*(over(fn, name) for fn, name in zip(made, _Programs._fields, strict=True)))
 
 
 def _restore(p: Plan, built: _Programs, directory: RunDir, checkpointer, resume: bool):
@@ -227,7 +239,7 @@ def _restore(p: Plan, built: _Programs, directory: RunDir, checkpointer, resume:
 
 
 def _loop(p: Plan, built: _Programs, directory: RunDir, checkpointer, state, step: int, parts: RunParts, *,
-          progress: bool, debug: bool, tensorboard):
+          progress: bool, debug: bool, tensorboard, position: _Position):
     """Chunk after chunk until ``cfg.steps`` or Ctrl-C: the final state and step."""
     mesh, rows = p.mesh, p.rows
     save = act.SaveCheckpoint(checkpointer, directory, p.checkpoint_every, p.cfg.steps, saved=step)
@@ -249,6 +261,7 @@ def _loop(p: Plan, built: _Programs, directory: RunDir, checkpointer, state, ste
                 state, train_metrics = built.chunk(state)
                 eval_metrics = built.evaluate(state.params)
                 step += p.cfg.eval_every
+                position.step = step
                 chunk = act.Chunk(step, state, mesh.host(train_metrics), mesh.host(eval_metrics),
                                   act.diverged_members(state, rows, mesh))
                 for action in actions:
@@ -290,6 +303,43 @@ def _save_and_explain(save: act.SaveCheckpoint, step: int, state, directory: Run
     else:
         where = f"nothing was saved yet; rerunning the same command (run_dir={directory.path}) starts again"
     print(f"\ninterrupted at step {step}; {where}", file=sys.stderr)
+
+
+@dataclasses.dataclass
+class _Position:
+    """Where the run is, for the watchdog's line: the step the running call started from."""
+
+    rows: list[dict[str, Any]]
+    run_dir: str | None
+    step: int = 0
+
+    def __call__(self) -> str:
+        seeds = sorted({row["seed"] for row in self.rows})
+        shown = ", ".join(map(str, seeds[:8])) + (", ..." if len(seeds) > 8 else "")
+        resume = (f"rerun the same command (run_dir={self.run_dir}) to resume from its last checkpoint"
+                  if self.run_dir else "no run_dir was given, so nothing was saved")
+        return f"at step {self.step}, members 0-{len(self.rows) - 1} (seeds {shown}); {resume}"
+
+
+@contextlib.contextmanager
+def _watching(settings: Watchdog | None, position: _Position, directory: RunDir):
+    """The run's :class:`Watch` (``None`` without a watchdog); a stuck call's line also goes
+    into ``status.json`` (process 0) before the process stops."""
+    if settings is None:
+        yield None
+        return
+
+    def on_hang(line: str) -> None:
+        if primary_process():
+            with contextlib.suppress(OSError, ValueError):
+                directory.write_hung(line)
+        stop_process(line)
+
+    watch = Watch(settings, position, on_hang)
+    try:
+        yield watch
+    finally:
+        watch.close()
 
 
 class NoCheckpoints:

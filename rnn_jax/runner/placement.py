@@ -9,6 +9,7 @@ used is a :class:`Placement`, resolved once by :func:`resolve_placement`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -21,6 +22,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rnn_jax import _checks
+from rnn_jax.runner import concurrency
 from rnn_jax.types import CPU
 
 MEMBER_AXIS = "members"
@@ -158,24 +160,37 @@ class MemberPrograms:
     threads at the same time), and the outputs are concatenated again. The values depend
     on ``k``, not on the number of threads. Use as a context manager (it owns the threads).
 
+    A program that must not run beside another on the host CPU
+    (:func:`~rnn_jax.runner.concurrency.must_run_alone`: a batched LAPACK call on jaxlib
+    0.10-0.11, which can deadlock XLA:CPU's thread pool) runs one call at a time: its groups
+    one after another, and over several host devices one device's shard after another. Its
+    values do not change; only that program loses the second core.
+
     The functions are hashed by value (:mod:`rnn_jax.training.programs`) and passed to
     module-level jitted functions as static arguments, so equal functions share one
     compilation for the whole process and JAX's own cache tells apart everything else.
+    Every call is compiled first and then run to completion under ``watch(name)`` (a
+    context manager, e.g. :meth:`rnn_jax.runner.watchdog.Watchdog.watch`), so that a
+    watchdog times the running alone, never the compiling.
 
     Args:
         members: the (padded) number of members.
         members_per_call: ``None`` or ``k`` (see above).
         sharding: the member axis's sharding.
         threads: worker threads for groups (default: :func:`cores`).
+        watch: ``name -> context manager`` entered around each run of a compiled call
+            (default: none).
     """
 
     def __init__(self, members: int, members_per_call: int | None, sharding: NamedSharding, *,
-                 threads: int | None = None):
+                 threads: int | None = None, watch: Callable[[str], Any] | None = None):
         self.sharding = sharding
         self.per_call = members_per_call
         k = members_per_call or members
         self.groups = [(start, min(k, members - start)) for start in range(0, members, k)]
         self.threads = threads
+        self.watch = watch or (lambda name: contextlib.nullcontext())
+        self.alone: dict[str, str] = {}  # program name -> the kernel that makes it run alone
         self._pool = None
 
     def __enter__(self) -> MemberPrograms:
@@ -191,31 +206,69 @@ class MemberPrograms:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def __call__(self, fn: Callable):
+    def __call__(self, fn: Callable, name: str | None = None):
         """``fn`` of one member's arrays -> a function of the stacked arrays.
 
         Args:
             fn: the function of one member, hashable by value (equal functions must compute
                 the same thing; see :mod:`rnn_jax.training.programs`).
+            name: what ``watch`` and :attr:`alone` call it (default: ``fn``'s class name).
         """
-        if self.per_call is None:
-            return functools.partial(_over_all, fn, self.sharding)
+        name = name or type(fn).__name__.lower()
+        over = self._run_all if self.per_call is None else self._run_groups
+        return functools.partial(over, fn, name, {})
 
-        compiled = {}
+    def _check_alone(self, name: str, compiled, devices) -> bool:
+        kernel = concurrency.must_run_alone(compiled, devices)
+        if kernel is not None:
+            self.alone[name] = kernel
+        return kernel is not None
 
-        def over_members(*xs):
-            # Traced and compiled here, in the caller's thread, so that its JAX settings
-            # (``with jax.numpy_dtype_promotion(...)``, matmul precision...) apply; the
-            # worker threads only run the compiled programs.
-            for _, size in self.groups:
-                if size not in compiled:
-                    compiled[size] = _over_group.lower(0, *xs, program=fn, size=size).compile()
+    def _run_all(self, fn, name, cache, *xs):
+        # Compiled ahead of time, in the caller's thread, so that its JAX settings apply.
+        if "all" not in cache:
+            cache["all"] = compiled = _over_all.lower(fn, self.sharding, *xs).compile()
+            local = self.sharding.addressable_devices
+            cache["alone"] = len(local) > 1 and self._check_alone(name, compiled, local)
+        with self.watch(name):
+            if cache["alone"]:
+                return self._device_by_device(fn, xs)
+            return jax.block_until_ready(cache["all"](*xs))
 
-            def one(start_size):
-                start, size = start_size
-                return jax.block_until_ready(compiled[size](start, *xs))
+    def _device_by_device(self, fn, xs):
+        """``vmap(fn)`` on each local device's shard of ``xs``, one device after another,
+        reassembled on :attr:`sharding`."""
+        leaves, tree = jax.tree.flatten(xs)
+        devices = sorted(self.sharding.addressable_devices, key=lambda d: d.id)
+        outs = []
+        for device in devices:
+            shards = [next(s.data for s in leaf.addressable_shards if s.device == device) for leaf in leaves]
+            local = jax.tree.unflatten(tree, shards)
+            outs.append(jax.block_until_ready(_over_group(0, *local, program=fn, size=shards[0].shape[0])))
+        members = leaves[0].shape[0]
 
-            parts = self._pool.map(one, self.groups) if self._pool is not None else map(one, self.groups)
-            return _concatenate(list(parts))
+        def assemble(*parts):
+            return jax.make_array_from_single_device_arrays((members, *parts[0].shape[1:]), self.sharding,
+                                                            list(parts))
 
-        return over_members
+        return jax.tree.map(assemble, *outs)
+
+    def _run_groups(self, fn, name, cache, *xs):
+        # Traced and compiled here, in the caller's thread, so that its JAX settings
+        # (``with jax.numpy_dtype_promotion(...)``, matmul precision...) apply; the
+        # worker threads only run the compiled programs.
+        for _, size in self.groups:
+            if size not in cache:
+                cache[size] = _over_group.lower(0, *xs, program=fn, size=size).compile()
+        if "alone" not in cache:
+            cache["alone"] = len(self.groups) > 1 and any(
+                self._check_alone(name, cache[size], self.sharding.addressable_devices) for _, size in self.groups)
+
+        def one(start_size):
+            start, size = start_size
+            return jax.block_until_ready(cache[size](start, *xs))
+
+        with self.watch(name):
+            together = self._pool is not None and not cache["alone"]
+            parts = list(self._pool.map(one, self.groups) if together else map(one, self.groups))
+        return _concatenate(parts)
