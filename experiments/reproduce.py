@@ -593,7 +593,9 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
         "# Reproductions",
         "",
         "Written by `python -m experiments.reproduce" + (" --quick" if quick else "") + "` on "
-        f"{datetime.date.today().isoformat()} ({env['platform']}, {env['cpus']} CPU cores, jax {env['versions']['jax']}). "
+        f"{datetime.date.today().isoformat()} ({env['platform']}, {env['cpus']} CPU cores, "
+        + ", ".join(f"{name} {env['versions'][name]}" for name in ("jax", "jaxlib", "optax", "numpy"))
+        + "; each run directory's config.json records its own versions, and requirements.lock pins them). "
         "Each claim states what its source shows and at which budget, in training examples seen (steps × batch "
         "size). Its checks compare our runs with the source's own points at that budget: every check is written "
         "so that the published points pass it (the *published* column reads the check off them), its threshold "

@@ -25,9 +25,12 @@ def test_starts_with_setup_then_the_two_commands():
     commands = [line for line in _blocks("bash")[1].splitlines() if line.strip()]
     assert commands == ["python -m experiments.vanishing_gradients", "python -m pytest"]
     ci = open(os.path.join(ROOT, ".ci", "run")).read()
-    install = 'pip install -e ".[dev,torch,keras,tensorboard]"'
+    install = 'pip install -e ".[dev,torch,keras,tensorboard]" -c requirements.lock'
     assert install in _blocks("bash")[0] and install in ci
     assert "\npython -m pytest\n" in ci
+    lock = open(os.path.join(ROOT, "requirements.lock")).read()
+    pinned = dict(line.split("==") for line in lock.splitlines() if line and not line.startswith("#"))
+    assert {"jax", "jaxlib", "flax", "optax", "numpy", "torch", "pytest"} <= set(pinned)
 
 
 def test_every_module_named_exists():
