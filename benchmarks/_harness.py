@@ -1,7 +1,9 @@
 """Shared benchmark plumbing: the CLI (--quick, --json), robust timing, tables, JSON records.
 
 The machine is noisy: contenders are timed in alternation, each call repeated, and the
-median taken. Every record also stores the machine and package versions.
+median taken. Every record also stores the machine and package versions, and the other
+processes' CPU use before, during and after (:mod:`benchmarks._load`): a benchmark refuses
+to start while another job holds a core, unless ``--allow-load``.
 """
 
 from __future__ import annotations
@@ -57,9 +59,18 @@ def parse(description: str, configure: Callable[[argparse.ArgumentParser], None]
     parser.add_argument("--quick", action="store_true", help="a reduced run that finishes in under 2 minutes")
     parser.add_argument("--json", metavar="PATH", help="also write the records as JSON to PATH")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per contender (default: 7, quick: 3)")
+    parser.add_argument("--allow-load", action="store_true",
+                        help="run even while other processes hold a core (the record is marked loaded)")
     args = parser.parse_args()
     if args.repeats is not None and args.repeats < 1:
         parser.error(f"--repeats {args.repeats}: expected a positive number")
+    from benchmarks import _load
+
+    args.load = _load.Watch()
+    if args.load.busy_before and not args.allow_load:
+        args.load.finish()
+        parser.exit(2, _load.describe(args.load.before, "refused: the machine is not quiet") +
+                    "Benchmark alone (check `uptime` and `ps`), or pass --allow-load for a number marked loaded.\n")
     return args
 
 
@@ -112,8 +123,10 @@ def table(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
 
 
 def finish(name: str, args: argparse.Namespace, records: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    load = args.load.finish()
     print(table(records, columns))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"benchmark": name, "quick": args.quick, "machine": machine(), "records": records}, f, indent=2)
+            json.dump({"benchmark": name, "quick": args.quick, "machine": machine(), "load": load, "records": records},
+                      f, indent=2)
         print(f"\nwrote {args.json}")

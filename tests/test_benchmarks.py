@@ -31,11 +31,12 @@ KEYS = {
 @pytest.mark.parametrize("name", sorted(KEYS))
 def test_quick_benchmark_writes_json(name, tmp_path):
     out = tmp_path / f"{name}.json"
-    result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--quick", "--json", str(out)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--quick", "--allow-load", "--json", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
     assert data["benchmark"] == name and data["quick"] is True and data["machine"]["cpus"]
+    assert {"loaded", "before", "during_peak", "after"} <= set(data["load"]) and data["load"]["before"]["loadavg_1m"] >= 0
     measured = [r for r in data["records"] if not str(r.get("cell", "")).endswith("geomean")]
     assert measured
     for record in measured:
