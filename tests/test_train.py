@@ -171,7 +171,7 @@ def test_tanh_rnn_trains_on_short_adding_problem():
     ended below 0.85x the baseline on the CPU of earlier sessions (0.79x in session 1) and
     at 0.91x on an AMD EPYC, where seeds 0-3 all stayed at 0.91-1.11x (float32 rounding
     differs between CPUs). At T = 10, seeds 0-3 reached 0.055-0.080x after 600 steps on
-    the EPYC, so 0.25x leaves a wide margin.
+    the EPYC; seed 0 gave 0.119x on 2026-12-04 (jax 0.10.2), still 2x inside 0.25x.
     """
     task = tasks.get("adding", seq_len=10)
     cfg = TrainConfig(steps=600, batch_size=64, eval_every=200, optim=OptimConfig(learning_rate=1e-2))
@@ -198,7 +198,9 @@ def test_array_task_keras_style_binary_classifier():
     assert model.param_count(3) == 4 * (16 * (3 + 16) + 16) + 17
     cfg = TrainConfig(steps=400, batch_size=32, eval_every=200, optim=OptimConfig(learning_rate=1e-2))
     params, history = fit(model, task, cfg)
-    assert history["eval"]["accuracy"][-1] > 0.9
+    # measured 2026-12-04 (jax 0.10.2): accuracy 0.933 (112 of 120), loss 0.28x the baseline.
+    # The accuracy check was > 0.9, four sequences from failing; chance is about 0.5.
+    assert history["eval"]["accuracy"][-1] > 0.8
     assert history["eval"]["loss"][-1] < 0.5 * task.baseline_loss
 
 
