@@ -39,7 +39,9 @@ MATRIX = textwrap.dedent(
             start = time.perf_counter()
             result = run(cfg, seeds=seeds, progress=False, diagnostics_batch=16)
             lyapunov = np.stack([d["lyapunov"] for _, d in sorted(result.diagnostics.items()) if "lyapunov" in d])
-            assert lyapunov.shape[:2] == (3, seeds) and np.isfinite(lyapunov).all(), lyapunov.shape
+            # -inf is an exponent too (exprnn: a modReLU unit that is off collapses its direction)
+            assert lyapunov.shape[:2] == (3, seeds) and not np.isnan(lyapunov).any(), lyapunov
+            assert np.isfinite(lyapunov[..., 0]).all(), lyapunov
             print(sys.argv[1], hidden, seeds, f"{time.perf_counter() - start:.1f} s", flush=True)
     """
 )
@@ -65,11 +67,13 @@ def test_the_lstm_of_the_published_setups_trains_with_two_seeds(tmp_path, device
     _matrix(tmp_path, "lstm", devices, "128", "2")
 
 
-@pytest.mark.slow  # about 1-3 min per cell and device count on 2 cores
+@pytest.mark.slow  # 1-3 min per cell and device count on 2 cores
 @pytest.mark.parametrize("devices", [1, 2])
 @pytest.mark.parametrize("cell", cells.available())
 def test_every_cell_size_and_seed_count_trains_with_diagnostics(tmp_path, cell, devices):
-    _matrix(tmp_path, cell, devices, "32,128,256", "1,2,3")
+    # T = 8 halves the cost of T = 20 (compilation is most of it): 26 min for the matrix on
+    # 2 cores at T = 20, which CI's budget cannot carry
+    _matrix(tmp_path, cell, devices, "32,128,256", "1,2,3", seq_len=8, timeout=900)
 
 
 def _compiled_text(fn, *shapes):
