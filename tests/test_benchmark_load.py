@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SPIN = "import time\nend = time.time() + 60\nwhile time.time() < end: pass  # rnn_jax-test-spinner"
+SPIN = "# rnn_jax-test-spinner\nimport time\nend = time.time() + 60\nwhile time.time() < end: pass"
 
 
 def test_a_benchmark_refuses_to_start_beside_a_busy_process(tmp_path):

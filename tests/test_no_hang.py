@@ -197,6 +197,7 @@ HANGS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # three processes, 30 s on 2 cores; test_a_stuck_call_is_reported... is its quick sibling
 @pytest.mark.usefixtures("standard_dtype_promotion")
 def test_a_hung_run_stops_with_one_line_and_resumes(tmp_path):
     script = tmp_path / "hangs.py"
