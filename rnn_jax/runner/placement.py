@@ -144,6 +144,11 @@ def _over_group(start, *xs, program: Callable, size: int):
     return jax.vmap(program)(*jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), xs))
 
 
+def _shards(xs, device: jax.Device):
+    """The pytree ``xs`` of arrays sharded on the member axis -> its shard on ``device``."""
+    return jax.tree.map(lambda a: next(s.data for s in a.addressable_shards if s.device == device), xs)
+
+
 @jax.jit
 def _concatenate(parts):
     """The groups' outputs joined on the member axis (one function, so equal structures trace once)."""
@@ -170,7 +175,7 @@ class MemberPrograms:
     module-level jitted functions as static arguments, so equal functions share one
     compilation for the whole process and JAX's own cache tells apart everything else.
     Every call is compiled first and then run to completion under ``watch(name)`` (a
-    context manager, e.g. :meth:`rnn_jax.runner.watchdog.Watchdog.watch`), so that a
+    context manager, e.g. a :class:`rnn_jax.runner.watchdog.Watch`), so that a
     watchdog times the running alone, never the compiling.
 
     Args:
@@ -228,24 +233,23 @@ class MemberPrograms:
         # Compiled ahead of time, in the caller's thread, so that its JAX settings apply.
         if "all" not in cache:
             cache["all"] = compiled = _over_all.lower(fn, self.sharding, *xs).compile()
-            local = self.sharding.addressable_devices
-            cache["alone"] = len(local) > 1 and self._check_alone(name, compiled, local)
+            devices = sorted(self.sharding.addressable_devices, key=lambda d: d.id)
+            if len(devices) > 1 and self._check_alone(name, compiled, devices):
+                cache["devices"] = {}
+                for d in devices:
+                    local = _shards(xs, d)
+                    cache["devices"][d] = _over_group.lower(0, *local, program=fn,
+                                                            size=jax.tree.leaves(local)[0].shape[0]).compile()
         with self.watch(name):
-            if cache["alone"]:
-                return self._device_by_device(fn, xs)
+            if "devices" in cache:
+                return self._device_by_device(cache["devices"], xs)
             return jax.block_until_ready(cache["all"](*xs))
 
-    def _device_by_device(self, fn, xs):
-        """``vmap(fn)`` on each local device's shard of ``xs``, one device after another,
-        reassembled on :attr:`sharding`."""
-        leaves, tree = jax.tree.flatten(xs)
-        devices = sorted(self.sharding.addressable_devices, key=lambda d: d.id)
-        outs = []
-        for device in devices:
-            shards = [next(s.data for s in leaf.addressable_shards if s.device == device) for leaf in leaves]
-            local = jax.tree.unflatten(tree, shards)
-            outs.append(jax.block_until_ready(_over_group(0, *local, program=fn, size=shards[0].shape[0])))
-        members = leaves[0].shape[0]
+    def _device_by_device(self, compiled, xs):
+        """The compiled ``vmap(fn)`` on each local device's shard of ``xs``, one device after
+        another, reassembled on :attr:`sharding`."""
+        outs = [jax.block_until_ready(program(0, *_shards(xs, device))) for device, program in compiled.items()]
+        members = jax.tree.leaves(xs)[0].shape[0]
 
         def assemble(*parts):
             return jax.make_array_from_single_device_arrays((members, *parts[0].shape[1:]), self.sharding,
