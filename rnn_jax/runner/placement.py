@@ -195,7 +195,6 @@ class MemberPrograms:
         self.groups = [(start, min(k, members - start)) for start in range(0, members, k)]
         self.threads = threads
         self.watch = watch or (lambda name: contextlib.nullcontext())
-        self.alone: dict[str, str] = {}  # program name -> the kernel that makes it run alone
         self._pool = None
 
     def __enter__(self) -> MemberPrograms:
@@ -217,17 +216,15 @@ class MemberPrograms:
         Args:
             fn: the function of one member, hashable by value (equal functions must compute
                 the same thing; see :mod:`rnn_jax.training.programs`).
-            name: what ``watch`` and :attr:`alone` call it (default: ``fn``'s class name).
+            name: what ``watch`` calls it (default: ``fn``'s class name).
         """
         name = name or type(fn).__name__.lower()
         over = self._run_all if self.per_call is None else self._run_groups
         return functools.partial(over, fn, name, {})
 
     def _check_alone(self, name: str, compiled, devices) -> bool:
-        kernel = concurrency.must_run_alone(compiled, devices)
-        if kernel is not None:
-            self.alone[name] = kernel
-        return kernel is not None
+        """Whether program ``name`` must run one call at a time (:mod:`~rnn_jax.runner.concurrency`)."""
+        return concurrency.must_run_alone(compiled, devices) is not None
 
     def _run_all(self, fn, name, cache, *xs):
         # Compiled ahead of time, in the caller's thread, so that its JAX settings apply.
