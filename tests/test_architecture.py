@@ -121,7 +121,7 @@ def test_the_runner_loop_fits_on_one_screen():
 
     (node,) = [n for n in ast.walk(ast.parse(inspect.getsource(loop))) if isinstance(n, ast.FunctionDef)
                and n.name == "_loop"]
-    assert "built.chunk(state)" in ast.unparse(node)
+    assert "programs.train_chunk(built.batches, built.chunk, state" in ast.unparse(node)
     assert _code_lines(node) <= 40, _code_lines(node)
 
 

@@ -121,7 +121,7 @@ def test_a_program_that_must_run_alone_gives_the_same_values(monkeypatch):
 
     monkeypatch.setattr(placement.MemberPrograms, "_check_alone", every_program_alone)
     alone = run(cfg, **options)
-    assert set(seen) == {"init", "chunk", "evaluate", "diagnose"}
+    assert set(seen) == {"init", "batches", "chunk", "evaluate", "diagnose"}
     np.testing.assert_array_equal(alone.train["loss"], together.train["loss"])
     np.testing.assert_array_equal(alone.diagnostics[4]["lyapunov"], together.diagnostics[4]["lyapunov"])
 
@@ -175,7 +175,7 @@ HANGS = textwrap.dedent(
     if sys.argv[2] == "hang":  # the third chunk (steps 10 -> 15) blocks forever, at 0% CPU
         original = programs.TrainChunk.__call__
 
-        def hang_at_step_10(self, state):
+        def hang_at_step_10(self, state, batches):
             def block(step):
                 if int(np.max(step)) >= 10:
                     threading.Event().wait()
@@ -183,7 +183,7 @@ HANGS = textwrap.dedent(
 
             pause = jax.pure_callback(block, jax.ShapeDtypeStruct((), np.float32), state.step,
                                       vmap_method="expand_dims")
-            state, metrics = original(self, state)
+            state, metrics = original(self, state, batches)
             return state, {**metrics, "loss": metrics["loss"] + pause}
 
         programs.TrainChunk.__call__ = hang_at_step_10

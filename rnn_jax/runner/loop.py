@@ -3,8 +3,9 @@
     result = run(cfg, seeds=8, sweep={"learning_rate": [1e-3, 1e-2]}, run_dir="runs/x")
 
 The loop checks its arguments, prepares the run directory, compiles the programs over
-members (:mod:`~rnn_jax.runner.placement`), then repeats: one compiled chunk of
-``eval_every`` training steps, one compiled evaluation, and the actions of
+members (:mod:`~rnn_jax.runner.placement`), then repeats: the sampling of a chunk's training
+batches and the training on them (``eval_every`` steps, in one call each unless the batches
+would take more than ``programs.BATCHES_BYTES``), one compiled evaluation, and the actions of
 :mod:`~rnn_jax.runner.actions`. Calling ``run`` again on an existing run directory resumes
 from its last complete checkpoint; the results are bit-identical to an uninterrupted run
 because every random draw is ``fold_in(key, step)`` and the whole state is checkpointed.
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 
 from rnn_jax import _checks
 from rnn_jax.io import compile_cache, configs
@@ -210,22 +212,27 @@ def run(
 
 
 class _Programs(NamedTuple):
-    """A run's four compiled programs over members."""
+    """A run's four compiled programs over members, and the held-out set (on every device)
+    that evaluation and diagnostics share."""
 
     init: Any
+    batches: Any
     chunk: Any
     evaluate: Any
     diagnose: Any
+    held_out: Any
+    block: int
 
 
 def _build(p: Plan, over: MemberPrograms) -> _Programs:
     """The run's programs over members. Every program maps members to members (inputs and
-    outputs sharded on the member axis), so XLA needs no cross-device collective, which can
-    deadlock host devices. Evaluation is its own program: inside the chunk program it would
-    be compiled twice."""
+    outputs sharded on the member axis; the held-out set replicated), so XLA needs no
+    cross-device collective, which can deadlock host devices. Evaluation is its own program:
+    inside the chunk program it would be compiled twice."""
     made = programs.programs(p.trainer, chunk_steps=p.cfg.eval_every, diagnostics_batch=p.diagnostics_batch,
-                             jacobian_batch=p.jacobian_batch)
-    return _Programs(*(over(fn, name) for fn, name in zip(made, _Programs._fields, strict=True)))
+                             jacobian_batch=p.jacobian_batch, members=p.mesh.padded // len(p.mesh.devices))
+    held_out = p.mesh.replicate(jax.device_get(programs.held_out(p.trainer.task)))
+    return _Programs(*map(over, made), held_out, made[1].steps)
 
 
 def _restore(p: Plan, built: _Programs, directory: RunDir, checkpointer, resume: bool):
@@ -244,8 +251,9 @@ def _loop(p: Plan, built: _Programs, directory: RunDir, checkpointer, state, ste
     mesh, rows = p.mesh, p.rows
     save = act.SaveCheckpoint(checkpointer, directory, p.checkpoint_every, p.cfg.steps, saved=step)
     bar = act.ShowProgress(progress, p.cfg.steps, step)
+    diagnose = lambda params: built.diagnose(params, built.held_out)  # noqa: E731
     records = [act.WriteMetrics(directory, parts),
-               act.RecordDiagnostics(directory, parts, p.diagnose_at, built.diagnose, mesh, p.trainer),
+               act.RecordDiagnostics(directory, parts, p.diagnose_at, diagnose, mesh, p.trainer),
                *_tensorboard(p, parts, tensorboard)]
     diverged = {r["member"] for r in act.diverged_members(state, rows, mesh)}
     actions = [*records, act.ReportDivergence(p.trainer, diverged, debug), save,
@@ -254,15 +262,16 @@ def _loop(p: Plan, built: _Programs, directory: RunDir, checkpointer, state, ste
     try:
         with _writes_explained(directory, lambda: step, lambda: save.saved), stop:
             if step == 0:  # the step-0 evaluation and diagnostics
-                chunk = act.Chunk(0, state, None, mesh.host(built.evaluate(state.params)), [])
+                chunk = act.Chunk(0, state, None, mesh.host(built.evaluate(state.params, built.held_out)), [])
                 for action in records:
                     action(chunk)
             while step < p.cfg.steps and not stop.requested:
-                state, train_metrics = built.chunk(state)
-                eval_metrics = built.evaluate(state.params)
+                state, blocks = programs.train_chunk(built.batches, built.chunk, state, p.cfg.eval_every, built.block)
+                eval_metrics = built.evaluate(state.params, built.held_out)
                 step += p.cfg.eval_every
                 position.step = step
-                chunk = act.Chunk(step, state, mesh.host(train_metrics), mesh.host(eval_metrics),
+                train_metrics = jax.tree.map(lambda *b: np.concatenate(b, axis=1), *map(mesh.host, blocks))
+                chunk = act.Chunk(step, state, train_metrics, mesh.host(eval_metrics),
                                   act.diverged_members(state, rows, mesh))
                 for action in actions:
                     action(chunk)

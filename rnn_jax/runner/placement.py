@@ -23,6 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rnn_jax import _checks
 from rnn_jax.runner import concurrency
+from rnn_jax.training import compiler
 from rnn_jax.types import CPU
 
 MEMBER_AXIS = "members"
@@ -109,6 +110,17 @@ class Mesh1D:
 
         return jax.tree.map(one, tree)
 
+    def replicate(self, tree):
+        """Host arrays -> the same arrays on every device of the mesh (what a program's
+        ``shared`` inputs are); multi-process safe as :meth:`place`."""
+        sharding = NamedSharding(self.sharding.mesh, PartitionSpec())
+
+        def one(v):
+            v = np.asarray(v)
+            return jax.make_array_from_callback(v.shape, sharding, lambda i: v[i])
+
+        return jax.tree.map(one, tree)
+
     def host(self, tree):
         """Device arrays -> numpy with the padding dropped; with several processes, gathers
         the member axis from all. PRNG key arrays come back as (gathered) key arrays."""
@@ -131,17 +143,41 @@ def make_mesh(devices: Sequence[jax.Device] | None, count: int) -> Mesh1D:
     return Mesh1D(tuple(list(devices or jax.devices())[:count]), count)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
 def _over_all(program: Callable, sharding: NamedSharding, *xs):
     """``program`` vmapped over every member, outputs on ``sharding`` (the inputs are placed
-    on it already). ``program`` is hashed by value, so equal programs share one compilation."""
-    return jax.lax.with_sharding_constraint(jax.vmap(program)(*xs), sharding)
+    on it already; the last ``program.shared`` inputs are the same for every member)."""
+    return jax.lax.with_sharding_constraint(_vmapped(program)(*xs), sharding)
 
 
-@functools.partial(jax.jit, static_argnames=("program", "size"))
 def _over_group(start, *xs, program: Callable, size: int):
     """``program`` vmapped over the ``size`` members from ``start`` on."""
-    return jax.vmap(program)(*jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), xs))
+    own = len(xs) - _shared(program)
+    group = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, size), xs[:own])
+    return _vmapped(program)(*group, *xs[own:])
+
+
+def _vmapped(program: Callable) -> Callable:
+    shared = _shared(program)
+    return lambda *xs: jax.vmap(program, in_axes=(0,) * (len(xs) - shared) + (None,) * shared)(*xs)
+
+
+def _shared(program: Callable) -> int:
+    """How many of ``program``'s trailing arguments every member shares (``program.shared``; 0
+    for a function without the attribute)."""
+    return getattr(program, "shared", 0)
+
+
+def _name(program: Callable) -> str:
+    """What the compile log and the watchdog call ``program``: its ``name``, else its own."""
+    return getattr(program, "name", None) or getattr(program, "__name__", type(program).__name__)
+
+
+def _jit(over: Callable, program: Callable, sharding: NamedSharding, **static) -> Callable:
+    """``over`` jitted under ``program``'s name, with the compile options for ``sharding``'s
+    platform (:mod:`rnn_jax.training.compiler`). ``program`` is a static argument hashed by
+    value, so equal programs share one compilation."""
+    platform = sharding.mesh.devices.flat[0].platform
+    return compiler.named_jit(over, _name(program), platform, getattr(program, "runs_once", False), **static)
 
 
 def _shards(xs, device: jax.Device):
@@ -210,17 +246,19 @@ class MemberPrograms:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def __call__(self, fn: Callable, name: str | None = None):
+    def __call__(self, fn: Callable):
         """``fn`` of one member's arrays -> a function of the stacked arrays.
 
         Args:
-            fn: the function of one member, hashable by value (equal functions must compute
-                the same thing; see :mod:`rnn_jax.training.programs`).
-            name: what ``watch`` calls it (default: ``fn``'s class name).
+            fn: a function of one member's arrays, hashable (equal functions must compute
+                the same thing), such as a program of :mod:`rnn_jax.training.programs`. Its
+                optional attributes: ``name`` (what the watch and the compile log call it),
+                ``shared`` (how many of its last arguments are the same for every member,
+                placed with :meth:`Mesh1D.replicate`; default 0) and ``runs_once``
+                (:mod:`~rnn_jax.training.compiler`; default ``False``).
         """
-        name = name or type(fn).__name__.lower()
         over = self._run_all if self.per_call is None else self._run_groups
-        return functools.partial(over, fn, name, {})
+        return functools.partial(over, fn, _name(fn), {})
 
     def _check_alone(self, name: str, compiled, devices) -> bool:
         """Whether program ``name`` must run one call at a time (:mod:`~rnn_jax.runner.concurrency`)."""
@@ -229,14 +267,16 @@ class MemberPrograms:
     def _run_all(self, fn, name, cache, *xs):
         # Compiled ahead of time, in the caller's thread, so that its JAX settings apply.
         if "all" not in cache:
-            cache["all"] = compiled = _over_all.lower(fn, self.sharding, *xs).compile()
+            over_all = _jit(_over_all, fn, self.sharding, static_argnums=(0, 1))
+            cache["all"] = compiled = over_all.lower(fn, self.sharding, *xs).compile()
             devices = sorted(self.sharding.addressable_devices, key=lambda d: d.id)
             if len(devices) > 1 and self._check_alone(name, compiled, devices):
                 cache["devices"] = {}
+                over_group = _jit(_over_group, fn, self.sharding, static_argnames=("program", "size"))
                 for d in devices:
                     local = _shards(xs, d)
-                    cache["devices"][d] = _over_group.lower(0, *local, program=fn,
-                                                            size=jax.tree.leaves(local)[0].shape[0]).compile()
+                    cache["devices"][d] = over_group.lower(0, *local, program=fn,
+                                                           size=jax.tree.leaves(local)[0].shape[0]).compile()
         with self.watch(name):
             if "devices" in cache:
                 return self._device_by_device(cache["devices"], xs)
@@ -258,9 +298,10 @@ class MemberPrograms:
         # Traced and compiled here, in the caller's thread, so that its JAX settings
         # (``with jax.numpy_dtype_promotion(...)``, matmul precision...) apply; the
         # worker threads only run the compiled programs.
+        over_group = _jit(_over_group, fn, self.sharding, static_argnames=("program", "size"))
         for _, size in self.groups:
             if size not in cache:
-                cache[size] = _over_group.lower(0, *xs, program=fn, size=size).compile()
+                cache[size] = over_group.lower(0, *xs, program=fn, size=size).compile()
         if "alone" not in cache:
             cache["alone"] = len(self.groups) > 1 and any(
                 self._check_alone(name, cache[size], self.sharding.addressable_devices) for _, size in self.groups)

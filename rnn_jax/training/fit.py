@@ -1,8 +1,8 @@
 """``fit``: one model on one task, the notebook convenience.
 
 It runs the same compiled programs as the runner (:mod:`rnn_jax.training.programs`): one
-initialisation, one chunk of ``eval_every`` steps and one evaluation, called from a Python
-loop. A re-fit with another learning rate, clip threshold, seed or number of steps compiles
+initialisation, then for each chunk of ``eval_every`` steps the sampling of its batches, the
+training on them and one evaluation, called from a Python loop. A re-fit with another learning rate, clip threshold, seed or number of steps compiles
 nothing; the persistent compile cache serves a new process.
 """
 
@@ -18,7 +18,8 @@ from rnn_jax.io import compile_cache
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task
 from rnn_jax.training.config import TrainConfig
-from rnn_jax.training.programs import Evaluate, Initialise, TrainChunk, compiled
+from rnn_jax.training import programs
+from rnn_jax.training.programs import Evaluate, Initialise, SampleBatches, TrainChunk, compiled, held_out
 from rnn_jax.training.trainer import make_train
 
 
@@ -51,12 +52,16 @@ def fit(
     steps = trainer.for_steps()
     every = cfg.eval_every
     state = compiled(Initialise(trainer.for_programs()), np.uint32(seed), trainer.default_hparams())
-    evaluate = Evaluate(steps)
-    evals, trains = [compiled(evaluate, state.params)], []
+    evaluate, data = Evaluate(steps), held_out(trainer.task)
+    evals, trains = [compiled(evaluate, state.params, data)], []
+    train = TrainChunk(steps)
     for size in [every] * (cfg.steps // every) + ([cfg.steps % every] if cfg.steps % every else []):
-        state, metrics = compiled(TrainChunk(steps, size), state)
-        trains.append(metrics)
-        evals.append(compiled(evaluate, state.params))
+        block = programs.block_steps(trainer, size)
+        sample = SampleBatches.of(trainer, block)
+        state, metrics = programs.train_chunk(lambda key, step: compiled(sample, key, step),
+                                              lambda s, b: compiled(train, s, b), state, size, block)
+        trains.extend(metrics)
+        evals.append(compiled(evaluate, state.params, data))
     return state.params, {
         "train": {k: np.concatenate([np.asarray(t[k]) for t in trains]) for k in trains[0]},
         "eval": {k: np.stack([np.asarray(e[k]) for e in evals]) for k in evals[0]},

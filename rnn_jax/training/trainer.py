@@ -174,12 +174,8 @@ class Trainer:
         return _with_first_layer(params, flossed)
 
     def sample_batch(self, state: TrainState) -> Batch:
-        """The training batch of step ``state.step``."""
-        data_key = jax.random.fold_in(jax.random.fold_in(state.key, 0), state.step)
-        if self.cfg.train_size is None:
-            return self.task.sample(data_key, self.cfg.batch_size)
-        indices = jax.random.randint(data_key, (self.cfg.batch_size,), 0, self.cfg.train_size)
-        return self.task.training_sequences(indices)
+        """The training batch of step ``state.step`` (:func:`sample_batch`)."""
+        return sample_batch(self.task, self.cfg.batch_size, self.cfg.train_size, state.key, state.step)
 
     def loss(self, params, batch: Batch, key=None, probes=None) -> tuple[jax.Array, jax.Array]:
         """``(loss, outputs)``; dropout is active when ``key`` is given; ``probes`` (one
@@ -254,9 +250,16 @@ class Trainer:
 
         return jax.lax.scan(body, state, None, length=num_steps)
 
-    def evaluate(self, params) -> dict[str, jax.Array]:
-        """The task's metrics on its fixed held-out set (no dropout)."""
-        batch = self.task.eval_batch()
+    def train_on(self, state: TrainState, batches: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+        """One step per batch of ``batches`` (stacked on a leading axis, as
+        :class:`~rnn_jax.training.programs.SampleBatches` draws them) as one ``lax.scan``:
+        equal, bit for bit, to :meth:`train_chunk` over as many steps."""
+        return jax.lax.scan(self.train_step, state, batches)
+
+    def evaluate(self, params, batch: Batch | None = None) -> dict[str, jax.Array]:
+        """The task's metrics on ``batch`` (default: its fixed held-out set ``task.eval_batch()``),
+        without dropout."""
+        batch = self.task.eval_batch() if batch is None else batch
         outputs = self.model.apply(params, batch.inputs, batch.lengths)
         return self.task.metrics(outputs, batch)
 
@@ -282,6 +285,19 @@ class Trainer:
             evals.append(jax.tree.map(lambda a: a[None], self.evaluate(state.params)))
         concat = lambda parts: jax.tree.map(lambda *a: jnp.concatenate(a), *parts)  # noqa: E731
         return state, History(train=concat(trains), eval=concat(evals))
+
+
+def sample_batch(task: Task, batch_size: int, train_size: int | None, key, step) -> Batch:
+    """The training batch of step ``step`` of the run whose state holds ``key``: fresh
+    sequences from ``fold_in(fold_in(key, 0), step)``, or with ``train_size`` that many
+    sequences of the task's fixed training set, picked with that key. A function of the task
+    and the batch alone, so runs of any model share the program that samples it
+    (:class:`~rnn_jax.training.programs.SampleBatches`)."""
+    data_key = jax.random.fold_in(jax.random.fold_in(key, 0), step)
+    if train_size is None:
+        return task.sample(data_key, batch_size)
+    indices = jax.random.randint(data_key, (batch_size,), 0, train_size)
+    return task.training_sequences(indices)
 
 
 def make_train(cfg: TrainConfig) -> Trainer:
