@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 from rnn_jax import runner
 
-from rnn_jax.analysis import plots
+from rnn_jax.analysis import diagnostics, plots
 
 from rnn_jax.io import compile_cache, results, rundir
 from rnn_jax.training.optim import OptimConfig, ParamGroup
@@ -27,7 +27,7 @@ C = TypeVar("C")
 class Common:
     QUICK: ClassVar[Mapping[str, Any]] = {"seeds": 2}
     """The --quick preset: values for fields the user did not set."""
-    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = ()
+    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = ("diagnose",)
     """Tuple options that may be given no value (every other one needs at least one)."""
 
     seeds: int = 8
@@ -48,6 +48,10 @@ class Common:
     debug: bool = False
     """When a seed diverges, replay its step under checkify and name the operation (file and
     line) that produced the first NaN."""
+    diagnose: tuple[str, ...] = ("grad_norms", "lyapunov")
+    """What the runner records at its diagnostics steps: grad_norms (‖∂L/∂h_t‖, the
+    gradient figures), lyapunov (the Lyapunov figure), jacobian_spectral (‖∂h_T/∂h_t‖₂, in
+    the results only). Each one asked for is compiled; none drawn is left out."""
     coordinator: str = ""
     """Several processes (jax.distributed): "host:port" of process 0 (with --num-processes and
     --process-id), or "auto" on Slurm, Open MPI or a TPU pod. Empty: one process."""
@@ -72,7 +76,7 @@ class Training(Common):
     """:class:`Common` plus what every training experiment sets."""
 
     QUICK: ClassVar[Mapping[str, Any]] = {**Common.QUICK, "steps": 40, "eval_every": 20, "batch_size": 16}
-    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = ("param_groups",)
+    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = (*Common.MAY_BE_EMPTY, "param_groups")
 
     steps: int = 1000
     """Training steps per seed."""
@@ -273,6 +277,9 @@ def check_common(cfg: Common) -> None:
         problems.append(f"--seeds {cfg.seeds}: expected a positive number of seeds")
     if not cfg.run_dir:
         problems.append("--run-dir: expected a directory path")
+    unknown = [d for d in cfg.diagnose if d not in diagnostics.RECORDABLE]
+    if unknown:
+        problems.append(f"--diagnose {' '.join(unknown)}: expected names from {' '.join(diagnostics.RECORDABLE)}")
     for field in dataclasses.fields(cfg):
         value = getattr(cfg, field.name)
         if isinstance(value, tuple) and not value and field.name not in cfg.MAY_BE_EMPTY:
@@ -322,6 +329,7 @@ def run_all(experiment: str, configs: Mapping[str, TrainConfig], cfg: Common, *,
     paths = rundir.write_experiment(cfg.run_dir, experiment, list(configs), dataclasses.asdict(cfg))
     for path, (name, train_cfg) in zip(paths, configs.items()):
         print(f"== {name}: {train_cfg.model.cell_name} on {train_cfg.task_fn.name}, {cfg.seeds} seeds -> {path}", flush=True)
+        run_options.setdefault("diagnose", cfg.diagnose)
         runner.run(train_cfg, seeds=cfg.seeds, sweep=(sweeps or {}).get(name, sweep), run_dir=path, progress=cfg.progress, debug=cfg.debug,
                    tensorboard=os.path.join(cfg.tensorboard, name) if cfg.tensorboard else None, **run_options)
     return results.load(paths)

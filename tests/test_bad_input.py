@@ -120,6 +120,10 @@ CASES = [
      r"cfg.steps=25 must be a multiple of cfg.eval_every=10"),
     ("diagnostics at an odd step", lambda: run(_cfg(), diagnose_at=[5], progress=False), ValueError,
      r"diagnose_at step 5 must be a multiple of eval_every=10"),
+    ("an unknown diagnostic", lambda: run(_cfg(), diagnose=("grad_norms", "hessian"), progress=False), ValueError,
+     r"diagnose names 'hessian'; expected names from grad_norms, jacobian_spectral, lyapunov"),
+    ("one diagnostic as a string", lambda: run(_cfg(), diagnose="lyapunov", progress=False), TypeError,
+     r"diagnose='lyapunov' must be a tuple of names"),
 ]
 
 

@@ -360,3 +360,15 @@ def test_runs_on_equal_array_tasks_share_their_compiled_programs():
     again, n = count_compilations(lambda: run(cfg(second), seeds=2, progress=False, diagnose_at=[]))
     assert n == 0
     assert make_train(cfg(first)) == make_train(cfg(second)) != make_train(cfg(other))
+
+
+def test_a_run_records_and_compiles_only_the_diagnostics_it_asks_for():
+    everything = run(_cfg(), seeds=1, progress=False)
+    only, programs_only = count_compilations(lambda: run(_cfg("gru", steps=20), seeds=1, progress=False,
+                                                         diagnose=("grad_norms",)))
+    assert set(everything.diagnostics[0]) >= set(diagnostics.RECORDABLE)
+    assert diagnostics.RECORDABLE[0] == "grad_norms" and not set(only.diagnostics[0]) & set(diagnostics.RECORDABLE[1:])
+    np.testing.assert_array_equal(only.diagnostics[0]["grad_norms"], everything.diagnostics[0]["grad_norms"])
+    _, programs_none = count_compilations(lambda: run(_cfg("gru", steps=20), seeds=1, progress=False, diagnose=()))
+    assert programs_none == 0 and programs_only == 2  # the same run again: the smaller diagnostics program, and
+    # the join of its outputs over member groups

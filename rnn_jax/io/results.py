@@ -200,8 +200,11 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
             train.append(_long(name, result.train, steps))
         eval_.append(_long(name, result.eval, result.eval_steps))
         for step, d in result.diagnostics.items():
-            if "grad_norms" in d:  # between the diagnostics steps only the spectra are recorded
+            # between the diagnostics steps only the spectra are recorded, and a run records
+            # only the diagnostics it asked for (runner.run(..., diagnose=...))
+            if rundir.GRAD_NORMS in d:
                 grads.append(_indexed(name, step, ("member", "layer", "t"), value=d[rundir.GRAD_NORMS]))
+            if rundir.JACOBIAN_SPECTRAL in d:
                 jac.append(_indexed(name, step, ("member", "t"), value=d[rundir.JACOBIAN_SPECTRAL]))
             if rundir.LYAPUNOV in d:  # runs recorded before the exponents were have none
                 lyapunov.append(_indexed(name, step, ("member", "index"), value=d[rundir.LYAPUNOV]))

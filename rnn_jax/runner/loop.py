@@ -26,6 +26,7 @@ import jax
 import numpy as np
 
 from rnn_jax import _checks
+from rnn_jax.analysis.diagnostics import RECORDABLE, check_recordable
 from rnn_jax.io import compile_cache, configs
 from rnn_jax.io.results import RunParts, RunResult, load_run
 from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process, write_failed
@@ -48,6 +49,7 @@ class Plan:
     mesh: Mesh1D
     members_per_call: int | None
     diagnose_at: tuple[int, ...]
+    diagnose: tuple[str, ...]
     diagnostics_batch: int
     jacobian_batch: int
     checkpoint_every: int
@@ -68,7 +70,8 @@ class Plan:
     def identity(self) -> dict[str, Any]:
         """What must match for a resume."""
         return {"train_config": self.config_dict, **self.members.identity(),
-                "diagnose_at": list(self.diagnose_at), "chunk_steps": self.cfg.eval_every}
+                "diagnose_at": list(self.diagnose_at), "diagnose": list(self.diagnose),
+                "chunk_steps": self.cfg.eval_every}
 
     def record(self) -> dict[str, Any]:
         """What else ``config.json`` holds: the member table and the task's facts."""
@@ -88,7 +91,7 @@ class Plan:
         return 3 * per_member * m + metrics + diagnostics_bytes + (1 << 20)
 
 
-def plan(cfg, seeds, sweep, *, diagnose_at, diagnostics_batch, jacobian_batch, checkpoint_every,
+def plan(cfg, seeds, sweep, *, diagnose_at, diagnose, diagnostics_batch, jacobian_batch, checkpoint_every,
          members_per_call, devices) -> Plan:
     """Checks every argument of :func:`run` (before anything is traced) and builds the :class:`Plan`."""
     if not isinstance(cfg, TrainConfig):
@@ -108,8 +111,9 @@ def plan(cfg, seeds, sweep, *, diagnose_at, diagnostics_batch, jacobian_batch, c
     for s in diagnose_at:
         if s % chunk or s > cfg.steps:
             raise ValueError(f"diagnose_at step {s} must be a multiple of eval_every={chunk} and <= steps={cfg.steps}")
-    return Plan(make_train(cfg), members, mesh, per_call, diagnose_at, diagnostics_batch, jacobian_batch,
-                checkpoint_every)
+    recorded = check_recordable(diagnose)
+    return Plan(make_train(cfg), members, mesh, per_call, diagnose_at if recorded else (), recorded, diagnostics_batch,
+                jacobian_batch, checkpoint_every)
 
 
 def run(
@@ -120,6 +124,7 @@ def run(
     *,
     resume: bool = True,
     diagnose_at: Sequence[int] | None = None,
+    diagnose: Sequence[str] = RECORDABLE,
     diagnostics_batch: int = 128,
     jacobian_batch: int = 8,
     checkpoint_every: int = 1,
@@ -143,6 +148,10 @@ def run(
         resume: continue an existing run directory (``False`` refuses one that has checkpoints).
         diagnose_at: steps (multiples of ``eval_every``) at which to record diagnostics;
             default: 0, the first evaluation and the last step.
+        diagnose: what to record there (each is compiled only when asked for):
+            ``"grad_norms"`` (‖∂L/∂h_t‖ per layer), ``"jacobian_spectral"`` (‖∂h_T/∂h_t‖₂)
+            and ``"lyapunov"`` (the first layer's Lyapunov exponents); default: all three.
+            The spectra of ``W_hh`` are recorded at every evaluation whatever this is.
         diagnostics_batch: held-out sequences used for ‖∂L/∂h_t‖.
         jacobian_batch: sequences used for ‖∂h_T/∂h_t‖ (costs ``h`` backward passes each).
         checkpoint_every: save a checkpoint every this many chunks (and always at the end).
@@ -183,7 +192,7 @@ def run(
     if watchdog is not None and not isinstance(watchdog, Watchdog):
         raise TypeError(f"watchdog={watchdog!r} must be a runner.Watchdog or None")
     compile_cache.enable()  # on by default; see rnn_jax.io.compile_cache
-    p = plan(cfg, seeds, sweep, diagnose_at=diagnose_at, diagnostics_batch=diagnostics_batch,
+    p = plan(cfg, seeds, sweep, diagnose_at=diagnose_at, diagnose=diagnose, diagnostics_batch=diagnostics_batch,
              jacobian_batch=jacobian_batch, checkpoint_every=checkpoint_every, members_per_call=members_per_call,
              devices=devices)
     if tensorboard is not None and not isinstance(tensorboard, (str, os.PathLike)):
@@ -230,7 +239,8 @@ def _build(p: Plan, over: MemberPrograms) -> _Programs:
     cross-device collective, which can deadlock host devices. Evaluation is its own program:
     inside the chunk program it would be compiled twice."""
     made = programs.programs(p.trainer, chunk_steps=p.cfg.eval_every, diagnostics_batch=p.diagnostics_batch,
-                             jacobian_batch=p.jacobian_batch, members=p.mesh.padded // len(p.mesh.devices))
+                             jacobian_batch=p.jacobian_batch, members=p.mesh.padded // len(p.mesh.devices),
+                             recorded=p.diagnose)
     held_out = p.mesh.replicate(jax.device_get(programs.held_out(p.trainer.task)))
     return _Programs(*map(over, made), held_out, made[1].steps)
 

@@ -103,12 +103,14 @@ class Evaluate:
 
 @dataclasses.dataclass(frozen=True)
 class Diagnose:
-    """``(params, held_out) -> diagnostics``: :func:`~rnn_jax.analysis.diagnostics.record` on
-    the first ``batch`` held-out sequences (``jacobian_batch`` of them for the Jacobian norms)."""
+    """``(params, held_out) -> diagnostics``: :func:`~rnn_jax.analysis.diagnostics.record` of
+    ``what`` on the first ``batch`` held-out sequences (``jacobian_batch`` of them for the
+    Jacobian norms and Lyapunov exponents)."""
 
     trainer: Trainer
     batch: int
     jacobian_batch: int
+    what: tuple[str, ...] = diagnostics.RECORDABLE
     name = "diagnose"
     runs_once = False
     shared = 1
@@ -116,7 +118,7 @@ class Diagnose:
     def __call__(self, params, held_out: Batch):
         held_out = jax.tree.map(lambda a: a[: self.batch], held_out)
         return diagnostics.record(self.trainer.model, params, held_out, self.trainer.task,
-                                  jacobian_batch=self.jacobian_batch)
+                                  jacobian_batch=self.jacobian_batch, what=self.what)
 
 
 BATCHES_BYTES = 256 * 2**20
@@ -141,13 +143,14 @@ def train_chunk(sample: Callable, train: Callable, state, steps: int, block: int
     return state, metrics
 
 
-def programs(trainer: Trainer, *, chunk_steps: int, diagnostics_batch: int, jacobian_batch: int, members: int = 1):
+def programs(trainer: Trainer, *, chunk_steps: int, diagnostics_batch: int, jacobian_batch: int, members: int = 1,
+             recorded: tuple[str, ...] = diagnostics.RECORDABLE):
     """The programs of a run: initialise, sample a block of training batches, train on it,
     evaluate, diagnose."""
     steps = trainer.for_steps()
     block = block_steps(trainer, chunk_steps, members)
     return (Initialise(trainer.for_programs()), SampleBatches.of(trainer, block), TrainChunk(steps), Evaluate(steps),
-            Diagnose(steps, diagnostics_batch, jacobian_batch))
+            Diagnose(steps, diagnostics_batch, jacobian_batch, recorded))
 
 
 def held_out(task: Task) -> Batch:
