@@ -370,5 +370,4 @@ def test_a_run_records_and_compiles_only_the_diagnostics_it_asks_for():
     assert diagnostics.RECORDABLE[0] == "grad_norms" and not set(only.diagnostics[0]) & set(diagnostics.RECORDABLE[1:])
     np.testing.assert_array_equal(only.diagnostics[0]["grad_norms"], everything.diagnostics[0]["grad_norms"])
     _, programs_none = count_compilations(lambda: run(_cfg("gru", steps=20), seeds=1, progress=False, diagnose=()))
-    assert programs_none == 0 and programs_only == 2  # the same run again: the smaller diagnostics program, and
-    # the join of its outputs over member groups
+    assert programs_none == 0 and programs_only == 1  # the same run again: only the smaller diagnostics program

@@ -313,4 +313,4 @@ class MemberPrograms:
         with self.watch(name):
             together = self._pool is not None and not cache["alone"]
             parts = list(self._pool.map(one, self.groups) if together else map(one, self.groups))
-        return _concatenate(parts)
+        return parts[0] if len(parts) == 1 else _concatenate(parts)
