@@ -19,18 +19,53 @@ from typing import Any
 COMPILE_STAGES = r"""
 import jax
 seconds = {"compile_s": 0.0, "trace_s": 0.0, "lower_s": 0.0, "backend_s": 0.0, "programs": 0}
+by_program = {}
 STAGES = {"/jax/core/compile/jaxpr_trace_duration": "trace_s",
           "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
           "/jax/core/compile/backend_compile_duration": "backend_s"}
-def listen(event, duration, **kwargs):
+def listen(event, duration, fun_name="?", **kwargs):
     if event in STAGES:
+        stage = STAGES[event]
+        own = by_program.setdefault(fun_name.removeprefix("jit(").removesuffix(")"),
+                                    {"trace_s": 0.0, "lower_s": 0.0, "backend_s": 0.0, "programs": 0})
         seconds["compile_s"] += duration
-        seconds[STAGES[event]] += duration
-        seconds["programs"] += event.endswith("backend_compile_duration")
+        seconds[stage] += duration
+        own[stage] += duration
+        if stage == "backend_s":
+            seconds["programs"] += 1
+            own["programs"] += 1
 jax.monitoring.register_event_duration_secs_listener(listen)
 """
 """Script text that sums, in ``seconds``, the time JAX's monitoring reports for tracing,
-lowering and XLA's backend compile, and counts the programs compiled (``jax`` imported)."""
+lowering and XLA's backend compile (or persistent-cache read), and counts the programs
+compiled; ``by_program`` holds the same by the compiled function's name (the runner's
+programs are ``init``, ``chunk``, ``evaluate``, ``diagnose`` and ``held_out``;
+:mod:`rnn_jax.training.compiler`). Needs nothing imported."""
+
+EXPERIMENT_DRIVER = """
+import json, sys, time
+start = time.perf_counter()
+""" + COMPILE_STAGES + r"""
+from experiments import _common, vanishing_gradients
+_common.cli(vanishing_gradients.main, vanishing_gradients.Config)
+print(json.dumps({**seconds, "wall_s": time.perf_counter() - start, "by_program": by_program}))
+"""
+"""``python -c EXPERIMENT_DRIVER [options]`` runs ``experiments.vanishing_gradients`` as its
+command line does (imports included in ``wall_s``), then prints its compile times as JSON."""
+
+
+def program_lines(by_program: Mapping[str, Mapping[str, float]], indent: str = "  ") -> str:
+    """The compile time of each program, longest backend compile first, one line each."""
+    rows = sorted(by_program.items(), key=lambda kv: -kv[1]["backend_s"])
+    return "\n".join(f"{indent}{name:<28} x{v['programs']:<3.0f} trace {v['trace_s']:5.2f}  lower {v['lower_s']:5.2f}  "
+                     f"XLA {v['backend_s']:5.2f} s" for name, v in rows)
+
+
+def program_delta(after: Mapping[str, Mapping[str, float]], before: Mapping[str, Mapping[str, float]]):
+    """``by_program`` of what was compiled between two snapshots."""
+    zero = {"trace_s": 0.0, "lower_s": 0.0, "backend_s": 0.0, "programs": 0}
+    delta = {name: {k: v[k] - before.get(name, zero)[k] for k in zero} for name, v in after.items()}
+    return {name: v for name, v in delta.items() if v["programs"] or v["trace_s"] > 0}
 
 
 TORCH_ADDING_BATCH = r"""

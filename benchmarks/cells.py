@@ -66,31 +66,34 @@ def torch_step(cell_name, T, B, I, H):
     return step
 
 
+def measure(cell_name: str, shape: tuple[int, int, int, int], repeats: int, extra=None) -> dict:
+    """Ours against Flax (and PyTorch when installed, and any ``extra`` contenders: name ->
+    step) at ``shape`` = (T, B, I, H): one record of median milliseconds and ratios."""
+    T, B, I, H = shape
+    contenders = {"ours": ours(cell_name, *shape), "flax": flax(cell_name, *shape), **(extra or {})}
+    try:
+        import torch  # noqa: F401
+        contenders["torch"] = torch_step(cell_name, *shape)
+    except ImportError:
+        pass
+    times = _harness.time_alternating(contenders, repeats)
+    record = {"cell": cell_name, "T": T, "B": B, "I": I, "H": H,
+              **{f"{name}_ms": ms for name, ms in times.items()}, "torch_ms": times.get("torch", math.nan)}
+    for name in times:
+        if name != "ours":
+            record[f"ours/{name}"] = times["ours"] / times[name]
+    print(f"{cell_name} T={T} B={B} I={I} H={H}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in times.items()), flush=True)
+    return record
+
+
 def main() -> None:
     args = _harness.parse(__doc__)
     repeats = args.repeats or (3 if args.quick else 7)
     shapes = SHAPES[:1] if args.quick else SHAPES
-    try:
-        import torch  # noqa: F401
-        have_torch = True
-    except ImportError:
-        have_torch = False
-    records = []
-    for cell_name in ("lstm", "gru", "rnn"):
-        for T, B, I, H in shapes:
-            contenders = {"ours": ours(cell_name, T, B, I, H), "flax": flax(cell_name, T, B, I, H)}
-            if have_torch:
-                contenders["torch"] = torch_step(cell_name, T, B, I, H)
-            times = _harness.time_alternating(contenders, repeats)
-            record = {"cell": cell_name, "T": T, "B": B, "I": I, "H": H, "ours_ms": times["ours"],
-                      "torch_ms": times.get("torch", math.nan), "flax_ms": times["flax"]}
-            record["ours/torch"] = record["ours_ms"] / record["torch_ms"]
-            record["ours/flax"] = record["ours_ms"] / record["flax_ms"]
-            records.append(record)
-            print(f"{cell_name} T={T} B={B} I={I} H={H}: ours {times['ours']:.1f} ms", flush=True)
+    records = [measure(cell_name, shape, repeats) for cell_name in ("lstm", "gru", "rnn") for shape in shapes]
     for cell_name in ("lstm", "gru", "rnn"):
         rows = [r for r in records if r["cell"] == cell_name]
-        gm = lambda key: float(np.exp(np.mean(np.log([r[key] for r in rows]))))  # noqa: E731
+        gm = lambda key: float(np.exp(np.mean(np.log([r.get(key, math.nan) for r in rows]))))  # noqa: E731
         records.append({"cell": f"{cell_name} geomean", "ours/torch": gm("ours/torch"), "ours/flax": gm("ours/flax")})
     _harness.finish("cells", args, records, ["cell", "T", "B", "I", "H", "ours_ms", "torch_ms", "flax_ms", "ours/torch", "ours/flax"])
 

@@ -5,7 +5,8 @@ run directory: *cold* with an empty cache directory, *warm* with the cache the c
 left. Wall time, and time spent compiling as JAX's monitoring reports it, are recorded: in
 all (``compile_s``) and by stage, tracing to a jaxpr (``trace_s``), lowering to MLIR
 (``lower_s``) and the backend compile or cache read (``backend_s``), with the number of
-programs (``programs``). Cold and warm runs alternate.
+programs (``programs``), and the same for each program (printed). Wall times include the
+imports. Cold and warm runs alternate.
 
     python -m benchmarks.compile_cache [--quick] [--json PATH]
 """
@@ -21,20 +22,10 @@ import tempfile
 from benchmarks import _harness
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DRIVER = """
-import json, sys, time
-""" + _harness.COMPILE_STAGES + r"""
-from experiments import _common, vanishing_gradients
-start = time.perf_counter()
-_common.cli(vanishing_gradients.main, vanishing_gradients.Config)
-print(json.dumps({**seconds, "wall_s": time.perf_counter() - start}))
-"""
-
-
 def measure(cache: str, run_dir: str, quick: bool) -> dict[str, float]:
     argv = ["--run-dir", run_dir, "--no-progress"] + (["--quick"] if quick else [])
     env = {**os.environ, "RNN_JAX_COMPILE_CACHE": cache, "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run([sys.executable, "-c", DRIVER, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", _harness.EXPERIMENT_DRIVER, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
                             check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -51,6 +42,7 @@ def main() -> None:
                 records.append({"experiment": "vanishing_gradients" + (" --quick" if args.quick else ""),
                                 "cache": state, **result})
                 print(f"{state}: {result['wall_s']:.1f} s, compiling {result['compile_s']:.1f} s", flush=True)
+                print(_harness.program_lines(result.pop("by_program")), flush=True)
     _harness.finish("compile_cache", args, records, ["experiment", "cache", "wall_s", "compile_s", "trace_s", "lower_s",
                                                      "backend_s", "programs"])
 

@@ -32,6 +32,7 @@ OURS_SCRIPT = r"""
 import json, sys, time
 start = time.perf_counter()
 """ + _harness.COMPILE_STAGES + r"""
+from benchmarks._harness import program_delta
 from rnn_jax import tasks
 from rnn_jax.runner import run
 from rnn_jax.training import TrainConfig, fit, model_for
@@ -43,17 +44,19 @@ def cfg(lr):
     return TrainConfig(steps=STEPS, batch_size=32, eval_every=STEPS // 3, optim=OptimConfig("adam", lr, clip=1.0))
 times = {"import": time.perf_counter() - start}
 for name, hidden, lr in (("fit", 32, 3e-3), ("refit_lr", 32, 1e-2), ("fit_hidden", 64, 1e-2)):
-    t, before = time.perf_counter(), dict(seconds)
+    t, before, before_programs = time.perf_counter(), dict(seconds), json.loads(json.dumps(by_program))
     _, history = fit(model_for(task, "lstm", hidden), task, cfg(lr))
     times[name] = time.perf_counter() - t
     times.update({f"{name}_{stage}": seconds[stage] - before[stage] for stage in ("trace_s", "lower_s", "backend_s",
                                                                                   "programs")})
+    times[f"{name}_by_program"] = program_delta(by_program, before_programs)
 for name, lrs in (("sweep", [1e-3, 3e-3]), ("resweep", [2e-3, 5e-3])):
-    t = time.perf_counter()
+    t, before_programs = time.perf_counter(), json.loads(json.dumps(by_program))
     run(TrainConfig(model=model_for(task, "lstm", 32), task=task, steps=STEPS, batch_size=32, eval_every=STEPS // 3,
                     optim=OptimConfig("adam", 3e-3, clip=1.0)), seeds=SEEDS, sweep={"learning_rate": lrs},
         progress=False, diagnose_at=[])
     times[name] = time.perf_counter() - t
+    times[f"{name}_by_program"] = program_delta(by_program, before_programs)
 times["total"] = time.perf_counter() - start
 print(json.dumps(times))
 """
@@ -132,7 +135,11 @@ def main() -> None:
             samples["torch"].append(_process(TORCH_SCRIPT, [str(steps), str(seeds)], env))
             samples["rnn_jax cold"].append(_process(OURS_SCRIPT, [str(steps), str(seeds)], env))
             samples["rnn_jax warm"].append(_process(OURS_SCRIPT, [str(steps), str(seeds)], env))
-        print(json.dumps({k: v[-1] for k, v in samples.items()}), flush=True)
+        print(json.dumps({k: {p: v[-1][p] for p in PARTS} for k, v in samples.items()}), flush=True)
+        for contender in ("rnn_jax cold", "rnn_jax warm"):
+            for part in ("fit", "refit_lr", "fit_hidden", "sweep", "resweep"):
+                print(f"{contender}, {part}: {samples[contender][-1][part]:.2f} s; compiled:\n" +
+                      _harness.program_lines(samples[contender][-1][f"{part}_by_program"], "    "), flush=True)
     medians = {k: {p: statistics.median(s[p] for s in v) for p in PARTS} for k, v in samples.items()}
     torch = medians["torch"]
     records = [{"contender": k, **{f"{p}_s": m[p] for p in PARTS}, **{f"{p}_vs_torch": m[p] / torch[p] for p in PARTS}}

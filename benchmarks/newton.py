@@ -23,38 +23,39 @@ B, H, I = 16, 32, 2
 METHODS = ("full", "diagonal", "quasi_elk")
 
 
+def measure(name: str, T: int, repeats: int, methods=METHODS, batch: int = B, hidden: int = H) -> list[dict]:
+    """Forward times of ``unroll`` sequential and of each Newton ``methods`` for an untrained
+    ``name`` cell at length ``T``: one record per method, with its iterations."""
+    xs = jax.random.normal(jax.random.key(1), (batch, T, I))
+    cell = cells.get(name)
+    params = cell.init(jax.random.key(0), I, hidden)
+    contenders, iterations = {}, {}
+    forward = jax.jit(lambda p, x: unroll(cell, p, x, mode="sequential")[1])
+    contenders["sequential"] = lambda: jax.block_until_ready(forward(params, xs))
+    iterations["sequential"] = 1
+    for method in methods:
+        newton = Newton(method)
+
+        def run(p, x, newton=newton):
+            carry = cell.initial_carry(p, (x.shape[0],))
+            _, hs, info, _ = solve(cell, p, jnp.moveaxis(x, 1, 0), carry, newton=newton)
+            return hs, info.iterations
+
+        compiled = jax.jit(run)
+        iterations[method] = int(compiled(params, xs)[1])
+        contenders[method] = lambda f=compiled: jax.block_until_ready(f(params, xs))
+    times = _harness.time_alternating(contenders, repeats, warmup=1)
+    print(f"T={T} {name}: " + ", ".join(f"{k} {v:.1f} ms ({iterations[k]} it)" for k, v in times.items()), flush=True)
+    return [{"cell": name, "T": T, "B": batch, "H": hidden, "mode": key, "forward_ms": ms,
+             "vs_sequential": ms / times["sequential"], "iterations": iterations[key]} for key, ms in times.items()]
+
+
 def main() -> None:
     args = _harness.parse(__doc__)
     repeats = args.repeats or (3 if args.quick else 5)
     lengths = (100, 300) if args.quick else (100, 1000, 10_000)
     names = ("gru",) if args.quick else ("rnn", "lstm", "gru")
-    records = []
-    for T in lengths:
-        xs = jax.random.normal(jax.random.key(1), (B, T, I))
-        for name in names:
-            cell = cells.get(name)
-            params = cell.init(jax.random.key(0), I, H)
-            contenders, iterations = {}, {}
-            forward = jax.jit(lambda p, x, cell=cell: unroll(cell, p, x, mode="sequential")[1])
-            contenders["sequential"] = lambda f=forward, p=params: jax.block_until_ready(f(p, xs))
-            iterations["sequential"] = 1
-            for method in METHODS:
-                newton = Newton(method)
-
-                def run(p, x, cell=cell, newton=newton):
-                    carry = cell.initial_carry(p, (x.shape[0],))
-                    _, hs, info, _ = solve(cell, p, jnp.moveaxis(x, 1, 0), carry, newton=newton)
-                    return hs, info.iterations
-
-                compiled = jax.jit(run)
-                iterations[method] = int(compiled(params, xs)[1])
-                contenders[method] = lambda f=compiled, p=params: jax.block_until_ready(f(p, xs))
-            times = _harness.time_alternating(contenders, repeats, warmup=1)
-            for key, ms in times.items():
-                records.append({"cell": name, "T": T, "mode": key, "forward_ms": ms,
-                                "vs_sequential": ms / times["sequential"], "iterations": iterations[key]})
-            print(f"T={T} {name}: " + ", ".join(f"{k} {v:.1f} ms ({iterations[k]} it)" for k, v in times.items()),
-                  flush=True)
+    records = [record for T in lengths for name in names for record in measure(name, T, repeats)]
     _harness.finish("newton", args, records, ["cell", "T", "mode", "forward_ms", "vs_sequential", "iterations"])
 
 

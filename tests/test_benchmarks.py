@@ -44,3 +44,19 @@ def test_quick_benchmark_writes_json(name, tmp_path):
         for key in KEYS[name] - {"cell", "remat", "strategy", "experiment", "cache", "mode", "contender", "auto",
                                  "variant", "weight_gradients", "what"}:
             assert record[key] == record[key] and record[key] > 0, (key, record)  # finite, positive
+
+
+def test_the_device_benchmark_measures_each_part(tmp_path):
+    out = tmp_path / "device.json"
+    result = subprocess.run([sys.executable, "-m", "benchmarks.device", "--quick", "--budget", "600", "--allow-load",
+                             "--json", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    records = json.loads(out.read_text())["records"]
+    measured = {part: [r for r in records if r["part"] == part and "skipped" not in r]
+                for part in ("cells", "newton", "runner")}
+    assert {r["cell"] for r in measured["cells"]} == {"lstm", "gru", "rnn"}
+    assert all(r["ours_ms"] > 0 and r["ours/flax"] > 0 for r in measured["cells"])
+    assert {r["mode"] for r in measured["newton"]} == {"sequential", "full", "diagonal", "quasi_elk"}
+    assert [r["seeds"] for r in measured["runner"]] == [1, 8, 64]
+    assert all(r["member_steps_per_s"] > 0 for r in measured["runner"])
