@@ -61,8 +61,9 @@ def _call(cell, params, xs, case, mode, newton=None):
     return outputs, grads
 
 
-@pytest.mark.parametrize("name, method", [("rnn", "full"), ("lstm", "full"), ("gru", "full"), ("lstm", "diagonal"),
-                                          ("gru", "damped"), ("rnn", "quasi_elk")])
+@pytest.mark.parametrize("name, method", [pytest.param("rnn", "full", marks=pytest.mark.slow), ("lstm", "full"),
+                                          pytest.param("gru", "full", marks=pytest.mark.slow), ("lstm", "diagonal"),
+                                          ("gru", "damped"), ("rnn", "quasi_elk")])  # slow ones: 8-10 s each
 def test_equals_the_sequential_loop_in_float64(name, method):
     with jax.enable_x64(True):
         cell, params, xs = _setup(name, jnp.float64)

@@ -61,7 +61,7 @@ def _matrix(tmp_path, cell: str, devices: int, hidden: str, seeds: str, seq_len:
     assert len(done.stdout.splitlines()) == len(hidden.split(",")) * len(seeds.split(","))
 
 
-@pytest.mark.parametrize("devices", [1, 2])
+@pytest.mark.parametrize("devices", [1, pytest.param(2, marks=pytest.mark.slow)])  # 2: 15 s, slow (the matrix too)
 def test_the_lstm_of_the_published_setups_trains_with_two_seeds(tmp_path, devices):
     """The reported case: LSTM, hidden 128, 2 seeds (it hung in the step-0 diagnostics)."""
     _matrix(tmp_path, "lstm", devices, "128", "2")

@@ -51,7 +51,7 @@ def test_the_initialisation_compiled_for_a_fast_compile_is_bit_identical(key):
     chex.assert_trees_all_equal(fast.opt_state, plain.opt_state)
 
 
-@pytest.mark.parametrize("train_size", [None, 50])
+@pytest.mark.parametrize("train_size", [None, pytest.param(50, marks=pytest.mark.slow)])  # 50: 8 s, slow
 def test_batches_sampled_ahead_train_exactly_as_batches_sampled_inside(key, train_size):
     trainer = _trainer(train_size=train_size)
     state = trainer.init(key)

@@ -161,6 +161,7 @@ def test_members_grid_order():
     assert members.points[1] == {"learning_rate": 0.1, "clip": 2.0}
 
 
+@pytest.mark.slow  # 16 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_every_member_strategy_gives_the_same_results(monkeypatch):
     """vmap, one member per call, and groups of 3 over 4 members (a ragged last group); the
     groups' values do not depend on how many run at once (bit for bit)."""

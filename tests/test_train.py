@@ -95,6 +95,7 @@ def test_vmapped_seed_k_equals_single_run_k_and_sweep_axis(key):
     np.testing.assert_array_equal(trainer.cfg.eval_steps, [0, 5, 10, 15])
 
 
+@pytest.mark.slow  # 13 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_whole_run_equals_step_by_step_chunks(key):
     trainer = make_train(_cfg("lstm", steps=12, eval_every=4))
     final, history = jax.jit(trainer)(key)
@@ -180,6 +181,7 @@ def test_tanh_rnn_trains_on_short_adding_problem():
     assert history["train"]["loss"][-100:].mean() < history["train"]["loss"][:50].mean()
 
 
+@pytest.mark.slow  # 12 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
 def test_gru_learns_sequential_digits():
     task = tasks.get("digits")
     cfg = TrainConfig(steps=600, batch_size=64, eval_every=300, optim=OptimConfig(learning_rate=1e-2))
