@@ -237,9 +237,9 @@ def record(model: SequenceModel, params, batch: Batch, task: Task, *, jacobian_b
     """What the runner records for one member at a diagnostics step (pure; runs compiled),
     those of ``what`` only: ``grad_norms`` ``[layers, t]`` on ``batch``, and
     ``jacobian_spectral`` ``[t]`` and ``lyapunov`` (:func:`finite_time_lyapunov`) of the first
-    layer's forward cell on the first ``jacobian_batch`` sequences. Compiling each costs
-    about as much as the others together (an LSTM at h = 32, T = 100: 0.29, 0.57 and 0.46 s),
-    so a run compiles only what it records."""
+    layer's forward cell on the first ``jacobian_batch`` sequences. Each is a large share of
+    the compile (an LSTM at h = 32, T = 100: 0.29, 0.57 and 0.46 s of XLA on their own), so a
+    run compiles only what it records."""
     cell_params, inputs = model.cell_params(params)[0][0], batch.inputs[:jacobian_batch]
     compute = {
         rundir.GRAD_NORMS: lambda: hidden_grad_norms(model, params, batch, task),

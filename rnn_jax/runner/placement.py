@@ -298,9 +298,9 @@ class MemberPrograms:
         # Traced and compiled here, in the caller's thread, so that its JAX settings
         # (``with jax.numpy_dtype_promotion(...)``, matmul precision...) apply; the
         # worker threads only run the compiled programs.
-        over_group = _jit(_over_group, fn, self.sharding, static_argnames=("program", "size"))
         for _, size in self.groups:
-            if size not in cache:
+            if size not in cache:  # the named jit is looked up only to compile, not on every call
+                over_group = _jit(_over_group, fn, self.sharding, static_argnames=("program", "size"))
                 cache[size] = over_group.lower(0, *xs, program=fn, size=size).compile()
         if "alone" not in cache:
             cache["alone"] = len(self.groups) > 1 and any(

@@ -7,7 +7,7 @@ no backend optimisation. Its values are bit-identical (it draws random numbers a
 arrays; a test checks this), and it compiles about 3x faster (an LSTM's initialisation:
 0.68 s -> 0.23 s). The programs that run at every step keep XLA's defaults: with the
 elemental emitters a training chunk compiled 30-45% faster but ran 5-25% slower, and an
-evaluation ran 2-3x slower (``benchmarks/README.md``, "Compile time"). The options are part of
+evaluation ran 2-3x slower (``benchmarks/README.md``, "Where users wait: compile less"). The options are part of
 a program's identity, the same for every run, so a result does not depend on who compiled
 it (``fit`` or the runner, alone or among many seeds). Other platforms compile with XLA's
 defaults, and so does a jaxlib that no longer knows an option, after one warning.
