@@ -35,10 +35,12 @@ def _figure(ncols: int = 1, width: float = 4.2, height: float = 3.2):
 
 
 def colour(name: str, index: int) -> str:
+    """The colour of cell ``name`` (its fixed colour, else the ``index``-th of the Okabe-Ito palette)."""
     return CELL_COLOURS.get(name, OKABE_ITO[(index + 4) % len(OKABE_ITO)])
 
 
 def label(name: str) -> str:
+    """The legend label of cell ``name`` (``"lstm"`` -> ``"LSTM"``), else the name itself."""
     return CELL_LABELS.get(name, name)
 
 

@@ -38,6 +38,7 @@ from rnn_jax.types import Carry, Params
 
 
 def identity_hidden(carry: jax.Array) -> jax.Array:
+    """The default ``Cell.hidden``: the carry is the hidden state."""
     return carry
 
 
@@ -176,10 +177,12 @@ def add_bias(y: jax.Array, b: jax.Array) -> jax.Array:
 
 
 def hidden_size(params: Params) -> int:
+    """The hidden size of a cell with a recurrent matrix ``w_hh[..., G*h, h]``."""
     return params["w_hh"].shape[-1]
 
 
 def zeros_hidden(params: Params, batch_shape: tuple[int, ...]) -> jax.Array:
+    """A zero hidden state ``[*batch_shape, h]`` in ``w_hh``'s dtype (the usual ``initial_carry``)."""
     return jnp.zeros((*tuple(batch_shape), hidden_size(params)), params["w_hh"].dtype)
 
 

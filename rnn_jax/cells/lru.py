@@ -59,9 +59,10 @@ def lru(*, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = 2 * math
     """A Linear Recurrent Unit.
 
     Args:
-        r_min, r_max: the ring ``r_min ≤ |λ| ≤ r_max`` of the initial eigenvalues. Default:
-            the ring the paper uses for long-range tasks, 0.9 to 0.999 (its code's defaults,
-            0 and 1, fill the whole unit disk).
+        r_min: the inner radius of the ring ``r_min ≤ |λ| ≤ r_max`` of the initial
+            eigenvalues. Default: the ring the paper uses for long-range tasks, 0.9 to 0.999
+            (its code's defaults, 0 and 1, fill the whole unit disk).
+        r_max: the ring's outer radius.
         max_phase: initial phases are ``U[0, max_phase]`` (the paper narrows it to π/10 on its
             longest tasks).
         normalize: γ normalisation (``γ = sqrt(1 - |λ|²)``, trained); ``False``: no γ.

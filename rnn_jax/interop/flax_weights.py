@@ -11,10 +11,12 @@ dense layer as ``kernel[in, out]`` (ours: ``w[out, in]``), in gate order ``i, f,
   from it, our ``b_hn`` is zero; written to it, a nonzero ``b_hn`` is refused;
 * SimpleCell: on the input side.
 
-    kind, params = from_flax_params(linen.LSTMCell(32), variables["params"]["cell"])
-    final, hs = unroll(cells.get(kind), params, x)              # == linen.RNN(cell)(x)
-    flax_params = to_flax_params(params, linen.GRUCell(32))       # a linen param dict
-    to_flax_params(params, nnx_cell)                               # NNX: written into the module
+```python
+kind, params = from_flax_params(linen.LSTMCell(32), variables["params"]["cell"])
+final, hs = unroll(cells.get(kind), params, x)              # == linen.RNN(cell)(x)
+flax_params = to_flax_params(params, linen.GRUCell(32))       # a linen param dict
+to_flax_params(params, nnx_cell)                               # NNX: written into the module
+```
 
 flax is imported only by these functions. Flax's carry for an LSTM is ``(c, h)``; ours is
 ``(h, c)``.

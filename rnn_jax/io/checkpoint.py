@@ -51,6 +51,7 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def all_steps(self) -> list[int]:
+        """The steps of every complete checkpoint on disk, sorted."""
         self._manager.reload()
         return sorted(self._manager.all_steps())
 
@@ -65,6 +66,7 @@ class Checkpointer:
         return restored._replace(key=jax.random.wrap_key_data(restored.key, impl=impl))
 
     def close(self) -> None:
+        """Waits for pending writes and releases the checkpoint manager."""
         self._manager.close()
 
     def __enter__(self) -> Checkpointer:

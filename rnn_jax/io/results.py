@@ -84,6 +84,7 @@ class RunParts:
 
     def result(self, run_dir: str, members: list[dict[str, Any]], state: Any,
                diverged: list[dict[str, Any]]) -> RunResult:
+        """The parts gathered so far as one :class:`RunResult` (metrics concatenated over chunks)."""
         trains, evals = self.train, self.eval
         train = {k: np.concatenate([t[k] for t in trains], axis=1) for k in trains[0]} if trains else {}
         eval_ = {k: np.stack([e[k] for _, e in evals], axis=1) for k in evals[0][1]} if evals else {}

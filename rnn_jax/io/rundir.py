@@ -109,6 +109,7 @@ def _atomic_write(path: str, write) -> None:
 
 
 def save_json(path: str, data: Any) -> None:
+    """Writes ``data`` as JSON to ``path`` atomically (a reader never sees half a file)."""
     _atomic_write(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=True).encode()))
 
 
@@ -159,14 +160,17 @@ class RunDir:
         return os.path.exists(os.path.join(self.path, CONFIG))
 
     def has_checkpoints(self) -> bool:
+        """Whether the run directory holds any checkpoint."""
         return os.path.isdir(self.checkpoints) and bool(os.listdir(self.checkpoints))
 
     # --- writing ----------------------------------------------------------------------
 
     def write_npz(self, path: str, arrays: Mapping[str, Any]) -> None:
+        """Writes ``arrays`` to the ``.npz`` file ``path`` atomically."""
         _atomic_write(path, lambda f: np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()}))
 
     def write_json(self, path: str, data: Any) -> None:
+        """Writes ``data`` as JSON to ``path`` atomically."""
         save_json(path, data)
 
     def make(self) -> None:
@@ -206,15 +210,19 @@ class RunDir:
             self.write_json(os.path.join(self.path, CONFIG), {**identity, **record, "environment": environment()})
 
     def write_train(self, step: int, metrics: Mapping[str, Any]) -> None:
+        """Writes the training metrics of the chunk that ends at ``step``."""
         self.write_npz(self._file("train", step), metrics)
 
     def write_eval(self, step: int, metrics: Mapping[str, Any]) -> None:
+        """Writes the held-out metrics measured at ``step``."""
         self.write_npz(self._file("eval", step), metrics)
 
     def write_diagnostics(self, step: int, values: Mapping[str, Any]) -> None:
+        """Writes the diagnostics recorded at ``step``."""
         self.write_npz(self._file("step", step), values)
 
     def write_status(self, step: int, steps: int, diverged: list[dict[str, Any]]) -> None:
+        """Writes ``status.json``: the step reached, of how many, and the members that diverged."""
         self.write_json(os.path.join(self.path, STATUS),
                         {"step": int(step), "steps": int(steps), "finished": bool(step >= steps), "diverged": diverged})
 
@@ -236,11 +244,13 @@ class RunDir:
     # --- reading ----------------------------------------------------------------------
 
     def read_config(self) -> dict[str, Any]:
+        """The run's ``config.json``; ``FileNotFoundError`` if this is not a run directory."""
         if not self.exists():
             raise FileNotFoundError(f"{self.path} is not a run directory (no {CONFIG})")
         return _read_json(os.path.join(self.path, CONFIG))
 
     def read_status(self) -> dict[str, Any]:
+        """The run's ``status.json``."""
         return _read_json(os.path.join(self.path, STATUS))
 
     def read(self, prefix: str, *, until: int | None = None) -> list[tuple[int, dict[str, np.ndarray]]]:

@@ -113,5 +113,6 @@ class TensorBoardWriter:
                 self._scalar(m, "diagnostics/grad_norm_decades", decades[m], step)
 
     def close(self) -> None:
+        """Flushes and closes every run's event file."""
         for writer in self.writers:
             writer.close()

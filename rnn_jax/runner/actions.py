@@ -105,6 +105,7 @@ class WriteTensorBoard:
         self.writer.write(chunk.step, chunk.train, chunk.eval, decades)
 
     def close(self) -> None:
+        """Closes the TensorBoard writer."""
         self.writer.close()
 
 
@@ -157,6 +158,7 @@ class SaveCheckpoint:
             self.save(chunk.step, chunk.state)
 
     def save(self, step: int, state: TrainState) -> None:
+        """Saves a checkpoint of ``state`` at ``step``; a failed write names the step and the last complete checkpoint."""
         try:
             self.checkpointer.save(step, state)
         except Exception as error:  # orbax/tensorstore wrap OS errors in their own types
@@ -192,6 +194,7 @@ class ShowProgress:
             self.bar.set_postfix(loss=f"{finite.mean():.4g}", min=f"{finite.min():.4g}", max=f"{finite.max():.4g}")
 
     def close(self) -> None:
+        """Closes the progress bar."""
         self.bar.close()
 
 

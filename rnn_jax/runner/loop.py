@@ -367,9 +367,11 @@ class NoCheckpoints:
     saves = False
 
     def latest_step(self) -> None:
+        """No checkpoint: nothing to resume from."""
         return None
 
     def save(self, step: int, state) -> None:
+        """Saves nothing."""
         del step, state
 
 

@@ -97,6 +97,7 @@ class Watch:
             self.longest[name] = max(self.longest.get(name, 0.0), time.monotonic() - start)
 
     def close(self) -> None:
+        """Stops the watchdog's thread."""
         self._stop.set()
         self._thread.join()
 

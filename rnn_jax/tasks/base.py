@@ -145,6 +145,7 @@ class Task(abc.ABC):
         return {"accuracy": masked_mean(correct.astype(jnp.float32), self.step_mask(batch))}
 
     def check_batch_size(self, batch_size: Any) -> int:
+        """``batch_size`` as a positive int; a one-line ``ValueError`` otherwise (tasks with a fixed set narrow it)."""
         return _checks.positive_int(batch_size, "batch_size")
 
 

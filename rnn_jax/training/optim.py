@@ -83,6 +83,7 @@ class ParamGroup:
             _checks.number(self.weight_decay, "weight_decay", low=0.0)
 
     def matches(self, path: str) -> bool:
+        """Whether the parameter at ``path`` matches the group's pattern, as a whole path or by its last part."""
         return fnmatch.fnmatchcase(path, self.pattern) or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], self.pattern)
 
 

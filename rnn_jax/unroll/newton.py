@@ -288,7 +288,12 @@ def solve(cell: Cell, params: Params, xs_t: jax.Array, carry, probe=None, length
     Newton's method (forwards in time; :func:`rnn_jax.unroll` handles ``reverse``).
 
     Args:
-        cell, params, xs_t, carry, probe, lengths: as :func:`rnn_jax.unroll` (time-major).
+        cell: as :func:`rnn_jax.unroll`.
+        params: as :func:`rnn_jax.unroll`.
+        xs_t: the inputs, time-major ``[T, *b, i]``.
+        carry: the initial carry.
+        probe: as :func:`rnn_jax.unroll` (time-major).
+        lengths: as :func:`rnn_jax.unroll`.
         newton: the :class:`Newton` controls.
         guess: the initial trajectory ``[T, *b, n]`` of flattened states (``states`` of an
             earlier call, for a warm start); default zeros.
