@@ -33,13 +33,28 @@ SLOW = {"02_vanishing_gradients", "04_your_own_data", "05_extending", "06_bring_
 """25-95 s each on 2 cores: out of the default run (its 10-min budget); their parts have unit tests; CI runs `pytest -m slow` too."""
 
 
+@pytest.mark.parametrize("name", sorted(QUICK))
+def test_the_stored_outputs_are_those_of_the_code_as_it_is(name):
+    """Notebooks are stored executed (``python docs/execute_notebooks.py``): each records the
+    digest of the code it ran, which must be its code now; and the outputs hold its figures."""
+    from docs import execute_notebooks
+
+    book = nbformat.read(os.path.join(ROOT, "notebooks", f"{name}.ipynb"), as_version=4)
+    stored = book.metadata.get("rnn_jax", {}).get("code_sha256")
+    assert stored == execute_notebooks.code_digest(book), (
+        f"{name}'s code changed since it was executed: run python docs/execute_notebooks.py {name}")
+    outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    drawn = "Figure" in "".join(c.source for c in book.cells if c.cell_type == "code")
+    assert not drawn or any("image/png" in o.get("data", {}) for o in outputs), f"{name} draws figures but stores none"
+
+
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(QUICK)])
 def test_notebook_runs(name, tmp_path):
     path = os.path.join(ROOT, "notebooks", f"{name}.ipynb")
     book = nbformat.read(path, as_version=4)
     tagged = [i for i, c in enumerate(book.cells) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{name} needs exactly one cell tagged 'parameters'"
-    assert all(not c.get("outputs") for c in book.cells if c.cell_type == "code"), f"{name} is committed with outputs"
     book.cells.insert(tagged[0] + 1, nbformat.v4.new_code_cell(QUICK[name]))
     client = nbclient.NotebookClient(book, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
