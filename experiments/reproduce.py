@@ -20,6 +20,7 @@ import importlib
 import json
 import math
 import os
+import re
 import shutil
 import time
 
@@ -614,11 +615,11 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
         ours = "; ".join(f"{o.text}: {o.summary()}" for o in r["outcomes"][:3])
         ours += f"; … ({len(r['outcomes'])} checks)" if len(r["outcomes"]) > 3 else ""
         kind = claim.verdict + (" (--paper)" if claim.paper_only else "")
-        lines.append(f"| [{claim.name}](#{claim.name.replace('_', '-').lower()}) ({claim.source}) | {claim.published} | "
+        lines.append(f"| [{claim.name}](#{_anchor(claim.name).lower()}) ({claim.source}) | {claim.published} | "
                      f"{ours} | {kind} | {_verdict(r)} | {r['seconds'] / 60:.1f} min |")
     for r in records:
         claim = r["claim"]
-        lines += ["", f"## {claim.name.replace('_', '-')}", "", f"**{claim.source}.** {claim.published}.", "",
+        lines += ["", f"## {_anchor(claim.name)}", "", f"**{claim.source}.** {claim.published}.", "",
                   f"Setup: {claim.setup}.", "", f"Budget: {claim.verdict}.", "",
                   f"Command: `{' '.join(claim.command(os.path.join(Config.run_dir, claim.name), quick=quick))}` "
                   f"({r['seconds']:.0f} s).", ""]
@@ -643,6 +644,30 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
     with open(doc, "w") as f:
         f.write(text)
     return text
+
+
+def _anchor(name: str) -> str:
+    """The heading (and anchor) of a claim's section in the report."""
+    return name.replace("_", "-")
+
+
+def pages(text: str) -> dict[str, str]:
+    """The report :func:`report` wrote, split for the documentation site: ``"index"`` (the
+    introduction, the table of every claim and what was not run) and a page per claim, by
+    name. Links and figure paths are rewritten for pages that live in ``reproductions/``."""
+    sections = re.split(r"^## ", text, flags=re.M)
+    names = {_anchor(c.name): c.name for c in CLAIMS}
+    index, claim_pages = sections[0], {}
+    for section in sections[1:]:
+        heading, _, body = section.partition("\n")
+        if heading in names:
+            body = body.replace("](reproductions/", "](")
+            claim_pages[names[heading]] = f"# {names[heading]}\n{body}"
+        else:
+            index += f"## {section}"
+    for anchor, name in names.items():
+        index = index.replace(f"](#{anchor.lower()})", f"]({name}.md)")
+    return {"index": index.replace("](reproductions/", "]("), **claim_pages}
 
 
 def main(cfg: Config) -> list[dict]:

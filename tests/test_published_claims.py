@@ -1,4 +1,4 @@
-"""Slow: the main experiment at its default settings reproduces what the README reports.
+"""Slow: the main experiment at its default settings reproduces what docs/getting-started.md reports.
 
 Run with ``python -m pytest -m slow`` (CI runs it on every submission; about 90 seconds).
 """
@@ -8,7 +8,7 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("standard_dtype_promotion")]
 
 
-def test_vanishing_gradients_defaults_reproduce_the_readme_table(tmp_path):
+def test_vanishing_gradients_defaults_reproduce_the_getting_started_table(tmp_path):
     from experiments import vanishing_gradients
 
     res = vanishing_gradients.main(vanishing_gradients.Config(run_dir=str(tmp_path / "vg"), progress=False))

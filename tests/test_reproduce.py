@@ -36,3 +36,9 @@ def test_every_claim_runs_quick_and_reports_a_verdict_computed_from_its_runs(tmp
     assert {r["claim"].name for r in paper} == {c.name for c in reproduce.CLAIMS}
     assert all(o.seeds == 2 for r in paper for o in r["outcomes"])
     assert "paper budget (--paper)" in doc.read_text()
+    # the site's pages are that report split: a page per claim, the index linking each
+    pages = reproduce.pages(doc.read_text())
+    assert set(pages) == {"index"} | {c.name for c in reproduce.CLAIMS}
+    for name in set(pages) - {"index"}:
+        assert f"]({name}.md)" in pages["index"] and pages[name].startswith(f"# {name}\n")
+        assert f"![{name}]({name}.png)" in pages[name]
