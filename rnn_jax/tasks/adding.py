@@ -56,9 +56,8 @@ class Adding(Task):
     success_metric = "accuracy"
 
     def __post_init__(self):
+        super().__post_init__()
         object.__setattr__(self, "variant", _checks.choice(AddingVariant, self.variant, "variant"))
-        _checks.positive_int(self.seq_len, "seq_len")
-        _checks.positive_int(self.eval_size, "eval_size")
         minimum = 24 if self.variant is AddingVariant.HS97 else 2
         if self.seq_len < minimum:
             raise ValueError(

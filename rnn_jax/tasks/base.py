@@ -144,6 +144,17 @@ class Task(abc.ABC):
         correct = predictions_correct(self.loss_kind, outputs, batch.targets)
         return {"accuracy": masked_mean(correct.astype(jnp.float32), self.step_mask(batch))}
 
+    SIZES: ClassVar[tuple[str, ...]] = ("seq_len", "delay", "hidden", "eval_size")
+    """Fields that, where a task has them, mean the same in every task and must be positive ints."""
+
+    def __post_init__(self):
+        """Checks the :attr:`SIZES` the task has; a one-line ``ValueError`` names a bad one.
+        Subclasses with checks of their own call it first."""
+        fields = getattr(self, "__dataclass_fields__", {})
+        for name in self.SIZES:
+            if name in fields:
+                _checks.positive_int(getattr(self, name), name)
+
     def check_batch_size(self, batch_size: Any) -> int:
         """``batch_size`` as a positive int; a one-line ``ValueError`` otherwise (tasks with a fixed set narrow it)."""
         return _checks.positive_int(batch_size, "batch_size")

@@ -18,7 +18,6 @@ import math
 import jax
 import jax.numpy as jnp
 
-from rnn_jax import _checks
 from rnn_jax._random import draw
 from rnn_jax.tasks.base import LossKind, Task
 from rnn_jax.types import Batch, Readout
@@ -47,10 +46,6 @@ class CopyMemory(Task):
     success_metric = "accuracy"
     input_size = ALPHABET
     output_size = ALPHABET
-
-    def __post_init__(self):
-        _checks.positive_int(self.delay, "delay")
-        _checks.positive_int(self.eval_size, "eval_size")
 
     @property
     def seq_len(self) -> int:

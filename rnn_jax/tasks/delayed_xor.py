@@ -52,10 +52,8 @@ class DelayedXOR(Task):
     output_size = 1
 
     def __post_init__(self):
-        _checks.positive_int(self.seq_len, "seq_len")
-        _checks.positive_int(self.delay, "delay")
+        super().__post_init__()
         _checks.number(self.scale, "scale", low=0.0, low_open=True)
-        _checks.positive_int(self.eval_size, "eval_size")
         if 2 * self.delay >= self.seq_len:
             raise ValueError(f"delay={self.delay}: 2 * delay must be below seq_len={self.seq_len} (no step is scored)")
 

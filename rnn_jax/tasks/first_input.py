@@ -53,8 +53,7 @@ class FirstInput(Task):
     output_size = 1
 
     def __post_init__(self):
-        _checks.positive_int(self.seq_len, "seq_len")
-        _checks.positive_int(self.eval_size, "eval_size")
+        super().__post_init__()
         _checks.number(self.noise, "noise", low=0.0)
         _checks.positive_int(self.noise_channels, "noise_channels")
 

@@ -47,8 +47,7 @@ class Forecast(Task):
     output_size = 1
 
     def __post_init__(self):
-        _checks.positive_int(self.seq_len, "seq_len")
-        _checks.positive_int(self.eval_size, "eval_size")
+        super().__post_init__()
         object.__setattr__(self, "periods", tuple(float(p) for p in self.periods))
         object.__setattr__(self, "amplitudes", tuple(float(a) for a in self.amplitudes))
         if not self.periods or len(self.periods) != len(self.amplitudes):

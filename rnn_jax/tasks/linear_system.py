@@ -93,9 +93,7 @@ class LinearSystem(Task):
     output_size = 1
 
     def __post_init__(self):
-        _checks.positive_int(self.seq_len, "seq_len")
-        _checks.positive_int(self.hidden, "hidden")
-        _checks.positive_int(self.eval_size, "eval_size")
+        super().__post_init__()
         if not isinstance(self.teacher_seed, int) or isinstance(self.teacher_seed, bool) or self.teacher_seed < 0:
             raise TypeError(f"teacher_seed={self.teacher_seed!r} must be a non-negative int")
         _checks.number(self.min_nu, "min_nu", low=0.0, high=1.0, high_open=True)

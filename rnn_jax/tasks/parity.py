@@ -18,7 +18,6 @@ import math
 import jax
 import jax.numpy as jnp
 
-from rnn_jax import _checks
 from rnn_jax._random import draw
 from rnn_jax.tasks.base import LossKind, Task
 from rnn_jax.types import Batch
@@ -43,10 +42,6 @@ class Parity(Task):
     success_metric = "accuracy"
     input_size = 1
     output_size = 1
-
-    def __post_init__(self):
-        _checks.positive_int(self.seq_len, "seq_len")
-        _checks.positive_int(self.eval_size, "eval_size")
 
     @property
     def baseline_loss(self) -> float:

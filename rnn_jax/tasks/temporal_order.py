@@ -50,8 +50,7 @@ class TemporalOrder(Task):
     output_size = NUM_CLASSES
 
     def __post_init__(self):
-        _checks.positive_int(self.seq_len, "seq_len")
-        _checks.positive_int(self.eval_size, "eval_size")
+        super().__post_init__()
         if self.seq_len < 10:
             raise ValueError(f"seq_len={self.seq_len} is too short for the temporal order task; expected >= 10 "
                              "(each mark has a window of L/10 steps)")
