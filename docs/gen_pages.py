@@ -74,9 +74,15 @@ with mkdocs_gen_files.open("experiments/index.md", "w") as index:
         lines = [f"# {name}", "", f"```bash\npython -m experiments.{name}\n```", "",
                  (module.__doc__ or "").strip(), "", "## Options", "", "```text", help_text.getvalue().rstrip(), "```"]
         figures = site.experiment_figures(name)
+        lines += ["", "## Figures", ""]
         if figures:
-            lines += ["", "## Figures", ""]
             lines += [f"![{caption}](../{path})\n\n*{caption}*\n" for path, caption in figures]
+        elif name == "figures":
+            lines.append("It draws none of its own: it redraws the figures of existing run directories.")
+        elif name == "reproduce":
+            lines.append("Its report, with a figure per claim, is the [Reproductions](../reproductions/index.md) section.")
+        else:
+            lines.append(f"None stored here: a run writes its figures to `runs/{name}/figures/` (or `--run-dir`).")
         with mkdocs_gen_files.open(f"experiments/{name}.md", "w") as page:
             page.write("\n".join(lines) + "\n")
         experiments.append((name, f"experiments/{name}.md"))
