@@ -162,8 +162,8 @@ def _run_and_grads(cell, params, xs, mode, lengths=None, reverse=False, carry=No
     return outputs, grads
 
 
-@pytest.mark.parametrize("spec", [pytest.param(spec, marks=pytest.mark.slow) if name == "mingru" else spec
-                                  for spec, name in zip(LINEAR, IDS)], ids=IDS)  # mingru: 14 s, slow; mingru_plain stays
+@pytest.mark.parametrize("spec", [pytest.param(spec, marks=pytest.mark.slow) if name in ("mingru", "minlstm") else spec
+                                  for spec, name in zip(LINEAR, IDS)], ids=IDS)  # mingru, minlstm: 14 s, slow; lru and mingru_plain stay
 def test_parallel_equals_sequential_values_and_gradients(spec, key):
     """Outputs, final carries and gradients (parameters, inputs, initial carry, probe) agree with
     lengths, reverse (with and without lengths), an initial carry and the probe. With
