@@ -22,8 +22,10 @@ import time
 import nbclient
 import nbformat
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NOTEBOOKS = os.path.join(ROOT, "notebooks")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from docs import site  # noqa: E402
+
+NOTEBOOKS = os.path.join(site.ROOT, "notebooks")
 
 
 def code_digest(book) -> str:
@@ -33,11 +35,6 @@ def code_digest(book) -> str:
         if cell.cell_type == "code":
             digest.update(cell.source.encode() + b"\0")
     return digest.hexdigest()
-
-
-def names() -> list[str]:
-    """The notebooks' names (file names without ``.ipynb``), sorted."""
-    return sorted(f[:-6] for f in os.listdir(NOTEBOOKS) if f.endswith(".ipynb"))
 
 
 def execute(name: str, *, timeout: int = 1800) -> float:
@@ -62,10 +59,10 @@ def execute(name: str, *, timeout: int = 1800) -> float:
 
 
 def main(chosen: list[str]) -> None:
-    unknown = sorted(set(chosen) - set(names()))
+    unknown = sorted(set(chosen) - set(site.notebooks()))
     if unknown:
-        raise SystemExit(f"unknown notebooks {unknown}: expected names among {names()}")
-    for name in chosen or names():
+        raise SystemExit(f"unknown notebooks {unknown}: expected names among {site.notebooks()}")
+    for name in chosen or site.notebooks():
         print(f"{name}: executing", flush=True)
         print(f"{name}: {execute(name):.0f} s", flush=True)
 

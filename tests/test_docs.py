@@ -56,7 +56,8 @@ def test_every_public_name_has_a_docstring():
     assert not missing, f"public names without a docstring: {missing}"
 
 
-def _blocks(text: str, language: str) -> list[str]:
+def blocks(text: str, language: str) -> list[str]:
+    """The bodies of a Markdown text's fenced ``language`` blocks."""
     return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
 
 
@@ -84,7 +85,7 @@ def test_the_pages_python_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     texts = [open(os.path.join(ROOT, "README.md")).read()] + [open(p).read() for p in PAGES]
     for text in texts:
-        for block in _blocks(text, "python"):
+        for block in blocks(text, "python"):
             # Keras's own JAX code broadcasts by rank, which the test-wide "raise" refuses
             with jax.numpy_rank_promotion("allow" if "import keras" in block else "raise"):
                 exec(compile(block, "docs", "exec"), {"__name__": "docs"})
@@ -93,7 +94,7 @@ def test_the_pages_python_runs(tmp_path, monkeypatch):
 @pytest.mark.slow  # 35-70 s on 2 cores; CI runs `pytest -m slow` on every submission
 def test_the_several_devices_command_runs(tmp_path):
     text = open(os.path.join(ROOT, "docs", "how-to", "several-processes.md")).read()
-    (command,) = [b for b in _blocks(text, "bash") if "XLA_FLAGS" in b]
+    (command,) = [b for b in blocks(text, "bash") if "XLA_FLAGS" in b]
     env_part, _, rest = command.strip().partition(" ")
     name, value = env_part.split("=", 1)
     args = rest.split()

@@ -5,12 +5,14 @@ import importlib.util
 import os
 import re
 
+from .test_docs import blocks
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = open(os.path.join(ROOT, "README.md")).read()
 
 
 def _blocks(language):
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+    return blocks(README, language)
 
 
 def test_starts_with_setup_then_the_two_commands():
