@@ -279,6 +279,14 @@ class SequenceModel:
             out = jnp.where(mask[..., None], out, jnp.zeros_like(out))
         return out
 
+    def constrain(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with the cell's ``hooks.constrain`` applied to every layer and direction
+        (``params`` itself for a cell without one). The trainer calls it after every update."""
+        project = self.cell_fn.hooks.constrain
+        if project is None:
+            return params
+        return {**params, "layers": [{d: project(p) for d, p in layer.items()} for layer in params["layers"]]}
+
     def cell_params(self, params: dict[str, Any]) -> list[list[Any]]:
         """Each layer's cell parameters by direction, ``[layer][direction]`` (forward first)."""
         return [[layer[d.value] for d in Direction.of(self.bidirectional)] for layer in params["layers"]]

@@ -190,7 +190,8 @@ def test_bad_options_raise(call, error, match):
 
 
 @pytest.mark.parametrize("name,options", [("rnn", {}), ("irnn", {}), ("lstm", {}), ("gru", {}), ("exprnn", {}),
-                                          ("lru", {}), ("mingru", {}), ("minlstm", {}), ("mingru", {"log_space": False})])
+                                          ("lru", {}), ("mingru", {}), ("minlstm", {}), ("mingru", {"log_space": False}),
+                                          ("scornn", {}), ("antisymmetric", {}), ("antisymmetric", {"gated": True})])
 def test_fast_paths_equal_the_plain_step(name, options, key):
     """A cell's split step (joined at its recurrent matmul) and its linear recurrence (as a
     sequential step) give exactly what ``cell.step`` gives."""

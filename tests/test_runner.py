@@ -257,7 +257,8 @@ def test_a_failed_write_names_the_file_the_step_and_the_checkpoint_to_resume_fro
 
 
 @pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first
-@pytest.mark.parametrize("cell", ["exprnn", "lru", "mingru", "minlstm"])
+@pytest.mark.parametrize("cell", ["exprnn", "lru", "mingru", "minlstm", "urnn", "scornn", "indrnn", "cornn", "lem",
+                                  "antisymmetric"])
 def test_the_remedy_cells_train_through_the_runner_like_the_classic_ones(cell, tmp_path):
     """Seeds × a learning-rate sweep in one program; a member equals its single run; the
     diagnostics record ‖∂L/∂h_t‖ for every cell and spectra for those with a recurrent matrix."""
@@ -271,8 +272,8 @@ def test_the_remedy_cells_train_through_the_runner_like_the_classic_ones(cell, t
     np.testing.assert_allclose(result.eval["loss"][m], history.eval["loss"], rtol=2e-5, atol=1e-6)
     frames = results.load(tmp_path / "r")
     assert np.all(np.isfinite(frames.grad_norms.value)) and set(frames.grad_norms.t) == set(range(12))
-    assert frames.spectra.empty == (cell in ("mingru", "minlstm"))
-    if cell == "exprnn":  # orthogonal: every eigenvalue on the unit circle, before and after training
+    assert frames.spectra.empty == (cell in ("mingru", "minlstm", "cornn"))
+    if cell in ("exprnn", "urnn", "scornn"):  # orthogonal / unitary: every eigenvalue on the unit circle, before and after training
         np.testing.assert_allclose(frames.spectra.radius, 1.0, atol=1e-5)
 
 

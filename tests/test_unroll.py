@@ -10,9 +10,15 @@ from rnn_jax import cells, unroll
 
 from .conftest import assert_gradients_match_finite_differences, tolerance
 
-CELLS = ["rnn", "irnn", "lstm", "gru", ("gru", {"reset_after": False}), "exprnn", "lru", "mingru", "minlstm",
-         ("mingru", {"log_space": False})]
+CLASSIC = ["rnn", "irnn", "lstm", "gru", ("gru", {"reset_after": False}), "exprnn", "lru", "mingru", "minlstm",
+           ("mingru", {"log_space": False})]
 IDS = ["rnn", "irnn", "lstm", "gru", "gru_reset_before", "exprnn", "lru", "mingru", "minlstm", "mingru_plain"]
+# The remedy zoo (30-40 s per cell here): in the slow suite, which CI runs first
+ZOO = ["urnn", ("scornn", {"negative_eigenvalues": 2}), ("indrnn", {"seq_len": 9}), ("cornn", {"dt": 0.1, "gamma": 2.0}),
+       ("lem", {"dt": 0.5}), ("antisymmetric", {"epsilon": 0.5}), ("antisymmetric", {"gated": True})]
+ZOO_IDS = ["urnn", "scornn", "indrnn", "cornn", "lem", "antisymmetric", "antisymmetric_gated"]
+CELLS = [pytest.param(spec, id=i) for spec, i in zip(CLASSIC, IDS)] + [
+    pytest.param(spec, id=i, marks=pytest.mark.slow) for spec, i in zip(ZOO, ZOO_IDS)]
 
 
 def _cell(spec):
@@ -47,7 +53,7 @@ def _python_loop(cell, params, xs, carry=None, probe=None):
     return carry, jnp.stack(hs, axis=-2)
 
 
-@pytest.mark.parametrize("spec", CELLS, ids=IDS)
+@pytest.mark.parametrize("spec", CELLS)
 def test_scan_equals_python_loop(spec, key):
     cell, params, xs = _setup(spec, key, batch=(2, 3))  # two batch dims: batch-agnostic
     final, hs = unroll(cell, params, xs)
@@ -57,7 +63,7 @@ def test_scan_equals_python_loop(spec, key):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-@pytest.mark.parametrize("spec", CELLS, ids=IDS)
+@pytest.mark.parametrize("spec", CELLS)
 def test_unbatched_and_time_major_agree(spec, key):
     cell, params, xs = _setup(spec, key)
     _, hs = unroll(cell, params, xs)
@@ -67,7 +73,7 @@ def test_unbatched_and_time_major_agree(spec, key):
     np.testing.assert_allclose(hs0, hs[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("spec", CELLS, ids=IDS)
+@pytest.mark.parametrize("spec", CELLS)
 @pytest.mark.parametrize("reverse", [False, True])
 def test_masked_equals_trimmed(spec, reverse, key):
     cell, params, xs = _setup(spec, key, batch=(4,), seq_len=8)
@@ -81,7 +87,7 @@ def test_masked_equals_trimmed(spec, reverse, key):
             np.testing.assert_allclose(a[b], c, atol=1e-5)
 
 
-@pytest.mark.parametrize("spec", CELLS, ids=IDS)
+@pytest.mark.parametrize("spec", CELLS)
 def test_padding_values_never_matter(spec, key):
     cell, params, xs = _setup(spec, key, batch=(2,), seq_len=7)
     lengths = jnp.array([4, 7])
@@ -92,7 +98,7 @@ def test_padding_values_never_matter(spec, key):
         jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
-@pytest.mark.parametrize("spec", CELLS, ids=IDS)
+@pytest.mark.parametrize("spec", CELLS)
 def test_reverse_equals_flipping_by_hand(spec, key):
     cell, params, xs = _setup(spec, key)
     final, hs = unroll(cell, params, xs, reverse=True)
@@ -101,7 +107,7 @@ def test_reverse_equals_flipping_by_hand(spec, key):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), final, ref_final)
 
 
-@pytest.mark.parametrize("spec", CELLS, ids=IDS)
+@pytest.mark.parametrize("spec", CELLS)
 def test_initial_carry_is_used(spec, key):
     cell, params, xs = _setup(spec, key)
     carry = jax.tree.map(lambda a: jnp.full_like(a, 0.3), cell.initial_carry(params, (3,)))
@@ -110,7 +116,7 @@ def test_initial_carry_is_used(spec, key):
     np.testing.assert_allclose(hs, ref_hs, atol=1e-5)
 
 
-@pytest.mark.parametrize("spec", CELLS, ids=IDS)
+@pytest.mark.parametrize("spec", CELLS)
 def test_unroll_factor_remat_and_hoisting_change_nothing(spec, key):
     cell, params, xs = _setup(spec, key)
 
@@ -148,7 +154,7 @@ def test_segment_remat_equals_the_plain_scan(spec, reverse, use_lengths, key):
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), grads, ref_grads)
 
 
-@pytest.mark.parametrize("spec", CELLS, ids=IDS)
+@pytest.mark.parametrize("spec", CELLS)
 @pytest.mark.parametrize("use_lengths", [False, True])
 def test_probe_gradient_is_dl_dh(spec, use_lengths, key):
     """grad wrt the probe == dL/dh_t from differentiating a Python loop that exposes h_t."""
@@ -176,7 +182,7 @@ def test_probe_gradient_is_dl_dh(spec, use_lengths, key):
     np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
-@pytest.mark.parametrize("spec", CELLS, ids=IDS)
+@pytest.mark.parametrize("spec", CELLS)
 def test_gradients_match_central_finite_differences(spec, key):
     with enable_x64():
         cell, params, xs = _setup(spec, key, batch=(2,), seq_len=5, dtype=jnp.float64)

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from rnn_jax._random import draw
 from rnn_jax.cells import initializers
 from rnn_jax.registry import Registry
 from rnn_jax.types import Carry, Params
@@ -57,11 +58,18 @@ class Hooks(NamedTuple):
             probe enters the state, so the probe still means dL/dh_t.
         recurrent_matrix: ``params -> [G*n, n]`` (real or complex) whose gate blocks the
             spectra analyse (default: ``w_hh``), or ``None`` for a cell without a fixed one.
+        constrain: ``params -> params``, a projection the trainer applies to the initial
+            parameters and after every optimiser update (``indrnn``: ``|u| ≤ MAG^{1/T}``).
+        check_length: ``steps -> None``, called by ``unroll`` with the number of time steps
+            before anything is traced; raises ``ValueError`` for a length the cell was not
+            made for (``indrnn``'s bound belongs to one ``T``).
     """
 
     prepare: Callable[[Params], Params] = lambda params: params
     output: Callable[[Params, Carry, jax.Array], jax.Array] | None = None
     recurrent_matrix: Callable[[Params], jax.Array | None] | None = _w_hh
+    constrain: Callable[[Params], Params] | None = None
+    check_length: Callable[[int], None] | None = None
 
 
 class Cell(NamedTuple):
@@ -174,6 +182,11 @@ def linear(x: jax.Array, w: jax.Array) -> jax.Array:
 def add_bias(y: jax.Array, b: jax.Array) -> jax.Array:
     """``y + b`` with the bias broadcast explicitly (safe under ``jax_numpy_rank_promotion='raise'``)."""
     return y + jnp.broadcast_to(b, y.shape)
+
+
+def uniform(key, shape: tuple[int, ...], bound: float) -> jax.Array:
+    """``U[-bound, bound]`` float32 (``nn.Linear``'s default with ``bound = 1/sqrt(fan_in)``)."""
+    return draw(jax.random.uniform, key, shape, minval=-bound, maxval=bound)
 
 
 def hidden_size(params: Params) -> int:

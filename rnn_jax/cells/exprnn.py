@@ -51,7 +51,8 @@ def modrelu(z: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.sign(z) * jax.nn.relu(jnp.abs(z) + b)
 
 
-def _rotation_angles(key, kind: SkewInit, count: int) -> jax.Array:
+def rotation_angles(key, kind: SkewInit, count: int) -> jax.Array:
+    """``count`` angles of the 2×2 rotation blocks that initialise a skew-symmetric ``A``."""
     match kind:
         case SkewInit.HENAFF:
             return jax.random.uniform(key, (count,), jnp.float32, -math.pi, math.pi)
@@ -75,7 +76,7 @@ def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
         input_size = _checks.positive_int(input_size, "input_size")
         hidden_size = _checks.positive_int(hidden_size, "hidden_size")
         k_in, k_a, k_b = jax.random.split(key, 3)
-        angles = _rotation_angles(k_a, kind, hidden_size // 2)
+        angles = rotation_angles(k_a, kind, hidden_size // 2)
         superdiagonal = jnp.zeros((hidden_size - 1,), jnp.float32).at[::2].set(angles)
         return {
             "w_ih": draw(jax.random.normal, k_in, (hidden_size, input_size), dtype=jnp.float32) * math.sqrt(2.0 / input_size),

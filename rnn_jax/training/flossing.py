@@ -94,12 +94,13 @@ def floss(cell, layer_params, sequences, flossing: Flossing, steps):
     ``sequences(i)`` (a function of a traced step index giving ``[1, length, i]`` inputs):
     ``(params, last loss)``; no step at all for ``steps = 0``."""
     tx = optax.adam(flossing.learning_rate)
+    constrain = cell.hooks.constrain or (lambda params: params)
 
     def body(i, carry):
         params, opt_state, _ = carry
         value, grads = jax.value_and_grad(lambda p: flossing_loss(cell, p, sequences(i), flossing))(params)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, value
+        return constrain(optax.apply_updates(params, updates)), opt_state, value
 
     start = (layer_params, tx.init(layer_params), jnp.zeros((), jnp.float32))
     params, _, value = jax.lax.fori_loop(0, steps, body, start)

@@ -219,7 +219,7 @@ class Trainer:
         clip = state.opt_state.hyperparams[CLIP]
         clipped, _ = optim.clipping(self.cfg.optim.clipping, clip).update(grads, optax.EmptyState(), current)
         updates, opt_state = self.tx.update(clipped, state.opt_state, current)
-        params = optax.apply_updates(current, updates)
+        params = self.model.constrain(optax.apply_updates(current, updates))
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(params)
         healthy = state.diverged_at < 0

@@ -95,6 +95,8 @@ def unroll(
     if newton is not None and options.mode is not Mode.NEWTON:
         raise ValueError(f"newton={newton!r} is an option of mode='newton', not mode={options.mode.value!r}")
     shapes = check(cell, params, xs, lengths=lengths, initial_carry=initial_carry, probe=probe, time_major=time_major)
+    if cell.hooks.check_length is not None:
+        cell.hooks.check_length(shapes.seq_len)
     options = options.resolve(cell, seq_len=shapes.seq_len, hidden_size=shapes.hidden_size,
                               batch_size=math.prod(shapes.batch_shape))
     xs_t = xs if time_major else jnp.moveaxis(xs, -2, 0)
