@@ -6,13 +6,14 @@ redeclared with another default keeps its help text) and names its --quick value
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from rnn_jax import runner
+from rnn_jax import cells, runner, tasks
 
 from rnn_jax.analysis import diagnostics, plots
 
@@ -76,7 +77,7 @@ class Training(Common):
     """:class:`Common` plus what every training experiment sets."""
 
     QUICK: ClassVar[Mapping[str, Any]] = {**Common.QUICK, "steps": 40, "eval_every": 20, "batch_size": 16}
-    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = (*Common.MAY_BE_EMPTY, "param_groups")
+    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = (*Common.MAY_BE_EMPTY, "param_groups", "cell_options")
 
     steps: int = 1000
     """Training steps per seed."""
@@ -99,6 +100,9 @@ class Training(Common):
     param_groups: tuple[str, ...] = ()
     """PATTERN=LR_SCALE entries: parameters whose name matches PATTERN (fnmatch) train at
     LR_SCALE × the learning rate (expRNN's A at a tenth: a=0.1)."""
+    cell_options: tuple[str, ...] = ()
+    """CELL.OPTION=VALUE entries, options of the cells made (LEM's step on the adding problem:
+    lem.dt=0.0242; a coRNN's: cornn.dt=0.034 cornn.gamma=1.3)."""
     init: str = "torch"
     """Cell initialisation preset for the rnn, irnn, lstm and gru cells: torch, keras, irnn,
     arjovsky (Glorot-uniform per gate, zero biases, LSTM forget bias 1) or pascanu (sparse
@@ -110,8 +114,10 @@ class Training(Common):
     """Train on a fixed set of this many sequences, the same for every seed (Arjovsky et al.
     used 1e5); 0 draws fresh sequences at every step."""
     remedies: bool = False
-    """Also train the remedies for vanishing gradients: exprnn (orthogonal W_hh), lru (linear
-    recurrent unit), mingru and minlstm (gates that read only the input)."""
+    """Also train the remedies for vanishing gradients: exprnn and scornn (orthogonal W_hh),
+    urnn (unitary), lru (linear recurrent unit), mingru and minlstm (gates that read only the
+    input), indrnn (element-wise recurrence), cornn and lem (oscillators and multiscale ODEs)
+    and antisymmetric (W - Wᵀ)."""
 
     def optim(self, learning_rate: float, **overrides: Any) -> OptimConfig:
         """The experiment's optimiser at ``learning_rate`` (``overrides`` replace fields)."""
@@ -128,12 +134,28 @@ class Training(Common):
                        rms_initial_scale=self.rms_initial_scale, rms_eps=self.rms_eps, groups=tuple(groups))
         return OptimConfig(**{**options, **overrides})
 
+    def options_of(self, cell: str) -> dict[str, Any]:
+        """The --cell-options given for ``cell``, as ``{option: value}`` (numbers and bools
+        parsed, anything else kept as a string)."""
+        options = {}
+        for entry in self.cell_options:
+            name, sep, value = entry.partition("=")
+            owner, dot, option = name.partition(".")
+            if not (sep and dot and owner and option):
+                raise ValueError(f"--cell-options {entry!r}: expected CELL.OPTION=VALUE, e.g. lem.dt=0.0242")
+            if owner == cell:
+                try:
+                    options[option] = ast.literal_eval(value)
+                except (ValueError, SyntaxError):
+                    options[option] = value
+        return options
+
     def with_remedies(self, cells: tuple[str, ...]) -> tuple[str, ...]:
         """``cells``, followed by the :data:`REMEDIES` not in it when ``--remedies`` is set."""
         return cells + tuple(c for c in REMEDIES if c not in cells) if self.remedies else cells
 
 
-REMEDIES = ("exprnn", "lru", "mingru", "minlstm")
+REMEDIES = ("exprnn", "lru", "mingru", "minlstm", "urnn", "scornn", "indrnn", "cornn", "lem", "antisymmetric")
 """The cells beyond gating that ``--remedies`` adds to an experiment."""
 
 
@@ -152,8 +174,16 @@ class Comparison(Training):
     default. Pass none for PyTorch's default everywhere."""
     hidden_size: int = 64
     """Hidden units per cell."""
+    layers: int = 1
+    """Stacked recurrent layers per cell, each of --hidden-size units (Li et al. 2018 train a
+    two-layer IndRNN on the adding problem)."""
     learning_rate: float = 3e-3
     """Learning rate (of --optimizer)."""
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """The hidden size of each layer."""
+        return (self.hidden_size,) * self.layers
 
 
 def cli(main: Callable[[Any], Any], config_type: type) -> None:
@@ -292,11 +322,21 @@ INIT_PRESET_CELLS = ("rnn", "irnn", "lstm", "gru")
 """The cells that take an initialisation preset (``--init``)."""
 
 
-def train_config(cfg: Training, task, cell: str, hidden_size: int, optim: OptimConfig, **model_options) -> TrainConfig:
+def train_config(cfg: Training, task, cell: str, hidden_size: int | tuple[int, ...], optim: OptimConfig,
+                 **model_options) -> TrainConfig:
     """One run of ``cell`` on ``task`` with the experiment's steps, evaluation interval, batch
-    size, fixed training set and (for the classic cells) initialisation preset."""
+    size, fixed training set and (for the classic cells) initialisation preset. ``indrnn`` is
+    bounded for the task's length, ``|u| ≤ 2^{1/T}``, as its authors train it."""
     if cfg.init != "torch" and cell in INIT_PRESET_CELLS:
         model_options["cell_options"] = {"init": cfg.init, **model_options.get("cell_options", {})}
+    if cell == "indrnn":
+        model_options["cell_options"] = {"seq_len": tasks.get(task).seq_len, **model_options.get("cell_options", {})}
+    if cfg.options_of(cell):
+        model_options["cell_options"] = {**model_options.get("cell_options", {}), **cfg.options_of(cell)}
+        try:
+            cells.get(cell, **model_options["cell_options"])
+        except TypeError as error:  # an option the cell does not take: a mistyped command line
+            raise ValueError(f"--cell-options: {error}") from None
     return TrainConfig(
         model=model_for(task, cell, hidden_size, **model_options), task=task, optim=optim,
         steps=cfg.steps, batch_size=cfg.batch_size, eval_every=cfg.eval_every, train_size=cfg.train_size or None,
@@ -313,7 +353,7 @@ def cell_options(cfg: Comparison, cell: str, task) -> dict[str, Any]:
 def cell_grid(cfg: Comparison, tasks: Mapping[str, Any]) -> dict[str, TrainConfig]:
     """One run per task × cell (the experiment's optimiser at ``cfg.learning_rate``), named ``CELL_SUFFIX`` for each ``{SUFFIX: task}``."""
     optim = cfg.optim(cfg.learning_rate)
-    return {f"{cell}_{suffix}": train_config(cfg, task, cell, cfg.hidden_size, optim,
+    return {f"{cell}_{suffix}": train_config(cfg, task, cell, cfg.layer_sizes, optim,
                                              cell_options=cell_options(cfg, cell, task))
             for suffix, task in tasks.items() for cell in cfg.with_remedies(cfg.cells)}
 

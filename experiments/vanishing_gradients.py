@@ -4,7 +4,8 @@ Reproduces the analogue of Arjovsky, Shah & Bengio 2016, Fig. 4: ‖∂L/∂h_t�
 initialisation and after training, with a confidence band over seeds; plus learning curves
 against the trivial 1/6 baseline, W_hh spectra and the recurrent eigenvalues on the complex
 plane, and prints a summary table. ``--remedies`` adds the cells beyond gating: exprnn
-(orthogonal), lru (diagonal linear), mingru and minlstm.
+and scornn (orthogonal), urnn (unitary), lru (diagonal linear), mingru and minlstm, indrnn
+(element-wise), cornn and lem (oscillator ODEs) and antisymmetric (W - Wᵀ).
 
 The gated cells use chrono initialisation (Tallec & Ollivier 2018) with T_max = T; the LSTM
 is trained a second time with PyTorch's default initialisation (run ``lstm_torch_init``),
@@ -12,7 +13,7 @@ whose forget gate sits near σ(0) = 0.5, to show what the recipe changes.
 
     python -m experiments.vanishing_gradients              # defaults: 8 seeds, ~3 min on 2 CPU cores
     python -m experiments.vanishing_gradients --quick      # seconds
-    python -m experiments.vanishing_gradients --remedies   # + exprnn, lru, mingru, minlstm
+    python -m experiments.vanishing_gradients --remedies   # + the ten remedies of rnn_jax.cells
     python -m experiments.figures --run-dirs runs/vanishing_gradients   # redraw only
 """
 
@@ -54,7 +55,7 @@ def main(cfg: Config) -> results.Results:
     runs += [(f"{cell}_torch_init", cell, {}) for cell in cfg.torch_init_cells
              if cell in cfg.cells and cell in cfg.chrono_cells]
     configs = {
-        name: _common.train_config(cfg, task, cell, cfg.hidden_size, optim, cell_options=options)
+        name: _common.train_config(cfg, task, cell, cfg.layer_sizes, optim, cell_options=options)
         for name, cell, options in runs
     }
     res = _common.run_all("vanishing_gradients", configs, cfg, diagnose_at=sorted({0, cfg.eval_every, cfg.steps}))

@@ -10,6 +10,8 @@ import jax
 import numpy as np
 import pytest
 
+from experiments import _common
+
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
 EXPERIMENTS = ["vanishing_gradients", "adding_problem", "copy_memory", "sequential_digits", "clipping", "mnist1d",
@@ -55,16 +57,16 @@ def test_main_experiment_cli_quick_runs_and_resumes(tmp_path):
 @pytest.mark.slow  # ~80 s for the three
 @pytest.mark.parametrize("name", ["vanishing_gradients", "adding_problem", "copy_memory"])
 def test_remedies_are_lines_of_the_experiments(name, tmp_path):
-    """--remedies adds exprnn, lru, mingru and minlstm to the experiment's runs, with
-    ‖∂L/∂h_t‖ recorded for each (and, in the main experiment, their eigenvalues)."""
+    """--remedies adds every remedy cell to the experiment's runs, with ‖∂L/∂h_t‖ recorded
+    for each (and, in the main experiment, their eigenvalues)."""
     module = importlib.import_module(f"experiments.{name}")
     res = module.main(module.Config(quick=True, remedies=True, run_dir=str(tmp_path / name), progress=False))
     cells = set(res.runs.cell)
-    assert {"exprnn", "lru", "mingru", "minlstm"} <= cells and {"rnn", "lstm", "gru"} <= cells
+    assert set(_common.REMEDIES) <= cells and {"rnn", "lstm", "gru"} <= cells
     assert set(res.grad_norms.merge(res.runs, on="run").cell) == cells
     if name == "vanishing_gradients":
         with_eigenvalues = set(res.eigenvalues.merge(res.runs, on="run").cell)
-        assert with_eigenvalues == cells - {"mingru", "minlstm"}  # these two have no recurrent matrix
+        assert with_eigenvalues == cells - {"mingru", "minlstm", "cornn"}  # these have no recurrent matrix
 
 
 @pytest.mark.slow  # ~2 min for the four; CI runs them with `pytest -m slow` on every submission

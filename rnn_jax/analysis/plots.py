@@ -18,9 +18,13 @@ import numpy as np
 # Okabe & Ito 2008, "Color universal design": distinguishable with every common colour-vision deficiency.
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 CELL_COLOURS = {"rnn": OKABE_ITO[0], "lstm": OKABE_ITO[1], "gru": OKABE_ITO[2], "irnn": OKABE_ITO[3],
-                "exprnn": OKABE_ITO[4], "lru": OKABE_ITO[5], "mingru": OKABE_ITO[7], "minlstm": "#999999"}
+                "exprnn": OKABE_ITO[4], "lru": OKABE_ITO[5], "mingru": OKABE_ITO[7], "minlstm": "#999999",
+                # the remedy zoo, in Paul Tol's muted palette (also safe for colour-vision deficiencies)
+                "urnn": "#882255", "scornn": "#44AA99", "indrnn": "#332288", "cornn": "#DDCC77", "lem": "#117733",
+                "antisymmetric": "#AA4499"}
 CELL_LABELS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "irnn": "IRNN", "exprnn": "expRNN", "lru": "LRU",
-               "mingru": "minGRU", "minlstm": "minLSTM"}
+               "mingru": "minGRU", "minlstm": "minLSTM", "urnn": "uRNN", "scornn": "scoRNN", "indrnn": "IndRNN",
+               "cornn": "coRNN", "lem": "LEM", "antisymmetric": "AntisymmetricRNN"}
 
 
 DASHES = [(0, (5, 3)), (0, (1, 2)), (0, (8, 2, 1, 2)), (0, (3, 1, 1, 1, 1, 1))]  # one per baseline
