@@ -570,6 +570,19 @@ NOT_RUN: tuple[tuple[str, str, str], ...] = (
      "hidden 190, batch 128, 4000 iterations, RMSprop lr 2e-4 with lr_orth 2e-5 on A (--param-groups a=0.1)",
      "1020 steps of hidden 190 at batch 128 for 4000 iterations: from copy_memory_exprnn's measured rate, several "
      "hours per seed on this CPU"),
+    ("Helfrich, Willmott & Ye 2018, copying T = 1000 (scoRNN; code SpartinStuff/scoRNN scoRNN_copying.py)",
+     "their script's setup: hidden 190 with 95 eigenvalues -1 in D, RMSProp 1e-3 and 1e-4 on A, batch 20, 10,000 "
+     "iterations on a fixed set of 20,000 sequences",
+     "the paper's copying figure cannot be read here (only its abstract is stored, and the code prints no results), "
+     "so there are no published points to check against; the cell's parity with their code is tested"),
+    ("Rusch & Mishra 2021, adding T = 500, 2000, 5000 (coRNN; code tk-rusch/coRNN adding/)",
+     "test MSE against steps for coRNN and its baselines",
+     "the paper's figure and its per-length hyperparameters (Δt, γ, ε) cannot be read here (only its abstract is "
+     "stored; the script's defaults are one setting), so there are no points or setup to check against; the "
+     "cell's parity with their code is tested"),
+    ("Chang, Chen, Haber & Chi 2019 (AntisymmetricRNN)",
+     "pixel-by-pixel MNIST, permuted MNIST and CIFAR-10",
+     "their long-range tasks need downloaded datasets, and no code of theirs is public to fix a setup"),
 )
 
 

@@ -61,6 +61,25 @@ def rotation_angles(key, kind: SkewInit, count: int) -> jax.Array:
             return -jnp.sqrt((1.0 - jnp.cos(s)) / (1.0 + jnp.cos(s)))
 
 
+def rotation_blocks(key, kind: SkewInit, hidden_size: int) -> jax.Array:
+    """``[h, h]``, zero but for the superdiagonal entries ``(2k, 2k+1)``: the upper half of a
+    block-diagonal skew-symmetric matrix of 2×2 rotation blocks (angles from ``kind``)."""
+    angles = rotation_angles(key, kind, hidden_size // 2)
+    return jnp.diag(jnp.zeros((hidden_size - 1,), jnp.float32).at[::2].set(angles), k=1)
+
+
+def modrelu_after_matmul(params, h, x_t, r_t):
+    """``h' = modReLU(x_t + r_t)`` with modReLU's bias ``params["b"]``: the step of an
+    orthogonal RNN after its recurrent matmul ``r_t = W_hh h`` (exprnn, scornn)."""
+    h = modrelu(x_t + r_t, jnp.broadcast_to(params["b"], h.shape))
+    return h, h
+
+
+def modrelu_step(params, h, x_t):
+    """``h' = modReLU(x_t + W_hh h)`` for prepared ``params`` (``w_hh`` computed by ``prepare``)."""
+    return modrelu_after_matmul(params, h, x_t, base.linear(h, params["w_hh"]))
+
+
 def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
     """An orthogonal RNN cell, ``W_hh = expm(A - Aᵀ)``, with modReLU.
 
@@ -76,32 +95,23 @@ def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
         input_size = _checks.positive_int(input_size, "input_size")
         hidden_size = _checks.positive_int(hidden_size, "hidden_size")
         k_in, k_a, k_b = jax.random.split(key, 3)
-        angles = rotation_angles(k_a, kind, hidden_size // 2)
-        superdiagonal = jnp.zeros((hidden_size - 1,), jnp.float32).at[::2].set(angles)
         return {
             "w_ih": draw(jax.random.normal, k_in, (hidden_size, input_size), dtype=jnp.float32) * math.sqrt(2.0 / input_size),
-            "a": jnp.diag(superdiagonal, k=1),
+            "a": rotation_blocks(k_a, kind, hidden_size),
             "b": jax.random.uniform(k_b, (hidden_size,), jnp.float32, -0.01, 0.01),
         }
 
     def prepare(params):
         return {**params, "w_hh": orthogonal_from_skew(params["a"])}
 
-    def after_matmul(params, h, x_t, r_t):
-        h = modrelu(x_t + r_t, jnp.broadcast_to(params["b"], h.shape))
-        return h, h
-
-    def step(params, h, x_t):  # params prepared: w_hh = expm(A - Aᵀ)
-        return after_matmul(params, h, x_t, base.linear(h, params["w_hh"]))
-
     return base.Cell(
         name="exprnn",
         init=init_params,
         initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["a"].shape[-1]), params["a"].dtype),
         project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
-        step=step,
+        step=modrelu_step,  # params prepared: w_hh = expm(A - Aᵀ)
         options=(("init", kind.value),),
         init_options=("init",),
-        split=base.SplitStep(after_matmul, uses=("b",)),
+        split=base.SplitStep(modrelu_after_matmul, uses=("b",)),
         hooks=base.Hooks(prepare=prepare, recurrent_matrix=lambda params: orthogonal_from_skew(params["a"])),
     )

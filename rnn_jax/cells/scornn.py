@@ -33,7 +33,7 @@ import jax.numpy as jnp
 
 from rnn_jax import _checks
 from rnn_jax.cells import base
-from rnn_jax.cells.exprnn import SkewInit, modrelu, rotation_angles
+from rnn_jax.cells.exprnn import SkewInit, modrelu_after_matmul, modrelu_step, rotation_blocks
 
 
 @jax.custom_vjp
@@ -75,9 +75,7 @@ def scornn(*, negative_eigenvalues: int = 0) -> base.Cell:
         if negatives > hidden_size:
             raise ValueError(f"negative_eigenvalues={negatives} must be ≤ hidden_size={hidden_size}")
         k_u, k_a = jax.random.split(key)
-        superdiagonal = jnp.zeros((hidden_size - 1,), jnp.float32).at[::2].set(
-            rotation_angles(k_a, SkewInit.CAYLEY, hidden_size // 2))
-        a = jnp.diag(superdiagonal, k=1)
+        a = rotation_blocks(k_a, SkewInit.CAYLEY, hidden_size)
         return {"w_ih": base.uniform(k_u, (hidden_size, input_size), 0.01),
                 "a": a - a.T,
                 "b": jnp.zeros((hidden_size,), jnp.float32)}
@@ -85,20 +83,13 @@ def scornn(*, negative_eigenvalues: int = 0) -> base.Cell:
     def prepare(params):
         return {**params, "w_hh": scaled_cayley(skew_gradient(params["a"]), negatives)}
 
-    def after_matmul(params, h, x_t, r_t):
-        h = modrelu(x_t + r_t, jnp.broadcast_to(params["b"], h.shape))
-        return h, h
-
-    def step(params, h, x_t):  # params prepared: w_hh = (I + A)⁻¹ (I - A) D
-        return after_matmul(params, h, x_t, base.linear(h, params["w_hh"]))
-
     return base.Cell(
         name="scornn",
         init=init,
         initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["a"].shape[-1]), params["a"].dtype),
         project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
-        step=step,
+        step=modrelu_step,  # params prepared: w_hh = (I + A)⁻¹ (I - A) D
         options=(("negative_eigenvalues", negatives),),
-        split=base.SplitStep(after_matmul, uses=("b",)),
+        split=base.SplitStep(modrelu_after_matmul, uses=("b",)),
         hooks=base.Hooks(prepare=prepare, recurrent_matrix=lambda params: scaled_cayley(params["a"], negatives)),
     )
