@@ -67,13 +67,25 @@ def test_the_lstm_of_the_published_setups_trains_with_two_seeds(tmp_path, device
     _matrix(tmp_path, "lstm", devices, "128", "2")
 
 
+ZOO = ("urnn", "scornn", "indrnn", "cornn", "lem", "antisymmetric")
+
+
 @pytest.mark.slow  # 1-3 min per cell and device count on 2 cores
 @pytest.mark.parametrize("devices", [1, 2])
-@pytest.mark.parametrize("cell", cells.available())
+@pytest.mark.parametrize("cell", [c for c in cells.available() if c not in ZOO])
 def test_every_cell_size_and_seed_count_trains_with_diagnostics(tmp_path, cell, devices):
     # T = 8 halves the cost of T = 20 (compilation is most of it): 26 min for the matrix on
     # 2 cores at T = 20, which CI's budget cannot carry
     _matrix(tmp_path, cell, devices, "32,128,256", "1,2,3", seq_len=8, timeout=900)
+
+
+@pytest.mark.slow  # about 1 min per cell on 2 cores
+@pytest.mark.parametrize("cell", ZOO)
+def test_the_remedy_zoo_trains_with_diagnostics_at_the_sizes_that_hung(tmp_path, cell):
+    """The remedy zoo on two devices (the case with concurrent device threads) at the sizes and
+    seed counts of the reported hang: the full matrix for six more cells would add about 18
+    minutes to CI. scornn's step solves a linear system (LAPACK) in every training step."""
+    _matrix(tmp_path, cell, 2, "128,256", "2,3", seq_len=8, timeout=900)
 
 
 def _compiled_text(fn, *shapes):

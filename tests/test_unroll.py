@@ -14,7 +14,9 @@ CLASSIC = ["rnn", "irnn", "lstm", "gru", ("gru", {"reset_after": False}), "exprn
            ("mingru", {"log_space": False})]
 IDS = ["rnn", "irnn", "lstm", "gru", "gru_reset_before", "exprnn", "lru", "mingru", "minlstm", "mingru_plain"]
 # The remedy zoo (30-40 s per cell here): in the slow suite, which CI runs first
-ZOO = ["urnn", ("scornn", {"negative_eigenvalues": 2}), ("indrnn", {"seq_len": 9}), ("cornn", {"dt": 0.1, "gamma": 2.0}),
+# scornn's default passes the authors' direction V^T - V to A, not the gradient: the contract
+# (finite differences) is checked with the true gradient, the authors' direction in test_remedy_parity
+ZOO = ["urnn", ("scornn", {"negative_eigenvalues": 2, "authors_update": False}), ("indrnn", {"seq_len": 9}), ("cornn", {"dt": 0.1, "gamma": 2.0}),
        ("lem", {"dt": 0.5}), ("antisymmetric", {"epsilon": 0.5}), ("antisymmetric", {"gated": True})]
 ZOO_IDS = ["urnn", "scornn", "indrnn", "cornn", "lem", "antisymmetric", "antisymmetric_gated"]
 CELLS = [pytest.param(spec, id=i) for spec, i in zip(CLASSIC, IDS)] + [
@@ -34,6 +36,12 @@ def _setup(spec, key, batch=(3,), seq_len=9, input_size=4, hidden=6, dtype=jnp.f
         params = jax.tree.map(lambda a: a + 0.1 * jax.random.normal(k_p, a.shape, a.dtype), params)
     xs = jax.random.normal(k_x, (*batch, seq_len, input_size), dtype)
     return cell, params, xs
+
+
+def _scale(x) -> float:
+    """The largest magnitude in ``x``, at least 1: float32 rounding grows with it (a unitary cell's
+    states and gradients are not squashed into [-1, 1], so the urnn's reach 6 and 300 here)."""
+    return max(1.0, float(jnp.max(jnp.abs(x))))
 
 
 def _python_loop(cell, params, xs, carry=None, probe=None):
@@ -68,9 +76,9 @@ def test_unbatched_and_time_major_agree(spec, key):
     cell, params, xs = _setup(spec, key)
     _, hs = unroll(cell, params, xs)
     _, hs_tm = unroll(cell, params, jnp.moveaxis(xs, -2, 0), time_major=True)
-    np.testing.assert_allclose(jnp.moveaxis(hs_tm, 0, -2), hs, atol=1e-6)
+    np.testing.assert_allclose(jnp.moveaxis(hs_tm, 0, -2), hs, atol=1e-6 * _scale(hs))
     _, hs0 = unroll(cell, params, xs[0])  # no batch dimension at all
-    np.testing.assert_allclose(hs0, hs[0], atol=1e-6)
+    np.testing.assert_allclose(hs0, hs[0], atol=1e-6 * _scale(hs))
 
 
 @pytest.mark.parametrize("spec", CELLS)
@@ -128,7 +136,7 @@ def test_unroll_factor_remat_and_hoisting_change_nothing(spec, key):
                {"hoist": True, "remat": True}):
         value, grad = jax.value_and_grad(lambda p: loss(p, **kw))(params)
         np.testing.assert_allclose(value, ref_value, rtol=1e-6)
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), grad, ref_grad)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * _scale(b)), grad, ref_grad)
 
 
 @pytest.mark.parametrize("spec", [pytest.param("lstm", marks=pytest.mark.slow), "gru"])  # lstm: 20-28 s each

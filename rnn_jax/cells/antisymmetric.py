@@ -34,7 +34,7 @@ from rnn_jax.cells import base
 
 def antisymmetric_matrix(w: jax.Array, gamma: float) -> jax.Array:
     """``W - Wᵀ - γ I`` over the last two axes (any leading axes)."""
-    return w - jnp.swapaxes(w, -1, -2) - gamma * jnp.eye(w.shape[-1], dtype=w.dtype)
+    return w - jnp.swapaxes(w, -1, -2) - gamma * jnp.broadcast_to(jnp.eye(w.shape[-1], dtype=w.dtype), w.shape)
 
 
 def antisymmetric(*, epsilon: float = 0.1, gamma: float = 0.01, gated: bool = False) -> base.Cell:

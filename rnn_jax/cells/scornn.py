@@ -57,17 +57,25 @@ def scaled_cayley(a: jax.Array, negative_eigenvalues: int) -> jax.Array:
     return jnp.linalg.solve(eye + a, eye - a) * jnp.broadcast_to(d, a.shape)
 
 
-def scornn(*, negative_eigenvalues: int = 0) -> base.Cell:
+def scornn(*, negative_eigenvalues: int = 0, authors_update: bool = True) -> base.Cell:
     """A scaled Cayley orthogonal RNN cell.
 
     Args:
         negative_eigenvalues: how many entries of ``D`` are -1 (≤ ``hidden_size``; theirs on
             copy memory: half of them, 95 of 190).
+        authors_update: ``params["a"]`` receives the authors' direction ``Vᵀ - V`` (default).
+            ``False``: ``A = (a - aᵀ)/2``, so ``a`` receives the true gradient of the loss,
+            ``(Vᵀ - V)/2`` (what finite differences see); ``a`` stays skew-symmetric either way.
 
     Returns:
         A :class:`~rnn_jax.cells.base.Cell`; its carry is ``h[*b, h]``.
     """
     negatives = _checks.nonneg_int(negative_eigenvalues, "negative_eigenvalues")
+    if not isinstance(authors_update, bool):
+        raise TypeError(f"authors_update={authors_update!r} must be a bool")
+
+    def skew(a):
+        return skew_gradient(a) if authors_update else 0.5 * (a - jnp.swapaxes(a, -1, -2))
 
     def init(key, input_size: int, hidden_size: int):
         input_size = _checks.positive_int(input_size, "input_size")
@@ -81,7 +89,7 @@ def scornn(*, negative_eigenvalues: int = 0) -> base.Cell:
                 "b": jnp.zeros((hidden_size,), jnp.float32)}
 
     def prepare(params):
-        return {**params, "w_hh": scaled_cayley(skew_gradient(params["a"]), negatives)}
+        return {**params, "w_hh": scaled_cayley(skew(params["a"]), negatives)}
 
     return base.Cell(
         name="scornn",
@@ -89,7 +97,7 @@ def scornn(*, negative_eigenvalues: int = 0) -> base.Cell:
         initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["a"].shape[-1]), params["a"].dtype),
         project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
         step=modrelu_step,  # params prepared: w_hh = (I + A)⁻¹ (I - A) D
-        options=(("negative_eigenvalues", negatives),),
+        options=(("authors_update", authors_update), ("negative_eigenvalues", negatives)),
         split=base.SplitStep(modrelu_after_matmul, uses=("b",)),
-        hooks=base.Hooks(prepare=prepare, recurrent_matrix=lambda params: scaled_cayley(params["a"], negatives)),
+        hooks=base.Hooks(prepare=prepare, recurrent_matrix=lambda params: scaled_cayley(skew(params["a"]), negatives)),
     )
