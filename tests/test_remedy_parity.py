@@ -35,12 +35,11 @@ def _torch(a):
 def _ours(cell, params, xs):
     """Our hidden states for float64 ``params`` and ``xs`` [b, t, i], and their gradient
     of ``sum(hs * weights)`` with respect to every parameter."""
-    weights = np.random.RandomState(3).randn(BATCH, STEPS, cell_hidden(cell, params))
-
     def loss(p):
         return jnp.sum(unroll(cell, p, xs)[1] * weights)
 
     with enable_x64(), jax.numpy_dtype_promotion("standard"):
+        weights = np.random.RandomState(3).randn(BATCH, STEPS, cell_hidden(cell, params))
         hs = unroll(cell, params, xs)[1]
         grads = jax.grad(loss)(params)
     return np.asarray(hs), {k: np.asarray(v) for k, v in grads.items()}, np.asarray(weights)
