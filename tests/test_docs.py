@@ -180,9 +180,18 @@ def test_a_reader_sees_every_image_and_finds_lyapunov_spectrum_by_search(tmp_pat
                 page.screenshot(path=os.path.join(shots, f"{name}.png"), full_page=False)
             page.goto(base, wait_until="load")
             page.click("label.md-search__icon, .md-search__input", timeout=10_000)
-            page.fill(".md-search__input", "lyapunov_spectrum")
             results = page.locator(".md-search-result__item")
-            results.first.wait_for(timeout=120_000)  # the index builds in a web worker: slow on a busy machine
+            # the index builds in a web worker, slowly on a busy machine; a query typed before it is
+            # ready can go unanswered, so the query is typed again every 15 s, for up to 2 minutes
+            for attempt in range(8):
+                page.fill(".md-search__input", "")
+                page.fill(".md-search__input", "lyapunov_spectrum")
+                try:
+                    results.first.wait_for(timeout=15_000)
+                    break
+                except Exception:  # playwright's TimeoutError
+                    if attempt == 7:
+                        raise
             found = " ".join(results.all_inner_texts())
             assert "lyapunov_spectrum" in found, found[:500]
             page.screenshot(path=os.path.join(shots, "search.png"))
