@@ -81,7 +81,7 @@ def antisymmetric(*, epsilon: float = 0.1, gamma: float = 0.01, gated: bool = Fa
     return base.Cell(
         name="antisymmetric",
         init=init,
-        initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["w"].shape[-1]), params["w"].dtype),
+        initial_carry=base.zeros_sized_by("w"),
         project_inputs=base.project_all_biases,
         step=step,
         options=(("epsilon", epsilon), ("gamma", gamma), ("gated", gated)),

@@ -189,6 +189,26 @@ def uniform(key, shape: tuple[int, ...], bound: float) -> jax.Array:
     return draw(jax.random.uniform, key, shape, minval=-bound, maxval=bound)
 
 
+def zeros_sized_by(name: str) -> Callable[[Params, tuple[int, ...]], jax.Array]:
+    """An ``initial_carry``: zeros ``[*batch_shape, n]`` with ``n`` and the dtype of ``params[name]``'s last axis."""
+
+    def initial_carry(params: Params, batch_shape: tuple[int, ...]) -> jax.Array:
+        return jnp.zeros((*tuple(batch_shape), params[name].shape[-1]), params[name].dtype)
+
+    return initial_carry
+
+
+def to_complex(carry: jax.Array) -> jax.Array:
+    """``[..., 2n]`` reals ``[Re | Im]`` -> ``[..., n]`` complex (the lru's and urnn's carries)."""
+    re, im = jnp.split(carry, 2, axis=-1)
+    return jax.lax.complex(re, im)
+
+
+def to_real(z: jax.Array) -> jax.Array:
+    """``[..., n]`` complex -> ``[..., 2n]`` reals ``[Re | Im]``."""
+    return jnp.concatenate([jnp.real(z), jnp.imag(z)], axis=-1)
+
+
 def hidden_size(params: Params) -> int:
     """The hidden size of a cell with a recurrent matrix ``w_hh[..., G*h, h]``."""
     return params["w_hh"].shape[-1]

@@ -66,7 +66,7 @@ def cornn(*, dt: float = 0.06, gamma: float = 66.0, epsilon: float = 15.0) -> ba
         return (y, z), y
 
     def initial_carry(params, batch_shape):
-        zeros = jnp.zeros((*batch_shape, params["w_ih"].shape[0]), params["w_ih"].dtype)
+        zeros = base.zeros_sized_by("b_ih")(params, batch_shape)
         return zeros, zeros
 
     return base.Cell(

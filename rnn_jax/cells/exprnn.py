@@ -107,7 +107,7 @@ def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
     return base.Cell(
         name="exprnn",
         init=init_params,
-        initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["a"].shape[-1]), params["a"].dtype),
+        initial_carry=base.zeros_sized_by("a"),
         project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
         step=modrelu_step,  # params prepared: w_hh = expm(A - Aᵀ)
         options=(("init", kind.value),),

@@ -87,7 +87,7 @@ def indrnn(*, seq_len: int | None = None, magnitude: float = 2.0, recurrent_init
     return base.Cell(
         name="indrnn",
         init=init,
-        initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["u"].shape[-1]), params["u"].dtype),
+        initial_carry=base.zeros_sized_by("u"),
         project_inputs=base.project_all_biases,
         step=step,
         options=(("input_std", input_std), ("magnitude", magnitude), ("recurrent_init", kind.value),

@@ -46,15 +46,6 @@ def _modes(params) -> int:
     return params["nu_log"].shape[-1]
 
 
-def _to_state(carry: jax.Array) -> jax.Array:
-    re, im = jnp.split(carry, 2, axis=-1)
-    return jax.lax.complex(re, im)
-
-
-def _from_state(state: jax.Array) -> jax.Array:
-    return jnp.concatenate([jnp.real(state), jnp.imag(state)], axis=-1)
-
-
 def lru(*, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = 2 * math.pi, normalize: bool = True) -> base.Cell:
     """A Linear Recurrent Unit.
 
@@ -111,7 +102,7 @@ def lru(*, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = 2 * math
         c = jnp.concatenate([params["c_re"], -params["c_im"]], axis=-1)  # Re(C s) = [C_re, -C_im] @ [Re s; Im s]
         return base.linear(carry, c) + x_proj[..., 2 * _modes(params) :]
 
-    linear = base.LinearRecurrence(coefficients, to_state=_to_state, from_state=_from_state)
+    linear = base.LinearRecurrence(coefficients, to_state=base.to_complex, from_state=base.to_real)
     return base.Cell(
         name="lru",
         init=init,

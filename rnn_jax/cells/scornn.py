@@ -94,7 +94,7 @@ def scornn(*, negative_eigenvalues: int = 0, authors_update: bool = True) -> bas
     return base.Cell(
         name="scornn",
         init=init,
-        initial_carry=lambda params, batch_shape: jnp.zeros((*batch_shape, params["a"].shape[-1]), params["a"].dtype),
+        initial_carry=base.zeros_sized_by("a"),
         project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
         step=modrelu_step,  # params prepared: w_hh = (I + A)⁻¹ (I - A) D
         options=(("authors_update", authors_update), ("negative_eigenvalues", negatives)),

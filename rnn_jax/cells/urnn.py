@@ -44,20 +44,9 @@ from rnn_jax import _checks
 from rnn_jax.cells import base
 
 
-def to_complex(carry: jax.Array) -> jax.Array:
-    """``[..., 2n]`` reals ``[Re | Im]`` -> ``[..., n]`` complex."""
-    re, im = jnp.split(carry, 2, axis=-1)
-    return jax.lax.complex(re, im)
-
-
-def to_real(z: jax.Array) -> jax.Array:
-    """``[..., n]`` complex -> ``[..., 2n]`` reals ``[Re | Im]``."""
-    return jnp.concatenate([jnp.real(z), jnp.imag(z)], axis=-1)
-
-
 def reflect(z: jax.Array, v: jax.Array) -> jax.Array:
     """``z - 2 v̄ (vᵀ z) / ‖v‖²`` for ``z[..., n]`` complex and ``v = [Re | Im]`` (``[2n]``)."""
-    vc = jnp.broadcast_to(to_complex(v), z.shape)
+    vc = jnp.broadcast_to(base.to_complex(v), z.shape)
     vz = jnp.broadcast_to(jnp.sum(vc * z, axis=-1, keepdims=True), z.shape)
     return z - (2.0 / jnp.sum(v * v)).astype(z.dtype) * jnp.conj(vc) * vz
 
@@ -116,7 +105,7 @@ def urnn(*, permutation_seed: int = 1234) -> base.Cell:
         }
 
     def step(params, h, x_t):
-        r = to_real(unitary(params, to_complex(h), seed))
+        r = base.to_real(unitary(params, base.to_complex(h), seed))
         h = complex_modrelu(r + x_t, params["b"])
         return h, h
 
