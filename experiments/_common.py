@@ -331,8 +331,9 @@ def train_config(cfg: Training, task, cell: str, hidden_size: int | tuple[int, .
         model_options["cell_options"] = {"init": cfg.init, **model_options.get("cell_options", {})}
     if cell == "indrnn":
         model_options["cell_options"] = {"seq_len": tasks.get(task).seq_len, **model_options.get("cell_options", {})}
-    if cfg.options_of(cell):
-        model_options["cell_options"] = {**model_options.get("cell_options", {}), **cfg.options_of(cell)}
+    given = cfg.options_of(cell)
+    if given:
+        model_options["cell_options"] = {**model_options.get("cell_options", {}), **given}
         try:
             cells.get(cell, **model_options["cell_options"])
         except TypeError as error:  # an option the cell does not take: a mistyped command line
