@@ -231,6 +231,7 @@ class SequenceModel:
         key=None,
         train: bool = False,
         probes: Sequence[jax.Array | None] | None = None,
+        truncation: int | None = None,
     ) -> jax.Array:
         """Runs the model.
 
@@ -243,38 +244,78 @@ class SequenceModel:
             probes: optional, one ``[t, *b, directions*h_l]`` array (zeros) per layer, added to
                 the hidden states (see :func:`rnn_jax.unroll`); ``grad`` with respect to it is
                 ``dL/dh_t`` for that layer.
+            truncation: ``k`` stops every layer's gradient through its carry every ``k`` steps
+                (truncated BPTT, :func:`rnn_jax.unroll`); the outputs are unchanged.
 
         Returns:
             ``[*b, o]`` (readout last / mean) or ``[*b, t, o]`` (readout all); ``o`` is
             ``output_size``, or :attr:`feature_size` without a head.
         """
+        return self.run(params, inputs, lengths, key=key, train=train, probes=probes, truncation=truncation)[0]
+
+    def run(
+        self,
+        params: dict[str, Any],
+        inputs: jax.Array,
+        lengths: jax.Array | None = None,
+        *,
+        carries: Sequence[Sequence[Any]] | None = None,
+        key=None,
+        train: bool = False,
+        probes: Sequence[jax.Array | None] | None = None,
+        truncation: int | None = None,
+    ) -> tuple[jax.Array, list[list[Any]]]:
+        """:meth:`apply` from given carries, also returning the final ones: ``(outputs,
+        carries)`` with ``carries[layer][direction]`` (forward first) each layer's carry after
+        each sequence's last step. ``carries`` (the same layout; default: zeros) start the
+        layers, so a long sequence run window by window with the carries passed along gives
+        the outputs of one run (Keras's ``stateful=True``)."""
         self._check_apply(params, inputs, key, train, probes)
+        if carries is not None and (len(carries) != self.num_layers
+                                    or any(len(c) != self.num_directions for c in carries)):
+            raise ValueError(f"carries must hold one carry per layer and direction "
+                             f"([{self.num_layers}][{self.num_directions}]), as run returns them")
         cell = self.cell_fn
         dropping = train and (self.dropout > 0 or self.output_dropout > 0)
         keys = jax.random.split(key, self.num_layers + 1) if dropping else [None] * (self.num_layers + 1)
         xs = jnp.moveaxis(inputs, -2, 0)  # time-major once, for every layer
         run = dict(lengths=lengths, time_major=True, unroll=self.unroll, remat=self.remat, hoist=self.hoist,
                    mode=self.mode, weight_gradients=self.weight_gradients,
-                   newton=self.newton if self.mode is Mode.NEWTON else None)
+                   newton=self.newton if self.mode is Mode.NEWTON else None, truncation=truncation)
+        final_carries = []
         for index, layer in enumerate(params["layers"]):
             if index > 0 and train and self.dropout > 0:
                 xs = _dropout(keys[index], xs, self.dropout)
             probe = None if probes is None else probes[index]
             halves = [None, None] if probe is None else jnp.split(probe, self.num_directions, axis=-1) + [None]
-            finals, outputs = [], []
-            for direction, half in zip(Direction.of(self.bidirectional), halves):
-                final, hs = unroll(cell, layer[direction.value], xs, probe=half, reverse=direction.reverse, **run)
+            starts = [None, None] if carries is None else carries[index]
+            finals, outputs, layer_carries = [], [], []
+            for direction, half, start in zip(Direction.of(self.bidirectional), halves, starts):
+                final, hs = unroll(cell, layer[direction.value], xs, probe=half, reverse=direction.reverse,
+                                   initial_carry=start, **run)
                 finals.append(cell.hidden(final) if cell.hooks.output is None
                               else _last_output(hs, lengths, direction.reverse))
                 outputs.append(hs)
+                layer_carries.append(final)
+            final_carries.append(layer_carries)
             xs = jnp.concatenate(outputs, axis=-1) if self.bidirectional else outputs[0]
-        features = self._read(xs, finals, lengths)
+        return self.head(params, xs, lengths, finals, train=train, key=keys[-1]), final_carries
+
+    def head(self, params: dict[str, Any], hs: jax.Array, lengths=None, finals: Sequence[jax.Array] | None = None,
+             *, train: bool = False, key=None) -> jax.Array:
+        """The outputs from the last layer's time-major outputs ``hs[t, *b, f]``: the readout,
+        output dropout and the linear head (what :meth:`apply` does after the layers).
+        ``finals``: each direction's output at its sequence's last step (default: read from
+        ``hs``, for one forward direction)."""
+        if finals is None:
+            finals = [_last_output(hs, lengths, False)]
+        features = self._read(hs, finals, lengths)
         if train and self.output_dropout > 0:
-            features = _dropout(keys[-1], features, self.output_dropout)
+            features = _dropout(key, features, self.output_dropout)
         if "head" not in params:
             return features
         out = add_bias(linear(features, params["head"]["w"]), params["head"]["b"])
-        mask = step_mask(lengths, inputs.shape[-2]) if self.readout.per_step else None
+        mask = step_mask(lengths, hs.shape[0]) if self.readout.per_step else None
         if mask is not None:  # padded steps emit zeros
             out = jnp.where(mask[..., None], out, jnp.zeros_like(out))
         return out

@@ -37,12 +37,12 @@ class LossKind(enum.StrEnum):
 
 
 def masked_mean(values: jax.Array, mask: jax.Array | None) -> jax.Array:
-    """Mean of ``values[b, ...]`` over entries where ``mask[b, t]`` (broadcast over the rest)."""
+    """Mean of ``values[b, ...]`` over entries where ``mask[b, t]`` (broadcast over the rest); 0 when none is."""
     if mask is None:
         return jnp.mean(values)
     mask = mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim))
     weights = jnp.broadcast_to(mask, values.shape).astype(values.dtype)
-    return jnp.sum(values * weights) / jnp.sum(weights)
+    return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
 def pointwise_loss(kind: LossKind, outputs: jax.Array, targets: jax.Array) -> jax.Array:
@@ -125,6 +125,12 @@ class Task(abc.ABC):
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
         """Mean loss over sequences (and valid steps when ``readout`` is ``"all"``)."""
         return masked_mean(pointwise_loss(self.loss_kind, outputs, batch.targets), self.step_mask(batch))
+
+    def window_loss(self, outputs: jax.Array, targets: jax.Array, mask: jax.Array | None) -> jax.Array:
+        """The loss of one window of a per-step task's sequences (``stateful`` training, a
+        stream cut into windows): the pointwise loss averaged over the window's scored steps
+        (``mask``: the whole sequence's :meth:`step_mask` cut to the window), 0 when none is."""
+        return masked_mean(pointwise_loss(self.loss_kind, outputs, targets), mask)
 
     def step_mask(self, batch: Batch) -> jax.Array | None:
         """``[b, t]`` valid steps when there is a target per step and lengths vary, else ``None``."""

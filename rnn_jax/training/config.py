@@ -10,15 +10,17 @@ from typing import Any
 import jax
 import numpy as np
 
-from rnn_jax import _checks, tasks
+from rnn_jax import _checks, credit, tasks
 from rnn_jax.cells.base import Cell
 from rnn_jax.cells.carry_vector import CarryVector
+from rnn_jax.credit.rules import Rule
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task
 from rnn_jax.training import regularizers
 from rnn_jax.training.flossing import Flossing
 from rnn_jax.training.optim import OptimConfig
 from rnn_jax.types import Readout
+from rnn_jax.unroll import Options
 
 
 def model_for(task: Task | str, cell: str | Cell = "lstm", hidden_size: int | tuple[int, ...] = 128, **options) -> SequenceModel:
@@ -55,6 +57,15 @@ class TrainConfig:
         flossing: gradient flossing (Engelken 2023, :mod:`rnn_jax.training.flossing`): the
             first layer's largest Lyapunov exponents pushed towards 0 before training and in
             episodes during it (``None``: off).
+        credit: the gradient rule (:class:`rnn_jax.credit.Rule`): ``"bptt"`` (default),
+            ``"rtrl"``, ``"uoro"``, ``"snap1"``, ``"snap2"`` or ``"diagonal"``. The forward-mode
+            rules train one unidirectional layer.
+        truncation: ``k``: truncated BPTT, the gradient through the carry stops every ``k``
+            steps (at most the task's ``seq_len``). With ``stateful``, the window length.
+        stateful: each training sequence is a stream cut into windows of ``truncation``
+            steps, with one optimiser update per window and the carry (and a forward rule's
+            influence trace) passed from window to window, as Keras's ``stateful=True`` and
+            online learning do. Per-step tasks whose ``seq_len`` is a multiple of ``truncation``.
     """
 
     model: SequenceModel = SequenceModel("lstm", 128)
@@ -67,11 +78,16 @@ class TrainConfig:
     train_size: int | None = None
     omega: float = 0.0
     flossing: Flossing | None = None
+    credit: Rule = Rule.BPTT
+    truncation: int | None = None
+    stateful: bool = False
 
     def __post_init__(self):
         if self.train_size is not None:
             _checks.positive_int(self.train_size, "train_size")
         _checks.number(self.omega, "omega", low=0.0)
+        if self.omega and _checks.choice(Rule, self.credit, "credit").forward:
+            raise ValueError(f"omega={self.omega!r} is added to BPTT's gradient; credit={self.credit!r} is not bptt")
         if self.omega and isinstance(self.model, SequenceModel) and (
                 self.model.num_layers != 1 or self.model.bidirectional or not regularizers.supports(self.model.cell_fn)):
             raise ValueError(f"omega={self.omega!r}: Pascanu et al.'s regulariser is defined here for one-layer, "
@@ -100,6 +116,41 @@ class TrainConfig:
             )
         if self.flossing is not None:
             self._check_flossing(task)
+        self._check_credit(task)
+
+    def _check_credit(self, task: Task) -> None:
+        rule = credit.check(self.credit, self.model, batch_size=self.batch_size, input_size=task.input_size)
+        object.__setattr__(self, "credit", rule)
+        if not isinstance(self.stateful, bool):
+            raise TypeError(f"stateful={self.stateful!r} must be a bool")
+        if self.truncation is None:
+            if self.stateful:
+                raise ValueError("stateful=True cuts each sequence into windows of truncation=k steps: give truncation")
+            return
+        k = _checks.positive_int(self.truncation, "truncation")
+        if k > task.seq_len:
+            raise ValueError(f"truncation={k} is longer than the task's sequences (seq_len={task.seq_len}); "
+                             f"it must be at most {task.seq_len}")
+        model = self.model
+        Options(model.unroll, model.remat, model.hoist, model.mode, model.weight_gradients, model.newton, k)
+        if rule.forward and not self.stateful:
+            raise ValueError(f"truncation={k} with credit={rule.value!r}: a forward rule carries credit across any "
+                             f"window; set stateful=True to update every {k} steps, or use credit='bptt'")
+        if self.omega:
+            raise ValueError(f"omega={self.omega!r} needs the full backward pass; it cannot be used with truncation")
+        if self.stateful:
+            if not task.readout.per_step:
+                raise ValueError(f"stateful=True scores every window, and task {task.name!r} scores only the end of "
+                                 f"each sequence (readout {task.readout.value!r}): use a per-step task")
+            if task.seq_len % k:
+                raise ValueError(f"stateful=True cuts sequences of seq_len={task.seq_len} into windows of "
+                                 f"truncation={k} steps: seq_len must be a multiple of truncation")
+            if model.bidirectional:
+                raise ValueError("stateful=True runs each stream forwards once; the model is bidirectional")
+            if self.flossing is not None:
+                raise ValueError("stateful=True cannot be combined with flossing")
+            if jax.eval_shape(lambda key: task.sample(key, 1), jax.random.key(0)).lengths is not None:
+                raise ValueError(f"stateful=True needs sequences of one length; task {task.name!r} pads them")
 
     def _check_flossing(self, task: Task) -> None:
         if not isinstance(self.flossing, Flossing):

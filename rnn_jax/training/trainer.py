@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rnn_jax import _checks
+from rnn_jax import _checks, credit
 from rnn_jax.cells.base import REGISTRY as CELLS
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import REGISTRY as TASKS
@@ -179,13 +179,20 @@ class Trainer:
 
     def loss(self, params, batch: Batch, key=None, probes=None) -> tuple[jax.Array, jax.Array]:
         """``(loss, outputs)``; dropout is active when ``key`` is given; ``probes`` (one
-        ``[t, b, h]`` zeros array per layer) are added to the hidden states."""
-        outputs = self.model.apply(params, batch.inputs, batch.lengths, key=key, train=key is not None, probes=probes)
+        ``[t, b, h]`` zeros array per layer) are added to the hidden states. The gradient
+        through the carries stops every ``cfg.truncation`` steps."""
+        outputs = self.model.apply(params, batch.inputs, batch.lengths, key=key, train=key is not None, probes=probes,
+                                   truncation=self.cfg.truncation)
         return self.task.loss(outputs, batch), outputs
 
     def gradients(self, params, batch: Batch, key) -> tuple[jax.Array, jax.Array, Any, dict[str, jax.Array]]:
-        """``(loss, outputs, grads, extra metrics)``: the loss gradient, plus ``α ∇Ω``
-        (Pascanu et al.'s regulariser, on the first layer's ``w_hh``) when ``cfg.omega``."""
+        """``(loss, outputs, grads, extra metrics)``: the loss gradient by ``cfg.credit``
+        (:mod:`rnn_jax.credit`), plus ``α ∇Ω`` (Pascanu et al.'s regulariser, on the first
+        layer's ``w_hh``) when ``cfg.omega``."""
+        if self.cfg.credit.forward:
+            loss, outputs, grads, _ = credit.gradients(self.cfg.credit, self.model, params, batch,
+                                                       lambda outputs: self.task.loss(outputs, batch), key=key)
+            return loss, outputs, grads, {}
         if not self.cfg.omega:
             (loss, outputs), grads = jax.value_and_grad(self.loss, has_aux=True)(params, batch, key)
             return loss, outputs, grads, {}
@@ -199,13 +206,33 @@ class Trainer:
         grads = _with_first_layer(grads, {**fwd, "w_hh": fwd["w_hh"] + self.cfg.omega * w_grad})
         return loss, outputs, grads, {"omega": value}
 
+    def update(self, state: TrainState, current, loss, grads) -> tuple[TrainState, dict[str, jax.Array]]:
+        """One optimiser update of ``current`` (``state.params``, or them after flossing) by
+        ``grads``, clipped; skipped, and ``diverged_at`` set to ``state.step``, when the loss,
+        the gradients or the new parameters are not finite. ``step`` is left as it is.
+        Returns the state and ``grad_norm``, ``clipped_grad_norm`` and ``finite``."""
+        clip = state.opt_state.hyperparams[CLIP]
+        clipped, _ = optim.clipping(self.cfg.optim.clipping, clip).update(grads, optax.EmptyState(), current)
+        updates, opt_state = self.tx.update(clipped, state.opt_state, current)
+        params = self.model.constrain(optax.apply_updates(current, updates))
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(params)
+        healthy = state.diverged_at < 0
+        apply = finite & healthy
+        new_state = state._replace(params=_where_tree(apply, params, state.params),
+                                   opt_state=_where_tree(apply, opt_state, state.opt_state),
+                                   diverged_at=jnp.where(healthy & ~finite, state.step, state.diverged_at))
+        return new_state, {"grad_norm": grad_norm, "clipped_grad_norm": optax.tree.norm(clipped), "finite": finite}
+
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
-        """One optimiser step on ``batch``.
+        """One optimiser step on ``batch`` (with ``cfg.stateful``, one per window: :meth:`stream_step`).
 
         Returns:
             The new state and metrics: the task's metrics on the batch, ``grad_norm`` and
             ``clipped_grad_norm`` (global norms before and after clipping) and ``finite``.
         """
+        if self.cfg.stateful:
+            return self.stream_step(state, batch)
         dropout_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.step)
         current = state.params
         fl = self.cfg.flossing
@@ -216,25 +243,54 @@ class Trainer:
             steps = jnp.where(fl.episode_before(state.step), fl.episode_steps, 0)
             current = self._floss(current, episode_key, steps)
         loss, outputs, grads, extra = self.gradients(current, batch, dropout_key)
-        clip = state.opt_state.hyperparams[CLIP]
-        clipped, _ = optim.clipping(self.cfg.optim.clipping, clip).update(grads, optax.EmptyState(), current)
-        updates, opt_state = self.tx.update(clipped, state.opt_state, current)
-        params = self.model.constrain(optax.apply_updates(current, updates))
-        grad_norm = optax.tree.norm(grads)
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(params)
-        healthy = state.diverged_at < 0
-        apply = finite & healthy
-        diverged_at = jnp.where(healthy & ~finite, state.step, state.diverged_at)
-        new_state = TrainState(
-            params=_where_tree(apply, params, state.params),
-            opt_state=_where_tree(apply, opt_state, state.opt_state),
-            step=state.step + 1,
-            key=state.key,
-            diverged_at=diverged_at,
-        )
+        new_state, stats = self.update(state, current, loss, grads)
         metrics = dict(self.task.metrics(jax.lax.stop_gradient(outputs), batch))
-        metrics.update(grad_norm=grad_norm, clipped_grad_norm=optax.tree.norm(clipped), finite=finite, **extra)
-        return new_state, metrics
+        metrics.update(**stats, **extra)
+        return new_state._replace(step=state.step + 1), metrics
+
+    def stream_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+        """``cfg.stateful``: ``batch``'s sequences as streams cut into windows of
+        ``cfg.truncation`` steps, one update per window (of that window's loss,
+        :meth:`~rnn_jax.tasks.Task.window_loss`), the carries and a forward rule's influence
+        trace passed from window to window. The metrics are those of the whole sequences'
+        outputs, with the norms averaged over the windows."""
+        k, rule = self.cfg.truncation, self.cfg.credit
+        batch_size, seq_len = batch.inputs.shape[:2]
+        windows = seq_len // k
+        cut = lambda a: jnp.moveaxis(a.reshape((batch_size, windows, k) + a.shape[2:]), 1, 0)  # noqa: E731
+        mask = self.task.step_mask(batch)
+        masks = None if mask is None else cut(mask)
+        key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.step)
+        if rule.forward:
+            stream = credit.forward.start(rule, self.model, state.params, batch_size, self.task.input_size)
+        else:
+            stream = [[self.model.cell_fn.initial_carry(layer["fwd"], (batch_size,))] for layer in state.params["layers"]]
+
+        def window(carry, inputs):
+            state, stream = carry
+            index, xs, targets, mask = inputs
+            loss_of = lambda outputs: self.task.window_loss(outputs, targets, mask)  # noqa: E731
+            window_key = jax.random.fold_in(key, index)
+            if rule.forward:
+                loss, outputs, grads, stream = credit.gradients(rule, self.model, state.params, Batch(xs, targets, None),
+                                                                loss_of, key=window_key, stream=stream)
+            else:
+                def run(params):
+                    outputs, carries = self.model.run(params, xs, carries=stream, key=window_key, train=True)
+                    return loss_of(outputs), (outputs, carries)
+
+                (loss, (outputs, stream)), grads = jax.value_and_grad(run, has_aux=True)(state.params)
+                stream = jax.lax.stop_gradient(stream)
+            state, stats = self.update(state, state.params, loss, grads)
+            return (state, stream), (outputs, stats)
+
+        (new_state, _), (outputs, stats) = jax.lax.scan(
+            window, (state, stream), (jnp.arange(windows), cut(batch.inputs), cut(batch.targets), masks))
+        outputs = jnp.moveaxis(outputs, 0, 1).reshape((batch_size, seq_len) + outputs.shape[3:])
+        metrics = dict(self.task.metrics(jax.lax.stop_gradient(outputs), batch))
+        metrics.update(grad_norm=jnp.mean(stats["grad_norm"]), clipped_grad_norm=jnp.mean(stats["clipped_grad_norm"]),
+                       finite=jnp.all(stats["finite"]))
+        return new_state._replace(step=state.step + 1), metrics
 
     def locate_nonfinite(self, state: TrainState) -> str | None:
         """Where one diverged (unbatched) member's first NaN came from

@@ -50,6 +50,7 @@ def unroll(
     mode: Mode | str = Mode.AUTO,
     weight_gradients: WeightGradients | str = WeightGradients.AUTO,
     newton: Newton | None = None,
+    truncation: int | None = None,
 ) -> tuple[Carry, jax.Array]:
     """Runs ``cell`` over the time axis of ``xs``.
 
@@ -80,6 +81,11 @@ def unroll(
         newton: the :class:`Newton` controls (method, tol, max_iter, damping) of
             ``mode="newton"``; :func:`rnn_jax.unroll.newton.solve` also returns the iteration
             count and residual, and takes a warm start.
+        truncation: ``k`` stops the gradient through the carry every ``k`` steps (truncated
+            BPTT, windows counted from each sequence's first step in the direction it runs):
+            the gradient reaching step ``s`` from a loss at step ``t`` is exactly zero unless
+            both lie in the same window. The values are those of the full loop. ``k`` at most
+            the number of steps; sequential, per-step gradients only.
 
     Every choice gives the same values up to float rounding.
 
@@ -91,7 +97,7 @@ def unroll(
             probe, initial carry or option.
     """
     options = Options(unroll=unroll, remat=remat, hoist=hoist, mode=mode, weight_gradients=weight_gradients,
-                      newton=Newton() if newton is None else newton)
+                      newton=Newton() if newton is None else newton, truncation=truncation)
     if newton is not None and options.mode is not Mode.NEWTON:
         raise ValueError(f"newton={newton!r} is an option of mode='newton', not mode={options.mode.value!r}")
     shapes = check(cell, params, xs, lengths=lengths, initial_carry=initial_carry, probe=probe, time_major=time_major)

@@ -57,6 +57,8 @@ class Options:
         mode: a :class:`Mode`.
         weight_gradients: a :class:`WeightGradients`.
         newton: the :class:`~rnn_jax.unroll.newton.Newton` controls of ``mode="newton"``.
+        truncation: ``None``, or ``k``: the gradient through the carry stops every ``k`` steps
+            (truncated BPTT; the values are unchanged). Sequential, per-step gradients only.
     """
 
     unroll: int | bool = 1
@@ -65,6 +67,7 @@ class Options:
     mode: Mode = Mode.AUTO
     weight_gradients: WeightGradients = WeightGradients.AUTO
     newton: Newton = Newton()
+    truncation: int | None = None
 
     def __post_init__(self):
         if self.unroll is not True and (isinstance(self.unroll, bool) or not isinstance(self.unroll, int)
@@ -84,6 +87,12 @@ class Options:
             raise ValueError("weight_gradients='one_matmul' is an option of mode='sequential'")
         if not isinstance(self.newton, Newton):
             raise TypeError(f"newton={self.newton!r} must be a rnn_jax.unroll.Newton")
+        if self.truncation is not None:
+            _checks.positive_int(self.truncation, "truncation")
+            if self.mode in (Mode.PARALLEL, Mode.NEWTON) or self.weight_gradients is WeightGradients.ONE_MATMUL:
+                raise ValueError(f"truncation={self.truncation} stops the gradient inside the sequential loop; "
+                                 f"mode={self.mode.value!r} with weight_gradients={self.weight_gradients.value!r} "
+                                 "cannot: use mode='sequential' and weight_gradients='per_step' (or 'auto')")
 
     def for_cell(self, cell: Cell) -> Options:
         """These options, refused when ``cell`` cannot run with them."""
@@ -101,11 +110,17 @@ class Options:
         :func:`choose_weight_gradients` pick for this call."""
         options = self.for_cell(cell)
         backend = jax.default_backend() if backend is None else backend
+        if self.truncation is not None and self.truncation > seq_len:
+            raise ValueError(f"truncation={self.truncation} is longer than the sequence ({seq_len} steps); "
+                             f"it must be at most {seq_len}")
         mode = self.mode
         if mode is Mode.AUTO:
-            mode = choose_mode(cell, seq_len, remat=self.remat, unroll=self.unroll, backend=backend)
+            mode = (Mode.SEQUENTIAL if self.truncation is not None
+                    else choose_mode(cell, seq_len, remat=self.remat, unroll=self.unroll, backend=backend))
         gradients = self.weight_gradients
-        if gradients is WeightGradients.AUTO:
+        if gradients is WeightGradients.AUTO and self.truncation is not None:
+            gradients = WeightGradients.PER_STEP
+        elif gradients is WeightGradients.AUTO:
             gradients = (choose_weight_gradients(cell, hidden_size, batch_size, backend=backend)
                          if mode is Mode.SEQUENTIAL else WeightGradients.PER_STEP)
         return dataclasses.replace(options, mode=mode, weight_gradients=gradients)

@@ -1,0 +1,54 @@
+"""Which models a rule can train, refused before anything is traced."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from rnn_jax import _checks
+from rnn_jax.credit import diagonal, forward
+from rnn_jax.credit.rules import Rule
+from rnn_jax.credit.structure import patterns
+from rnn_jax.model import SequenceModel
+from rnn_jax.types import Batch
+
+
+def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size: int) -> Rule:
+    """``rule`` as a :class:`Rule`, or a one-line ``ValueError`` saying why it cannot train
+    ``model`` at ``batch_size``."""
+    rule = _checks.choice(Rule, rule, "credit")
+    if not rule.forward:
+        return rule
+    name = f"credit={rule.value!r}"
+    if model.num_layers != 1 or model.bidirectional:
+        raise ValueError(f"{name} carries the influence of one recurrent layer forwards; the model has "
+                         f"{model.num_layers} layer(s){', bidirectional' if model.bidirectional else ''}: "
+                         f"use one unidirectional layer, or credit='bptt'")
+    if model.dropout or model.output_dropout:
+        raise ValueError(f"{name} does not apply dropout; the model has dropout={model.dropout}, "
+                         f"output_dropout={model.output_dropout}")
+    cell = model.cell_fn
+    if rule.dense:
+        size = forward.influence_bytes(rule, model, batch_size, input_size)
+        if size > forward.MAX_INFLUENCE_BYTES:
+            raise ValueError(f"{name} keeps a [state, parameters] influence matrix per sequence: "
+                             f"{size / 2**30:.1f} GiB for a batch of {batch_size} ({cell.name!r}, hidden "
+                             f"{model.layer_sizes[0]}), above the {forward.MAX_INFLUENCE_BYTES / 2**30:.0f} GiB "
+                             f"limit: use a smaller network or batch, credit='uoro' or 'diagonal'")
+    if rule is Rule.DIAGONAL:
+        prepared = jax.eval_shape(lambda k: cell.hooks.prepare(cell.init(k, input_size, model.layer_sizes[0])),
+                                  jax.random.key(0))
+        layout = diagonal.layout(patterns(cell, prepared, input_size))
+        if isinstance(layout, str):
+            raise ValueError(f"{name} is exact for diagonal recurrences (lru, indrnn, mingru, minlstm); "
+                             f"{cell.name!r} cannot use it: {layout}. Use credit='rtrl', 'snap1', 'snap2' or 'uoro'")
+    params = jax.eval_shape(lambda k: model.init(k, input_size), jax.random.key(0))
+    inputs = jax.ShapeDtypeStruct((1, 2, input_size), jnp.float32)
+    try:
+        jax.eval_shape(lambda p, x: forward.gradients(rule, model, p, Batch(x, None, None), jnp.sum,
+                                                      key=jax.random.key(0))[0], params, inputs)
+    except (TypeError, NotImplementedError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise ValueError(f"{name} needs forward-mode derivatives (jax.jvp) of the {cell.name!r} step, which it "
+                         f"does not provide ({reason}): use credit='bptt'") from None
+    return rule

@@ -1,0 +1,264 @@
+"""Truncated BPTT, stateful streams and the forward-mode rules (rnn_jax.credit).
+
+Exactness: truncation at the sequence length is BPTT bit for bit, and credit from more than
+``k`` steps back is exactly zero; RTRL equals BPTT in float64 for every kind of cell; SnAp-1
+and the diagonal rule equal it on diagonal recurrences; UORO's mean over draws approaches
+BPTT's within its own standard error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from rnn_jax import cells, credit, unroll
+from rnn_jax.model import SequenceModel
+from rnn_jax.training.config import TrainConfig, model_for
+from rnn_jax.training.optim import OptimConfig
+from rnn_jax.training.trainer import make_train
+from rnn_jax.types import Batch
+
+
+def _float(tree):
+    """``tree`` in the default float (float64 under ``jax.enable_x64``)."""
+    dtype = jnp.asarray(0.0).dtype
+    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+def _problem(cell: str, readout: str = "all", lengths: bool = False, hidden: int = 6, steps: int = 7):
+    """A model, parameters and batch in the default float (float64 under ``jax.enable_x64``)."""
+    model = SequenceModel(cell, hidden, output_size=2, readout=readout)
+    params = _float(model.init(jax.random.key(0), 3))
+    inputs = jax.random.normal(jax.random.key(1), (4, steps, 3), jnp.asarray(0.0).dtype)
+    batch = Batch(inputs, None, jnp.array([steps, 3, steps - 1, 1]) if lengths else None)
+    return model, params, batch
+
+
+def _loss(outputs):
+    return jnp.mean(jnp.sin(outputs) ** 2)
+
+
+def _bptt(model, params, batch):
+    return ravel_pytree(jax.grad(lambda p: _loss(model.apply(p, batch.inputs, batch.lengths)))(params))[0]
+
+
+def _rule(rule, model, params, batch, key=jax.random.key(2)):
+    return ravel_pytree(credit.gradients(credit.Rule(rule), model, params, batch, _loss, key=key)[2])[0]
+
+
+# --- truncated BPTT --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "lru"])
+def test_truncation_at_the_length_is_bptt_exactly(cell):
+    model, params, batch = _problem(cell)
+    full = jax.grad(lambda p: _loss(model.apply(p, batch.inputs)))(params)
+    at_length = jax.grad(lambda p: _loss(model.apply(p, batch.inputs, truncation=7)))(params)
+    jax.tree.map(np.testing.assert_array_equal, at_length, full)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_credit_from_more_than_k_steps_back_is_exactly_zero(reverse):
+    cell = cells.get("gru")
+    params = cell.init(jax.random.key(0), 2, 5)
+    xs = jax.random.normal(jax.random.key(1), (3, 10, 2))
+    k = 4
+
+    def outputs(probe):  # every h_t (summed over sequences and units), through the probe
+        _, hs = unroll(cell, params, xs, probe=probe, truncation=k, reverse=reverse)
+        return jnp.sum(hs, axis=(0, 2))
+
+    reach = np.abs(np.asarray(jax.jacrev(outputs)(jnp.zeros((10, 3, 5))))).sum(axis=(2, 3))  # [t, s]
+    for t in range(10):
+        grads = reach[t]
+        done = (9 - t) if reverse else t  # steps the loop ran before t
+        first = done - done % k  # the first step of t's window, in the loop's order
+        in_window = [s for s in range(10) if first <= ((9 - s) if reverse else s) <= done]
+        for s in range(10):
+            if s in in_window:
+                assert grads[s] > 0, (t, s)
+            else:
+                assert grads[s] == 0.0, (t, s)
+
+
+def test_truncation_longer_than_the_sequence_is_refused():
+    model = model_for("delayed_xor", "gru", 8)
+    with pytest.raises(ValueError, match=r"truncation=301 is longer than the task's sequences \(seq_len=300\)"):
+        TrainConfig(model=model, task="delayed_xor", truncation=301)
+    with pytest.raises(ValueError, match="truncation=9 is longer than the sequence"):
+        unroll(cells.get("gru"), cells.get("gru").init(jax.random.key(0), 2, 3), jnp.zeros((1, 8, 2)), truncation=9)
+    with pytest.raises(ValueError, match="truncation=4 stops the gradient inside the sequential loop"):
+        unroll(cells.get("lru"), cells.get("lru").init(jax.random.key(0), 2, 4), jnp.zeros((1, 8, 2)), truncation=4,
+               mode="parallel")
+
+
+@pytest.fixture(autouse=True)
+def _optax_promotion(standard_dtype_promotion):
+    """The training tests run optax (see ``standard_dtype_promotion``)."""
+
+
+def _config(cell="gru", hidden=8, **kw):
+    task, options = "delayed_xor", {"seq_len": 24, "delay": 3}
+    return TrainConfig(model=model_for(task, cell, hidden), task=task, task_options=options, steps=6, eval_every=3,
+                       batch_size=8, optim=OptimConfig(learning_rate=1e-2), **kw)
+
+
+def test_trainer_truncation_at_the_length_and_one_window_are_bptt():
+    key = jax.random.key(3)
+    _, full = make_train(_config())(key)
+    for kw in ({"truncation": 24}, {"truncation": 24, "stateful": True}):
+        _, run = make_train(_config(**kw))(key)
+        np.testing.assert_allclose(run.train["loss"], full.train["loss"], rtol=1e-6, err_msg=str(kw))
+
+
+def test_model_run_window_by_window_equals_one_run():
+    model = SequenceModel("lstm", (6, 5), output_size=2, readout="all")
+    params = model.init(jax.random.key(0), 3)
+    xs = jax.random.normal(jax.random.key(1), (2, 12, 3))
+    carries, parts = None, []
+    for start in range(0, 12, 4):
+        out, carries = model.run(params, xs[:, start:start + 4], carries=carries)
+        parts.append(out)
+    np.testing.assert_allclose(jnp.concatenate(parts, axis=1), model.apply(params, xs), atol=1e-6)
+
+
+def test_stateful_updates_once_per_window_and_carries_the_state():
+    """Windows of 6 steps of a delay-3 XOR: the carry is what lets a window score its first
+    steps, whose bits lie in the previous window; with it, one stream step equals four
+    updates on the windows run one after another with the carry passed by hand."""
+    cfg = _config(truncation=6, stateful=True)
+    trainer = make_train(cfg)
+    state = trainer.init(jax.random.key(4))
+    batch = trainer.sample_batch(state)
+    new_state, metrics = trainer.train_step(state, batch)
+    # by hand: update after each window, the carry passed along without gradient
+    model, task, manual = cfg.model, cfg.task_fn, state
+    mask = task.step_mask(batch)
+    carries = [[model.cell_fn.initial_carry(state.params["layers"][0]["fwd"], (8,))]]
+    for start in range(0, 24, 6):
+        window = slice(start, start + 6)
+
+        def loss(params):
+            outputs, out_carries = model.run(params, batch.inputs[:, window], carries=carries)
+            return task.window_loss(outputs, batch.targets[:, window], mask[:, window]), out_carries
+
+        (_, carries), grads = jax.value_and_grad(loss, has_aux=True)(manual.params)
+        manual, _ = trainer.update(manual, manual.params, jnp.float32(0), grads)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), new_state.params, manual.params)
+    assert int(new_state.step) == 1 and bool(metrics["finite"])
+
+
+# --- forward-mode rules ------------------------------------------------------------------
+
+SLOW = pytest.mark.slow
+EXACT_CELLS = ["rnn", "lstm", "gru", "lru", "indrnn", "exprnn"] + [
+    pytest.param(cell, marks=SLOW) for cell in ("mingru", "minlstm", "urnn", "scornn", "cornn", "lem", "antisymmetric")]
+
+
+@pytest.mark.parametrize("cell", EXACT_CELLS)
+def test_rtrl_equals_bptt_in_float64(cell):
+    with jax.enable_x64(True):
+        for readout, lengths in (("all", False), ("last", True)):
+            model, params, batch = _problem(cell, readout, lengths, hidden=6 if cell != "urnn" else 8)
+            np.testing.assert_allclose(_rule("rtrl", model, params, batch), _bptt(model, params, batch),
+                                       rtol=1e-6, atol=1e-12, err_msg=f"{cell} {readout}")
+
+
+@pytest.mark.parametrize("cell", ["mingru", "indrnn", pytest.param("minlstm", marks=SLOW)])
+def test_snap1_and_diagonal_are_exact_on_diagonal_recurrences(cell):
+    with jax.enable_x64(True):
+        model, params, batch = _problem(cell, lengths=True)
+        exact = _bptt(model, params, batch)
+        for rule in ("snap1", "diagonal"):
+            np.testing.assert_allclose(_rule(rule, model, params, batch), exact, rtol=1e-6, atol=1e-12, err_msg=rule)
+
+
+def test_lru_pairs_need_snap2_and_the_diagonal_rule_keeps_them():
+    """The LRU's complex modes couple Re and Im: SnAp-1 misses the cross term, SnAp-2 and the
+    diagonal rule (blocks of two units) are exact."""
+    with jax.enable_x64(True):
+        model, params, batch = _problem("lru")
+        exact = _bptt(model, params, batch)
+        for rule in ("snap2", "diagonal"):
+            np.testing.assert_allclose(_rule(rule, model, params, batch), exact, rtol=1e-6, atol=1e-12)
+        assert np.max(np.abs(_rule("snap1", model, params, batch) - exact)) > 1e-3
+
+
+def test_snap1_is_biased_on_a_dense_recurrence():
+    with jax.enable_x64(True):
+        model, params, batch = _problem("lstm")
+        gap = np.max(np.abs(_rule("snap1", model, params, batch) - _bptt(model, params, batch)))
+        assert gap > 1e-4
+
+
+@pytest.mark.parametrize("cell", ["rnn", pytest.param("gru", marks=SLOW)])
+def test_uoro_is_unbiased(cell):
+    """The mean of N draws is within its standard error of BPTT's gradient:
+    E‖mean − g‖² = tr(Cov)/N, bounded here by 3 tr(Ĉov)/N. SnAp-1, deterministic and
+    biased, fails the same bound."""
+    with jax.enable_x64(True):
+        model, params, batch = _problem(cell, hidden=4, steps=5)
+        exact = _bptt(model, params, batch)
+        draws = 4000
+        keys = jax.random.split(jax.random.key(7), draws)
+        samples = jax.lax.map(lambda k: _rule("uoro", model, params, batch, k), keys, batch_size=500)
+        mean = jnp.mean(samples, axis=0)
+        error = float(jnp.sum((mean - exact) ** 2))
+        spread = float(jnp.sum(jnp.var(samples, axis=0))) / draws
+        assert error < 3 * spread, (error, spread)
+        assert spread > 0
+        biased = float(jnp.sum((_rule("snap1", model, params, batch) - exact) ** 2))
+        assert biased > 3 * spread
+
+
+def test_stateful_rtrl_with_one_window_is_rtrl_and_bptt():
+    key = jax.random.key(5)
+    _, full = make_train(_config())(key)
+    for kw in ({"credit": "rtrl"}, {"credit": "rtrl", "truncation": 24, "stateful": True}):
+        _, run = make_train(_config(**kw))(key)
+        np.testing.assert_allclose(run.train["loss"], full.train["loss"], rtol=1e-5, err_msg=str(kw))
+
+
+def test_alignment_of_exact_and_random_rules():
+    model, params, batch = _problem("gru")
+    key = jax.random.key(0)
+    exact = credit.alignment("rtrl", model, params, batch, _loss, key=key)
+    assert float(exact.cosine) == pytest.approx(1.0, abs=1e-5) and float(exact.variance) < 1e-10
+    full = credit.alignment("bptt", model, params, batch, _loss, key=key, truncation=7)
+    assert float(full.cosine) == pytest.approx(1.0, abs=1e-5)
+    short = credit.alignment("bptt", model, params, batch, _loss, key=key, truncation=1)
+    assert float(short.cosine) < 0.999
+    noisy = credit.alignment("uoro", model, params, batch, _loss, key=key, draws=8)
+    assert float(noisy.variance) > 0 and float(noisy.cosine) < 0.999
+
+
+# --- refusals -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"credit": "rtrl", "cell": "lstm", "hidden": 512, "batch_size": 64},
+     r"credit='rtrl' keeps a \[state, parameters\] influence matrix per sequence: 257.5 GiB for a batch of 64"),
+    ({"credit": "diagonal", "cell": "lstm"}, r"credit='diagonal' is exact for diagonal recurrences .* 'lstm' cannot"),
+    ({"credit": "uoro", "hidden": (8, 8)}, r"credit='uoro' carries the influence of one recurrent layer forwards"),
+    ({"credit": "rtrl", "truncation": 6}, r"truncation=6 with credit='rtrl': .* set stateful=True"),
+    ({"stateful": True}, r"stateful=True cuts each sequence into windows of truncation=k steps"),
+    ({"truncation": 5, "stateful": True}, r"seq_len=24 .* truncation=5 steps: seq_len must be a multiple"),
+    ({"credit": "sgd"}, r"credit"),
+])
+def test_bad_credit_options_are_one_line_errors(kw, message):
+    cell, hidden = kw.pop("cell", "gru"), kw.pop("hidden", 8)
+    batch_size = kw.pop("batch_size", 8)
+    with pytest.raises(ValueError, match=message) as error:
+        dataclasses.replace(_config(cell, hidden), batch_size=batch_size, **kw)
+    assert "\n" not in str(error.value)
+
+
+def test_stateful_needs_a_per_step_task():
+    model = model_for("adding", "gru", 8)
+    with pytest.raises(ValueError, match="stateful=True scores every window, and task 'adding'"):
+        TrainConfig(model=model, task="adding", task_options={"seq_len": 20}, truncation=5, stateful=True)
