@@ -13,6 +13,7 @@ CONCEPTS = [
     ("unroll and its modes", "concepts/unroll.md"),
     ("Models and tasks", "concepts/tasks.md"),
     ("Training and optax chains", "concepts/training.md"),
+    ("How far back credit reaches", "concepts/credit.md"),
     ("The runner", "concepts/runner.md"),
     ("Run directories and results", "concepts/results.md"),
     ("Diagnostics and dynamics", "concepts/diagnostics.md"),

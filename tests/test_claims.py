@@ -29,7 +29,8 @@ def _results(final_losses: dict[str, list[float]], decades: dict[str, list[float
                 fall = (decades or {}).get(run, [0.0] * len(losses))[m]
                 grads.append({"run": run, "member": m, "step": 0, "layer": 0, "t": t, "value": 10.0 ** (-fall * (9 - t) / 9)})
     frame = pd.DataFrame
-    return Results(frame(runs), frame(members), frame(), frame(evals), frame(grads), frame(), frame(), frame(), frame())
+    return Results(frame(runs), frame(members), frame(), frame(evals), frame(grads), frame(), frame(), frame(), frame(),
+                   frame())
 
 
 def test_final_counts_seeds_against_a_threshold_relative_to_the_baseline():
@@ -59,7 +60,7 @@ def test_reaches_takes_the_best_value_up_to_the_budget():
              for m, values in accuracy.items() for i, v in enumerate(values)]
     res = Results(frame([{"run": "r", "cell": "rnn", "baseline_loss": 1.0, "batch_size": 2}]),
                   frame([{"run": "r", "member": m, "seed": m} for m in accuracy]), frame(), frame(evals),
-                  frame(), frame(), frame(), frame(), frame())
+                  frame(), frame(), frame(), frame(), frame(), frame())
     assert Reaches("r", above=0.99, examples=40).evaluate(res).values == {0: 1.0, 1: 0.995}
     assert Reaches("r", above=0.99, examples=20).evaluate(res).passed == 1  # seed 1 reaches it later
     published = Published("r", "accuracy", ((20, 0.5), (40, 1.0)), "log")

@@ -262,3 +262,30 @@ def test_stateful_needs_a_per_step_task():
     model = model_for("adding", "gru", 8)
     with pytest.raises(ValueError, match="stateful=True scores every window, and task 'adding'"):
         TrainConfig(model=model, task="adding", task_options={"seq_len": 20}, truncation=5, stateful=True)
+
+
+def test_diagonal_rule_on_the_authors_hand_worked_lru():
+    """Zucchet et al.'s own test (Online-learning-LR-dependencies, tests/test_rec.py,
+    ``test_toy``): one complex mode with λ = 0.5, B = 2 + 2i, C = 2 + i, D = 0, γ = 1, inputs
+    1, 2, 3, targets 1, loss ½ Σ (y − 1)². They work by hand: predictions 2, 5, 8.5;
+    Σ δ_x e_λ = 53 + 159i, so ∂L/∂Re λ = 53 (∂L/∂ν_log = 53 · ∂λ/∂ν_log = −53 · ½ ln 2 here);
+    ∂L/∂γ = 85.75; ∂L/∂B = 85.75 − 42.875i."""
+    model = SequenceModel("lru", 2, output_size=None, readout="all")
+    params = {"layers": [{"fwd": {
+        "nu_log": jnp.log(jnp.log(jnp.array([2.0]))), "theta_log": jnp.array([-30.0]), "gamma_log": jnp.zeros(1),
+        "w_ih": jnp.array([[2.0], [2.0], [0.0], [0.0]]),  # Re B, Im B, then D (two outputs)
+        "c_re": jnp.array([[2.0], [0.0]]), "c_im": jnp.array([[1.0], [0.0]]),  # only output 0 is read
+    }}]}
+    batch = Batch(jnp.array([[[1.0], [2.0], [3.0]]]), None, None)
+
+    def loss(outputs):
+        return 0.5 * jnp.sum((outputs[..., 0] - 1.0) ** 2)
+
+    np.testing.assert_allclose(model.apply(params, batch.inputs)[0, :, 0], [2.0, 5.0, 8.5], rtol=1e-6)
+    online = credit.gradients(credit.Rule.DIAGONAL, model, params, batch, loss, key=jax.random.key(0))[2]
+    bptt = jax.grad(lambda p: loss(model.apply(p, batch.inputs)))(params)
+    for grads in (online, bptt):
+        g = grads["layers"][0]["fwd"]
+        np.testing.assert_allclose(g["nu_log"], [-53.0 * 0.5 * np.log(2.0)], rtol=1e-5)
+        np.testing.assert_allclose(g["gamma_log"], [85.75], rtol=1e-5)
+        np.testing.assert_allclose(g["w_ih"][:2, 0], [85.75, -42.875], rtol=1e-5)

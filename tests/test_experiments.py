@@ -15,7 +15,7 @@ from experiments import _common
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
 EXPERIMENTS = ["vanishing_gradients", "adding_problem", "copy_memory", "sequential_digits", "clipping", "mnist1d",
-               "gradient_flossing", "linear_teacher"]
+               "gradient_flossing", "linear_teacher", "credit_assignment"]
 FIGURES = {
     "vanishing_gradients": ["grad_norms", "learning_curves", "spectra", "eigenvalues"],
     "adding_problem": ["success_vs_length", "mse_vs_length"],
@@ -25,6 +25,7 @@ FIGURES = {
     "mnist1d": ["accuracy", "learning_curves"],
     "gradient_flossing": ["accuracy", "learning_curves"],
     "linear_teacher": ["students"],
+    "credit_assignment": ["accuracy_vs_lag", "learning_curves", "alignment_vs_lag"],
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

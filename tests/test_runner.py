@@ -368,7 +368,8 @@ def test_a_run_records_and_compiles_only_the_diagnostics_it_asks_for():
     everything = run(_cfg(), seeds=1, progress=False)
     only, programs_only = count_compilations(lambda: run(_cfg("gru", steps=20), seeds=1, progress=False,
                                                          diagnose=("grad_norms",)))
-    assert set(everything.diagnostics[0]) >= set(diagnostics.RECORDABLE)
+    assert set(everything.diagnostics[0]) >= set(diagnostics.DEFAULT)
+    assert "credit_alignment" not in everything.diagnostics[0]  # recorded only when asked for
     assert diagnostics.RECORDABLE[0] == "grad_norms" and not set(only.diagnostics[0]) & set(diagnostics.RECORDABLE[1:])
     np.testing.assert_array_equal(only.diagnostics[0]["grad_norms"], everything.diagnostics[0]["grad_norms"])
     _, programs_none = count_compilations(lambda: run(_cfg("gru", steps=20), seeds=1, progress=False, diagnose=()))

@@ -249,3 +249,19 @@ def test_first_input_holds_the_sign_at_the_first_step_only_and_its_target():
     np.testing.assert_array_equal(y[:, 0], (x[:, 0, 0] > 0).astype(np.float32))
     assert 0.4 < y.mean() < 0.6 and abs(x[..., 1:].std() - 0.5) < 0.02
     assert task.baseline_loss == pytest.approx(np.log(2.0))
+
+
+def test_echo_recalls_each_cue_exactly_delay_steps_later():
+    task = tasks.get("echo", seq_len=20, delay=4)
+    batch = task.sample(KEY, 300)
+    x, y = np.asarray(batch.inputs[..., 0]), np.asarray(batch.targets[..., 0])
+    mask = np.asarray(task.step_mask(batch))
+    cues = np.arange(20) % 5 == 0  # every delay + 1 steps
+    np.testing.assert_array_equal(np.abs(x[:, cues]), 1.0)
+    np.testing.assert_array_equal(x[:, ~cues], 0.0)
+    recalls = np.flatnonzero(mask[0])
+    np.testing.assert_array_equal(recalls, [4, 9, 14, 19])  # each cue's step + delay, the step before the next cue
+    np.testing.assert_array_equal(y[:, recalls], (x[:, recalls - 4] > 0).astype(np.float32))
+    assert 0.4 < y[:, recalls].mean() < 0.6 and task.baseline_loss == pytest.approx(np.log(2.0))
+    with pytest.raises(ValueError, match="delay=20: it must be below seq_len=20"):
+        tasks.get("echo", seq_len=20, delay=20)

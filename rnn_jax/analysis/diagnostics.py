@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import _checks
+from rnn_jax import _checks, credit
 from rnn_jax.analysis import dynamics
 from rnn_jax.cells.base import Cell
 from rnn_jax.cells.carry_vector import CarryVector
@@ -218,8 +218,13 @@ def finite_time_lyapunov(cell: Cell, params, xs: jax.Array, *, top: int = LYAPUN
                                                frame_warmup=steps // 4), axis=0)
 
 
-RECORDABLE = (rundir.GRAD_NORMS, rundir.JACOBIAN_SPECTRAL, rundir.LYAPUNOV)
+RECORDABLE = (rundir.GRAD_NORMS, rundir.JACOBIAN_SPECTRAL, rundir.LYAPUNOV, rundir.CREDIT_ALIGNMENT)
 """What :func:`record` can record at a diagnostics step (``runner.run(..., diagnose=...)``)."""
+DEFAULT = RECORDABLE[:3]
+"""What the runner records unless told: all but ``credit_alignment``, which only a run with
+another gradient rule than BPTT's needs."""
+ALIGNMENT_DRAWS = 8
+"""Draws of a stochastic rule (``uoro``) behind a recorded ``credit_alignment``."""
 
 
 def check_recordable(what, name: str = "diagnose") -> tuple[str, ...]:
@@ -233,18 +238,30 @@ def check_recordable(what, name: str = "diagnose") -> tuple[str, ...]:
 
 
 def record(model: SequenceModel, params, batch: Batch, task: Task, *, jacobian_batch: int,
-           what: tuple[str, ...] = RECORDABLE) -> dict[str, jax.Array]:
+           what: tuple[str, ...] = DEFAULT, rule: credit.Rule = credit.Rule.BPTT,
+           truncation: int | None = None) -> dict[str, jax.Array]:
     """What the runner records for one member at a diagnostics step (pure; runs compiled),
     those of ``what`` only: ``grad_norms`` ``[layers, t]`` on ``batch``, and
     ``jacobian_spectral`` ``[t]`` and ``lyapunov`` (:func:`finite_time_lyapunov`) of the first
     layer's forward cell on the first ``jacobian_batch`` sequences. Each is a large share of
     the compile (an LSTM at h = 32, T = 100: 0.29, 0.57 and 0.46 s of XLA on their own), so a
-    run compiles only what it records."""
+    run compiles only what it records. ``credit_alignment`` ``[3]``: the run's gradient
+    ``rule`` (BPTT truncated at ``truncation``) against full BPTT on ``batch``
+    (:func:`rnn_jax.credit.alignment`: cosine, variance over :data:`ALIGNMENT_DRAWS` draws,
+    norm ratio)."""
     cell_params, inputs = model.cell_params(params)[0][0], batch.inputs[:jacobian_batch]
+
+    def alignment():
+        draws = ALIGNMENT_DRAWS if rule.stochastic else 1
+        found = credit.alignment(rule, model, params, batch, lambda outputs: task.loss(outputs, batch),
+                                 key=jax.random.key(0), draws=draws, truncation=None if rule.forward else truncation)
+        return jnp.stack(list(found))
+
     compute = {
         rundir.GRAD_NORMS: lambda: hidden_grad_norms(model, params, batch, task),
         rundir.JACOBIAN_SPECTRAL: lambda: jacobian_norms(model.cell_fn, cell_params, inputs, norm=MatrixNorm.SPECTRAL),
         rundir.LYAPUNOV: lambda: finite_time_lyapunov(model.cell_fn, cell_params, inputs),
+        rundir.CREDIT_ALIGNMENT: alignment,
     }
     return {name: compute[name]() for name in what}
 

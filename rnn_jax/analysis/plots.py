@@ -327,6 +327,46 @@ def sweep_curves(summary_frame, x: str, *, metric: str = "loss", log_x: bool = T
     return _finish_summary(fig, ax, metric, title)
 
 
+RULE_LABELS = {"bptt": "BPTT", "tbptt": "truncated BPTT", "rtrl": "RTRL", "uoro": "UORO", "snap1": "SnAp-1",
+               "snap2": "SnAp-2", "diagonal": "diagonal (Zucchet et al.)"}
+"""Legend labels of the gradient rules (:class:`rnn_jax.credit.Rule`, and ``tbptt``)."""
+
+
+def by_lag(frame, *, ylabel: str, window: int | None = None, baseline: float | None = None, log: bool = False,
+           title: str | None = None):
+    """A quantity against the lag of a task's dependency, one panel per cell, one line per
+    gradient rule (mean over seeds, min–max band).
+
+    Args:
+        frame: columns ``cell``, ``rule``, ``lag``, ``mean``, ``min``, ``max``.
+        ylabel: the quantity.
+        window: mark the truncation window ``k`` (a dotted vertical line).
+        baseline: the memoryless level (a dashed horizontal line).
+        log: log y axis.
+    """
+    cells = list(dict.fromkeys(frame.cell))
+    fig, axes = _figure(len(cells), 3.8, 3.2)
+    rules = list(dict.fromkeys(frame.rule))
+    for ax, cell in zip(axes, cells):
+        for rule, rows in frame[frame.cell == cell].groupby("rule", sort=False):
+            _summary_line(ax, rows, "lag", OKABE_ITO[rules.index(rule) % len(OKABE_ITO)], RULE_LABELS.get(rule, rule))
+        if window is not None:
+            ax.axvline(window, color="0.5", linestyle=":", linewidth=1.0, label=f"window k = {window}")
+        if baseline is not None:
+            ax.axhline(baseline, color="0.3", linestyle="--", linewidth=1.0, label=f"memoryless ({baseline:.3g})")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("lag of the dependency (steps)")
+        ax.set_title(label(cell))
+        ax.grid(alpha=0.3)
+        if log:
+            ax.set_yscale("log")
+    axes[0].set_ylabel(ylabel)
+    axes[-1].legend(frameon=False, fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def against_published(measured, published, *, baselines=None, ylabel: str = "held-out loss", log: bool = False,
                       title: str | None = None):
     """Our runs against a source's curves, on one axis of training examples seen.

@@ -112,6 +112,8 @@ class Results:
         eigenvalues: ``run, member, step, layer, direction, gate, index, real, imag``: every
             eigenvalue of each gate block of the recurrent matrix (``W_hh``; ``expm(A - Aᵀ)``
             for exprnn, ``λ`` for lru; none for mingru/minlstm).
+        credit: ``run, member, step, cosine, variance, norm_ratio``: the run's gradient rule
+            against full BPTT at the diagnostics steps (runs that recorded ``credit_alignment``).
     """
 
     runs: Any
@@ -123,6 +125,7 @@ class Results:
     spectra: Any
     eigenvalues: Any
     lyapunov: Any
+    credit: Any
 
     def with_members(self, frame):
         """``frame`` joined with the member table (adds seed and hyperparameter columns)."""
@@ -180,7 +183,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
     run_dirs = [d for path in paths for d in run_dirs_under(path)]
     if not run_dirs:
         raise FileNotFoundError(f"no run directories (with config.json) under {list(paths)}")
-    runs, members, train, eval_, grads, jac, spectra, eigenvalues, lyapunov = [], [], [], [], [], [], [], [], []
+    runs, members, train, eval_, grads, jac, spectra, eigenvalues, lyapunov, credit = ([] for _ in range(10))
     names = [os.path.basename(os.path.normpath(p)) for p in run_dirs]
     if len(set(names)) != len(names):  # same leaf name in different experiments: use more of the path
         names = [os.path.relpath(p, os.path.commonpath(run_dirs)) for p in run_dirs]
@@ -209,6 +212,10 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
                 jac.append(_indexed(name, step, ("member", "t"), value=d[rundir.JACOBIAN_SPECTRAL]))
             if rundir.LYAPUNOV in d:  # runs recorded before the exponents were have none
                 lyapunov.append(_indexed(name, step, ("member", "index"), value=d[rundir.LYAPUNOV]))
+            if rundir.CREDIT_ALIGNMENT in d:
+                found = d[rundir.CREDIT_ALIGNMENT]
+                credit.append(_indexed(name, step, ("member",), cosine=found[:, 0], variance=found[:, 1],
+                                       norm_ratio=found[:, 2]))
             if "radius" in d:  # cells without a recurrent matrix (mingru, minlstm) have no spectra
                 spectra.append(_indexed(name, step, ("member", "layer", "direction", "gate"),
                                         radius=d[rundir.RADIUS], sigma_max=d[rundir.SINGULAR_VALUES][..., 0]))
@@ -218,7 +225,7 @@ def load(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Results:
                 eigenvalues.append(eigen.dropna(subset=["real"]))
     concat = lambda parts: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()  # noqa: E731
     return Results(pd.DataFrame(runs), concat(members), concat(train), concat(eval_), concat(grads), concat(jac),
-                   concat(spectra), concat(eigenvalues), concat(lyapunov))
+                   concat(spectra), concat(eigenvalues), concat(lyapunov), concat(credit))
 
 
 def summary(results: Results, metric: str | None = None):

@@ -45,6 +45,7 @@ _KINDS = {"train": "metrics", "eval": "metrics", "step": "diagnostics"}  # file 
 GRAD_NORMS = "grad_norms"  # [M, layers, t]: ‖∂L/∂h_t‖ averaged over the diagnostics batch
 JACOBIAN_SPECTRAL = "jacobian_spectral"  # [M, t]: ‖∂h_T/∂h_t‖₂ of the first layer
 LYAPUNOV = "lyapunov"  # [M, k]: the first layer's k largest Lyapunov exponents, driven by held-out inputs
+CREDIT_ALIGNMENT = "credit_alignment"  # [M, 3]: the run's gradient rule against BPTT: cosine, variance, norm ratio
 RADIUS = "radius"  # [M, layers, directions, G]: spectral radius of each W_hh gate block
 SINGULAR_VALUES = "singular_values"  # [M, layers, directions, G, k]: the largest singular values
 EIGENVALUES = "eigenvalues"  # [M, layers, directions, G, n] complex

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from rnn_jax import _checks
-from rnn_jax.analysis.diagnostics import RECORDABLE, check_recordable
+from rnn_jax.analysis.diagnostics import DEFAULT, check_recordable
 from rnn_jax.io import compile_cache, configs
 from rnn_jax.io.results import RunParts, RunResult, load_run
 from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process, write_failed
@@ -124,7 +124,7 @@ def run(
     *,
     resume: bool = True,
     diagnose_at: Sequence[int] | None = None,
-    diagnose: Sequence[str] = RECORDABLE,
+    diagnose: Sequence[str] = DEFAULT,
     diagnostics_batch: int = 128,
     jacobian_batch: int = 8,
     checkpoint_every: int = 1,
@@ -150,7 +150,9 @@ def run(
             default: 0, the first evaluation and the last step.
         diagnose: what to record there (each is compiled only when asked for):
             ``"grad_norms"`` (‖∂L/∂h_t‖ per layer), ``"jacobian_spectral"`` (‖∂h_T/∂h_t‖₂)
-            and ``"lyapunov"`` (the first layer's Lyapunov exponents); default: all three.
+            and ``"lyapunov"`` (the first layer's Lyapunov exponents), default: these three;
+            ``"credit_alignment"``: the run's ``credit`` rule (or truncation) against full
+            BPTT (:func:`rnn_jax.credit.alignment`).
             The spectra of ``W_hh`` are recorded at every evaluation whatever this is.
         diagnostics_batch: held-out sequences used for ‖∂L/∂h_t‖.
         jacobian_batch: sequences used for ‖∂h_T/∂h_t‖ (costs ``h`` backward passes each).

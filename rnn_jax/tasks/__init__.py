@@ -13,6 +13,7 @@ temporal_order  order of two marked symbols (Pascanu 2013)    seq_len, min_len
 delayed_xor     XOR of the bits d and 2d steps back           seq_len, delay
 linear_system   a random linear teacher (Zucchet 2024)        seq_len, min_nu, ...
 first_input     the sign of the first input, under noise      seq_len, noise
+echo            repeat a cue bit exactly d steps later        seq_len, delay
 ==============  ============================================  ====================
 
 Your own data: :class:`ArrayTask`.
@@ -23,6 +24,7 @@ from rnn_jax.tasks.arrays import ArrayTask
 from rnn_jax.tasks.base import LossKind, Task, available, get, register
 from rnn_jax.tasks.copy_memory import CopyMemory
 from rnn_jax.tasks.delayed_xor import DelayedXOR
+from rnn_jax.tasks.echo import Echo
 from rnn_jax.tasks.digits import digits
 from rnn_jax.tasks.first_input import FirstInput
 from rnn_jax.tasks.forecast import Forecast
@@ -42,6 +44,7 @@ for _name, _factory in (
     ("delayed_xor", DelayedXOR),
     ("linear_system", LinearSystem),
     ("first_input", FirstInput),
+    ("echo", Echo),
 ):
     register(_name, _factory)
 del _name, _factory
@@ -52,6 +55,7 @@ __all__ = [
     "ArrayTask",
     "CopyMemory",
     "DelayedXOR",
+    "Echo",
     "FirstInput",
     "Forecast",
     "LinearSystem",

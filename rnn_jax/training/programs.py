@@ -110,7 +110,7 @@ class Diagnose:
     trainer: Trainer
     batch: int
     jacobian_batch: int
-    what: tuple[str, ...] = diagnostics.RECORDABLE
+    what: tuple[str, ...] = diagnostics.DEFAULT
     name = "diagnose"
     runs_once = False
     shared = 1
@@ -118,7 +118,8 @@ class Diagnose:
     def __call__(self, params, held_out: Batch):
         held_out = jax.tree.map(lambda a: a[: self.batch], held_out)
         return diagnostics.record(self.trainer.model, params, held_out, self.trainer.task,
-                                  jacobian_batch=self.jacobian_batch, what=self.what)
+                                  jacobian_batch=self.jacobian_batch, what=self.what, rule=self.trainer.cfg.credit,
+                                  truncation=self.trainer.cfg.truncation)
 
 
 BATCHES_BYTES = 256 * 2**20
@@ -144,7 +145,7 @@ def train_chunk(sample: Callable, train: Callable, state, steps: int, block: int
 
 
 def programs(trainer: Trainer, *, chunk_steps: int, diagnostics_batch: int, jacobian_batch: int, members: int = 1,
-             recorded: tuple[str, ...] = diagnostics.RECORDABLE):
+             recorded: tuple[str, ...] = diagnostics.DEFAULT):
     """The programs of a run: initialise, sample a block of training batches, train on it,
     evaluate, diagnose."""
     steps = trainer.for_steps()
