@@ -550,7 +550,7 @@ CLAIMS: tuple[Claim, ...] = (
         quick_args=("--seq-len", "40"),
         setup="our echo task (a cue bit recalled exactly 32 steps later; rnn_jax.tasks.Echo) in place of their "
               "influence-balancing task, a GRU of 8 units, sequences of 64 steps as streams of windows of 8 with "
-              "one Adam (3e-3) update per window, batch 32, 600 sequences per seed, 4 seeds; truncated BPTT "
+              "one Adam (3e-3) update per window, batch 32, 600 steps (19,200 sequences) per seed, 4 seeds; truncated BPTT "
               "cuts the gradient at each window, UORO carries its rank-one influence across windows",
         checks=(Beats("gru_uoro_lag32", "gru_tbptt_lag32", "accuracy", higher=True),),
         metric="accuracy",
@@ -571,7 +571,7 @@ CLAIMS: tuple[Claim, ...] = (
         quick_args=("--seq-len", "40"),
         setup="our echo task at lag 32 in place of their copy curriculum, a dense GRU of 8 units (theirs were "
               "larger and sparse), streams of 64 steps in windows of 8, one Adam (3e-3) update per window, batch "
-              "32, 600 sequences per seed, 4 seeds. Our SnAp-1 zeroes the dropped entries of the dense influence "
+              "32, 600 steps (19,200 sequences) per seed, 4 seeds. Our SnAp-1 zeroes the dropped entries of the dense influence "
               "matrix: SnAp-1's values at RTRL's cost",
         checks=(Beats("gru_snap1_lag32", "gru_uoro_lag32", "accuracy", higher=True),),
         metric="accuracy",
@@ -594,7 +594,7 @@ CLAIMS: tuple[Claim, ...] = (
         setup="one LRU layer of 4 complex modes (hidden 8) on our echo task at lag 32 in place of their "
               "4-layer LRU with GLUs on copy (their multi-layer rule adds spatial backpropagation, not built "
               "here), streams of 64 steps in windows of 8 with one Adam (3e-3) update per window, batch 32, 600 "
-              "sequences per seed, 4 seeds; full BPTT beside it. At this setup truncated BPTT also solves the "
+              "steps (19,200 sequences) per seed, 4 seeds; full BPTT beside it. At this setup truncated BPTT also solves the "
               "task (experiments.credit_assignment): the LRU's slow modes hold the bit at initialisation, so "
               "this check does not separate the rules",
         checks=(Final("lru_diagonal_lag32", metric="accuracy", above=0.95),),

@@ -289,3 +289,14 @@ def test_diagonal_rule_on_the_authors_hand_worked_lru():
         np.testing.assert_allclose(g["nu_log"], [-53.0 * 0.5 * np.log(2.0)], rtol=1e-5)
         np.testing.assert_allclose(g["gamma_log"], [85.75], rtol=1e-5)
         np.testing.assert_allclose(g["w_ih"][:2, 0], [85.75, -42.875], rtol=1e-5)
+
+
+def test_gradients_refuses_bptt_and_stacked_layers_in_one_line():
+    model, params, batch = _problem("gru")
+    with pytest.raises(ValueError, match="rule='bptt' runs backwards"):
+        credit.gradients("bptt", model, params, batch, _loss, key=jax.random.key(0))
+    two = SequenceModel("gru", (4, 4), output_size=2, readout="all")
+    with pytest.raises(ValueError, match=r"rule='rtrl' carries the influence of one recurrent layer .* 2 layer"):
+        credit.gradients("rtrl", two, two.init(jax.random.key(0), 3), batch, _loss, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="rule='sgd'"):
+        credit.gradients("sgd", model, params, batch, _loss, key=jax.random.key(0))

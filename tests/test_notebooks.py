@@ -15,7 +15,7 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = {
     "01_quickstart": "SEQ_LEN = 20\nHIDDEN = 8\nSTEPS = 40",
-    "02_vanishing_gradients": "SEQ_LEN = 20\nHIDDEN = 8\nSEEDS = 2\nSCALES = (0.5, 1.5)\nSTEPS = 20",
+    "02_vanishing_gradients": "SEQ_LEN = 20\nHIDDEN = 8\nSEEDS = 2\nSCALES = (0.5, 1.5)\nSTEPS = 20\nCREDIT_T = 16\nCREDIT_LAG = 6\nWINDOW = 4\nCREDIT_STEPS = 8",
     "03_many_seeds": "SEEDS = 2\nLEARNING_RATES = (1e-3, 1e-2)\nSTEPS = 60\nSEQ_LEN = 10",
     "04_your_own_data": "N = 200\nSTEPS = 60",
     "05_extending": "STEPS = 40\nSEEDS = 2",

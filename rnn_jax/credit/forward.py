@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from rnn_jax import _checks
 from rnn_jax.credit import diagonal, rtrl, uoro
 from rnn_jax.credit.estimator import Estimator
 from rnn_jax.credit.flat_step import FlatStep
@@ -40,6 +41,19 @@ class Stream(NamedTuple):
 
     carry: Any
     trace: Any
+
+
+def check_model(rule: Rule, model: SequenceModel, name: str = "credit") -> None:
+    """A one-line ``ValueError`` unless the forward-mode ``rule`` can run on ``model``'s layout:
+    one unidirectional layer, no dropout."""
+    said = f"{name}={rule.value!r}"
+    if model.num_layers != 1 or model.bidirectional:
+        raise ValueError(f"{said} carries the influence of one recurrent layer forwards; the model has "
+                         f"{model.num_layers} layer(s){', bidirectional' if model.bidirectional else ''}: "
+                         f"use one unidirectional layer, or credit='bptt'")
+    if model.dropout or model.output_dropout:
+        raise ValueError(f"{said} does not apply dropout; the model has dropout={model.dropout}, "
+                         f"output_dropout={model.output_dropout}")
 
 
 def _layer(model: SequenceModel, params) -> tuple[Any, Any]:
@@ -80,7 +94,7 @@ def gradients(rule: Rule, model: SequenceModel, params, batch: Batch, loss: Call
 
     Args:
         rule: a forward-mode :class:`Rule`.
-        model: one unidirectional layer (checked by :func:`rnn_jax.credit.check`).
+        model: one unidirectional layer, without dropout.
         params: its parameters.
         batch: inputs ``[b, t, i]`` and lengths.
         loss: ``outputs -> scalar``, the loss of the model's outputs.
@@ -91,6 +105,11 @@ def gradients(rule: Rule, model: SequenceModel, params, batch: Batch, loss: Call
         The loss, the outputs, the gradients (the structure of ``params``) and the
         :class:`Stream` after the last step.
     """
+    rule = _checks.choice(Rule, rule, "rule")
+    if not rule.forward:
+        raise ValueError("rule='bptt' runs backwards: use jax.grad of the loss (credit.alignment compares the two)")
+    check_model(rule, model, "rule")
+    _checks.float_array(batch.inputs, "batch.inputs", ndim_min=3)
     cell = model.cell_fn
     batch_size, seq_len, input_size = batch.inputs.shape
     stream = start(rule, model, params, batch_size, input_size) if stream is None else stream

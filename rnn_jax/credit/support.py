@@ -19,14 +19,8 @@ def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size
     rule = _checks.choice(Rule, rule, "credit")
     if not rule.forward:
         return rule
+    forward.check_model(rule, model)
     name = f"credit={rule.value!r}"
-    if model.num_layers != 1 or model.bidirectional:
-        raise ValueError(f"{name} carries the influence of one recurrent layer forwards; the model has "
-                         f"{model.num_layers} layer(s){', bidirectional' if model.bidirectional else ''}: "
-                         f"use one unidirectional layer, or credit='bptt'")
-    if model.dropout or model.output_dropout:
-        raise ValueError(f"{name} does not apply dropout; the model has dropout={model.dropout}, "
-                         f"output_dropout={model.output_dropout}")
     cell = model.cell_fn
     if rule.dense:
         size = forward.influence_bytes(rule, model, batch_size, input_size)
