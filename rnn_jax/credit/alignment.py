@@ -54,7 +54,8 @@ def alignment(rule: Rule | str, model: SequenceModel, params, batch: Batch, loss
 
     Args:
         rule: a :class:`Rule` name.
-        model, params: the model and its parameters.
+        model: the model.
+        params: its parameters.
         batch: the sequences.
         loss: ``outputs -> scalar``.
         key: for the draws (``uoro``).
