@@ -17,7 +17,8 @@ A rule a cell cannot use (the diagonal rule on an LSTM) is skipped with its reas
 runner records each rule's gradient against full BPTT's on held-out sequences
 (``credit_alignment``: cosine, variance over draws) at initialisation and at the end.
 Figures: final held-out accuracy against the lag, and the cosine with BPTT at
-initialisation against the lag, one panel per cell, one line per rule.
+initialisation against the lag, one panel per cell, one line per rule; the learning curves
+at the longest lag.
 
     python -m experiments.credit_assignment            # defaults: 4 seeds
     python -m experiments.credit_assignment --quick    # seconds
@@ -129,12 +130,15 @@ def finish(res: results.Results, run_dir: str) -> results.Results:
     """Figures and the summary table from the loaded results (also used by experiments.figures)."""
     window = rundir.read_experiment(run_dir)["options"]["window"]
     runs = _by_run(res)
+    longest = int(runs.lag.max())
     final = res.final("accuracy").merge(runs, on="run")
+    curves = res.eval[res.eval.metric == "accuracy"].merge(runs, on="run")
     accuracy = _spread(final, "value")
     figures = {
         "accuracy_vs_lag": lambda: plots.by_lag(accuracy, ylabel="final held-out accuracy", window=window,
                                                 baseline=0.5, title="echo: accuracy against lag"),
-        "learning_curves": lambda: plots.learning_curves(res, "accuracy", title="echo: held-out accuracy"),
+        "learning_curves": lambda: plots.curves_by_rule(
+            curves[curves.lag == longest], ylabel="held-out accuracy", title=f"echo at lag {longest}: held-out accuracy"),
     }
     if len(res.credit):
         at_init = _spread(res.credit[res.credit.step == 0].merge(runs, on="run"), "cosine")

@@ -355,11 +355,41 @@ def by_lag(frame, *, ylabel: str, window: int | None = None, baseline: float | N
         if baseline is not None:
             ax.axhline(baseline, color="0.3", linestyle="--", linewidth=1.0, label=f"memoryless ({baseline:.3g})")
         ax.set_xscale("log", base=2)
+        lags = sorted(frame.lag.unique())
+        ax.set_xticks(lags, [str(lag) for lag in lags])
+        ax.minorticks_off()
         ax.set_xlabel("lag of the dependency (steps)")
         ax.set_title(label(cell))
         ax.grid(alpha=0.3)
         if log:
             ax.set_yscale("log")
+    axes[0].set_ylabel(ylabel)
+    axes[-1].legend(frameon=False, fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def curves_by_rule(frame, *, ylabel: str, title: str | None = None):
+    """Held-out curves against the training step, one panel per cell, one line per gradient
+    rule (mean over seeds, min–max band), in :func:`by_lag`'s colours.
+
+    Args:
+        frame: columns ``cell``, ``rule``, ``step``, ``value`` (one row per seed and step).
+        ylabel: the quantity.
+    """
+    cells = list(dict.fromkeys(frame.cell))
+    fig, axes = _figure(len(cells), 3.8, 3.2)
+    rules = list(dict.fromkeys(frame.rule))
+    for ax, cell in zip(axes, cells):
+        for rule, rows in frame[frame.cell == cell].groupby("rule", sort=False):
+            spread = rows.groupby("step").value.agg(["mean", "min", "max"])
+            colour_ = OKABE_ITO[rules.index(rule) % len(OKABE_ITO)]
+            ax.plot(spread.index, spread["mean"], marker="o", markersize=3, color=colour_, label=RULE_LABELS.get(rule, rule))
+            ax.fill_between(spread.index, spread["min"], spread["max"], color=colour_, alpha=0.15, linewidth=0)
+        ax.set_xlabel("training step")
+        ax.set_title(label(cell))
+        ax.grid(alpha=0.3)
     axes[0].set_ylabel(ylabel)
     axes[-1].legend(frameon=False, fontsize=7)
     if title:

@@ -32,7 +32,8 @@ from rnn_jax.types import Batch
 from rnn_jax.unroll import step_mask, unroll
 
 MAX_INFLUENCE_BYTES = 1 << 30
-"""The largest influence matrices (all sequences of a batch) ``rtrl`` and ``snap`` accept: 1 GiB."""
+"""The largest influence matrices (all sequences of a batch) ``rtrl`` and ``snap`` accept: 1 GiB.
+Each step forms the immediate Jacobian of the same size beside them, so the peak is about twice."""
 
 
 class Stream(NamedTuple):
