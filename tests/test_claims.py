@@ -135,7 +135,7 @@ def test_every_claim_command_exists_and_parses():
     from experiments import reproduce
 
     names = [c.name for c in reproduce.CLAIMS]
-    assert len(names) == len(set(names)) == 23
+    assert len(names) == len(set(names)) == 26
     assert {c.name for c in reproduce.selected(())} | {c.name for c in reproduce.selected((), paper=True)} == set(names)
     for claim in reproduce.CLAIMS:
         for quick in (False, True):

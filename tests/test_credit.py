@@ -108,6 +108,7 @@ def _config(cell="gru", hidden=8, **kw):
                        batch_size=8, optim=OptimConfig(learning_rate=1e-2), **kw)
 
 
+@pytest.mark.slow  # 7-15 s of compiling; the default run keeps its 10-minute budget
 def test_trainer_truncation_at_the_length_and_one_window_are_bptt():
     key = jax.random.key(3)
     _, full = make_train(_config())(key)
@@ -156,8 +157,9 @@ def test_stateful_updates_once_per_window_and_carries_the_state():
 # --- forward-mode rules ------------------------------------------------------------------
 
 SLOW = pytest.mark.slow
-EXACT_CELLS = ["rnn", "lstm", "gru", "lru", "indrnn", "exprnn"] + [
-    pytest.param(cell, marks=SLOW) for cell in ("mingru", "minlstm", "urnn", "scornn", "cornn", "lem", "antisymmetric")]
+EXACT_CELLS = ["rnn", "lstm", "gru", "indrnn"] + [  # the LRU's exactness: test_lru_pairs_need_snap2...
+    pytest.param(cell, marks=SLOW) for cell in ("lru", "exprnn", "mingru", "minlstm", "urnn", "scornn", "cornn", "lem",
+                                                "antisymmetric")]
 
 
 @pytest.mark.parametrize("cell", EXACT_CELLS)
@@ -169,7 +171,7 @@ def test_rtrl_equals_bptt_in_float64(cell):
                                        rtol=1e-6, atol=1e-12, err_msg=f"{cell} {readout}")
 
 
-@pytest.mark.parametrize("cell", ["mingru", "indrnn", pytest.param("minlstm", marks=SLOW)])
+@pytest.mark.parametrize("cell", ["indrnn", pytest.param("mingru", marks=SLOW), pytest.param("minlstm", marks=SLOW)])
 def test_snap1_and_diagonal_are_exact_on_diagonal_recurrences(cell):
     with jax.enable_x64(True):
         model, params, batch = _problem(cell, lengths=True)
@@ -189,6 +191,7 @@ def test_lru_pairs_need_snap2_and_the_diagonal_rule_keeps_them():
         assert np.max(np.abs(_rule("snap1", model, params, batch) - exact)) > 1e-3
 
 
+@pytest.mark.slow  # 7-15 s of compiling; the default run keeps its 10-minute budget
 def test_snap1_is_biased_on_a_dense_recurrence():
     with jax.enable_x64(True):
         model, params, batch = _problem("lstm")
@@ -216,6 +219,7 @@ def test_uoro_is_unbiased(cell):
         assert biased > 3 * spread
 
 
+@pytest.mark.slow  # 7-15 s of compiling; the default run keeps its 10-minute budget
 def test_stateful_rtrl_with_one_window_is_rtrl_and_bptt():
     key = jax.random.key(5)
     _, full = make_train(_config())(key)
@@ -224,6 +228,7 @@ def test_stateful_rtrl_with_one_window_is_rtrl_and_bptt():
         np.testing.assert_allclose(run.train["loss"], full.train["loss"], rtol=1e-5, err_msg=str(kw))
 
 
+@pytest.mark.slow  # 7-15 s of compiling; the default run keeps its 10-minute budget
 def test_alignment_of_exact_and_random_rules():
     model, params, batch = _problem("gru")
     key = jax.random.key(0)
