@@ -9,7 +9,7 @@ The public API, re-exported here:
 * :func:`from_keras` / :func:`to_keras` -- exact weight transfer with Keras 3.
 
 The package is shelved by layer: ``cells``, ``unroll``, ``model``, ``tasks`` (compute),
-``training`` and ``runner`` (training), ``io`` (run directories, checkpoints, configs,
+``credit`` (truncated BPTT and the forward-mode gradient rules), ``training`` and ``runner`` (training), ``io`` (run directories, checkpoints, configs,
 results), ``analysis`` (diagnostics, plots) and ``interop`` (PyTorch and Flax). Every other
 module is reachable as an attribute, imported on first use (PEP 562), so ``import rnn_jax``
 stays fast: ``rnn_jax.tasks.get("adding")``, ``rnn_jax.runner.run``, ``rnn_jax.results.load``
