@@ -182,15 +182,16 @@ def test_a_reader_sees_every_image_and_finds_lyapunov_spectrum_by_search(tmp_pat
             page.click("label.md-search__icon, .md-search__input", timeout=10_000)
             results = page.locator(".md-search-result__item")
             # the index builds in a web worker, slowly on a busy machine; a query typed before it is
-            # ready can go unanswered, so the query is typed again every 15 s, for up to 2 minutes
-            for attempt in range(8):
+            # ready can go unanswered, so the query is typed again every 15 s, for up to 5 minutes (beside
+            # a notebook test on the other worker, 2 minutes were once not enough)
+            for attempt in range(20):
                 page.fill(".md-search__input", "")
                 page.fill(".md-search__input", "lyapunov_spectrum")
                 try:
                     results.first.wait_for(timeout=15_000)
                     break
                 except Exception:  # playwright's TimeoutError
-                    if attempt == 7:
+                    if attempt == 19:
                         raise
             found = " ".join(results.all_inner_texts())
             assert "lyapunov_spectrum" in found, found[:500]
