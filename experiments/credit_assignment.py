@@ -138,7 +138,7 @@ def finish(res: results.Results, run_dir: str) -> results.Results:
         "accuracy_vs_lag": lambda: plots.by_lag(accuracy, ylabel="final held-out accuracy", window=window,
                                                 baseline=0.5, title="echo: accuracy against lag"),
         "learning_curves": lambda: plots.curves_by_rule(
-            curves[curves.lag == longest], ylabel="held-out accuracy", title=f"echo at lag {longest}: held-out accuracy"),
+            curves[curves.lag == longest], ylabel="held-out accuracy", baseline=0.5, title=f"echo at lag {longest}: held-out accuracy"),
     }
     if len(res.credit):
         at_init = _spread(res.credit[res.credit.step == 0].merge(runs, on="run"), "cosine")

@@ -146,11 +146,16 @@ class SequenceModel:
         if not isinstance(self.bidirectional, bool):
             raise TypeError(f"bidirectional={self.bidirectional!r} must be a bool")
         cell = self.cell_fn  # unknown cell names and options fail here, not at apply time
-        loop = Options(self.unroll, self.remat, self.hoist, self.mode, self.weight_gradients, self.newton).for_cell(cell)
+        loop = self.loop_options().for_cell(cell)
         set_("mode", loop.mode)
         set_("weight_gradients", loop.weight_gradients)
 
     # --- derived values -------------------------------------------------------------------
+
+    def loop_options(self, truncation: int | None = None) -> Options:
+        """The :class:`~rnn_jax.unroll.Options` every layer's ``unroll`` runs with (checked when
+        made: a ``truncation`` the loop options cannot honour is refused)."""
+        return Options(self.unroll, self.remat, self.hoist, self.mode, self.weight_gradients, self.newton, truncation)
 
     @property
     def cell_fn(self) -> Cell:

@@ -330,6 +330,35 @@ def sweep_curves(summary_frame, x: str, *, metric: str = "loss", log_x: bool = T
 RULE_LABELS = {"bptt": "BPTT", "tbptt": "truncated BPTT", "rtrl": "RTRL", "uoro": "UORO", "snap1": "SnAp-1",
                "snap2": "SnAp-2", "diagonal": "diagonal (Zucchet et al.)"}
 """Legend labels of the gradient rules (:class:`rnn_jax.credit.Rule`, and ``tbptt``)."""
+RULE_COLOURS = dict(zip(RULE_LABELS, [OKABE_ITO[i] for i in (0, 1, 2, 3, 4, 7, 5)]))
+"""Each gradient rule's colour, the same in every figure (Okabe–Ito)."""
+
+
+def _rule_panels(frame, xlabel: str):
+    """One panel per cell of ``frame`` (columns ``cell``, ``rule``...): the figure, and for each
+    panel its axes and ``(rows, colour, label)`` per rule."""
+    cells = list(dict.fromkeys(frame.cell))
+    fig, axes = _figure(len(cells), 3.8, 3.2)
+    panels = []
+    for ax, cell in zip(axes, cells):
+        ax.set_title(label(cell))
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        lines = [(rows, RULE_COLOURS.get(rule, "0.5"), RULE_LABELS.get(rule, rule))
+                 for rule, rows in frame[frame.cell == cell].groupby("rule", sort=False)]
+        panels.append((ax, lines))
+    return fig, panels
+
+
+def _finish_rule_panels(fig, panels, ylabel: str, title: str | None, baseline: float | None = None):
+    for ax, _ in panels:
+        if baseline is not None:
+            ax.axhline(baseline, color="0.3", linestyle="--", linewidth=1.0, label=f"memoryless ({baseline:.3g})")
+    panels[0][0].set_ylabel(ylabel)
+    panels[-1][0].legend(frameon=False, fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 def by_lag(frame, *, ylabel: str, window: int | None = None, baseline: float | None = None, log: bool = False,
@@ -344,57 +373,37 @@ def by_lag(frame, *, ylabel: str, window: int | None = None, baseline: float | N
         baseline: the memoryless level (a dashed horizontal line).
         log: log y axis.
     """
-    cells = list(dict.fromkeys(frame.cell))
-    fig, axes = _figure(len(cells), 3.8, 3.2)
-    rules = list(dict.fromkeys(frame.rule))
-    for ax, cell in zip(axes, cells):
-        for rule, rows in frame[frame.cell == cell].groupby("rule", sort=False):
-            _summary_line(ax, rows, "lag", OKABE_ITO[rules.index(rule) % len(OKABE_ITO)], RULE_LABELS.get(rule, rule))
+    fig, panels = _rule_panels(frame, "lag of the dependency (steps)")
+    lags = sorted(frame.lag.unique())
+    for ax, lines in panels:
+        for rows, colour_, name in lines:
+            _summary_line(ax, rows, "lag", colour_, name)
         if window is not None:
             ax.axvline(window, color="0.5", linestyle=":", linewidth=1.0, label=f"window k = {window}")
-        if baseline is not None:
-            ax.axhline(baseline, color="0.3", linestyle="--", linewidth=1.0, label=f"memoryless ({baseline:.3g})")
         ax.set_xscale("log", base=2)
-        lags = sorted(frame.lag.unique())
         ax.set_xticks(lags, [str(lag) for lag in lags])
         ax.minorticks_off()
-        ax.set_xlabel("lag of the dependency (steps)")
-        ax.set_title(label(cell))
-        ax.grid(alpha=0.3)
         if log:
             ax.set_yscale("log")
-    axes[0].set_ylabel(ylabel)
-    axes[-1].legend(frameon=False, fontsize=7)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish_rule_panels(fig, panels, ylabel, title, baseline)
 
 
-def curves_by_rule(frame, *, ylabel: str, title: str | None = None):
+def curves_by_rule(frame, *, ylabel: str, baseline: float | None = None, title: str | None = None):
     """Held-out curves against the training step, one panel per cell, one line per gradient
     rule (mean over seeds, min–max band), in :func:`by_lag`'s colours.
 
     Args:
         frame: columns ``cell``, ``rule``, ``step``, ``value`` (one row per seed and step).
         ylabel: the quantity.
+        baseline: the memoryless level (a dashed horizontal line).
     """
-    cells = list(dict.fromkeys(frame.cell))
-    fig, axes = _figure(len(cells), 3.8, 3.2)
-    rules = list(dict.fromkeys(frame.rule))
-    for ax, cell in zip(axes, cells):
-        for rule, rows in frame[frame.cell == cell].groupby("rule", sort=False):
+    fig, panels = _rule_panels(frame, "training step")
+    for ax, lines in panels:
+        for rows, colour_, name in lines:
             spread = rows.groupby("step").value.agg(["mean", "min", "max"])
-            colour_ = OKABE_ITO[rules.index(rule) % len(OKABE_ITO)]
-            ax.plot(spread.index, spread["mean"], marker="o", markersize=3, color=colour_, label=RULE_LABELS.get(rule, rule))
+            ax.plot(spread.index, spread["mean"], marker="o", markersize=3, color=colour_, label=name)
             ax.fill_between(spread.index, spread["min"], spread["max"], color=colour_, alpha=0.15, linewidth=0)
-        ax.set_xlabel("training step")
-        ax.set_title(label(cell))
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(ylabel)
-    axes[-1].legend(frameon=False, fontsize=7)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish_rule_panels(fig, panels, ylabel, title, baseline)
 
 
 def against_published(measured, published, *, baselines=None, ylabel: str = "held-out loss", log: bool = False,

@@ -4,7 +4,7 @@
   ``TrainConfig(truncation=k)``; with ``TrainConfig(stateful=True)`` a sequence is a stream
   cut into windows of ``k`` steps, one update per window, the carry passed along (Keras's
   ``stateful=True``).
-* Forward-mode rules, for any cell, from its step by ``jax.jvp``/``jax.vjp``/``jax.jacrev``
+* Forward-mode rules, for any cell, from one linearisation of its step per time step
   (:class:`Rule`): ``rtrl`` (exact), ``uoro`` (unbiased, rank one), ``snap1``/``snap2``
   (sparse), ``diagonal`` (exact and cheap on diagonal recurrences). ``TrainConfig(credit=...)``
   trains with them, and :func:`gradients` computes one.

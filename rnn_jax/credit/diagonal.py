@@ -6,8 +6,8 @@ modes, carried here as ``[Re | Im]`` pairs), each parameter reaches only the uni
 block, and the influence ``∂s_t/∂θ`` has at most ``b`` (the block size) nonzero entries per
 parameter. Carried compressed, ``E[k, p] = ∂s_{rows(p)[k]}/∂θ_p`` (``[b, P]`` per
 sequence), the RTRL recursion is exact and costs ``O(b² P)`` per step plus ``2b`` passes of
-the step: ``b`` ``jax.jvp`` give the blocks of ``D_t`` (tangent: the units at offset ``c`` of
-every block) and ``b`` ``jax.vjp`` the immediate ``I_t`` (cotangent: the units at offset
+the step's linearisation: ``b`` tangents give the blocks of ``D_t`` (the units at offset
+``c`` of every block) and ``b`` cotangents the immediate ``I_t`` (the units at offset
 ``k``). This is Zucchet et al.'s rule for one layer; their multi-layer networks add spatial
 backpropagation between layers, which is not built here.
 """
@@ -63,11 +63,11 @@ def estimator(step: FlatStep, theta: jax.Array, patterns: Patterns) -> Estimator
 
     def update(theta, s, x, traces, key):
         del key
-        s_new, d_cols = jax.vmap(lambda t: jax.jvp(lambda s_: step.state(theta, s_, x), (s,), (t,)))(at_offset)
-        _, pull = jax.vjp(lambda th: step.state(th, s, x), theta)
-        (immediate,) = jax.vmap(pull)(at_offset)  # [b, P]
+        s_new, tangent, cotangent = step.linearized(theta, s, x)
+        d_cols = jax.vmap(lambda t: tangent(jnp.zeros_like(theta), t))(at_offset)  # [c, S]
+        immediate, _ = jax.vmap(cotangent)(at_offset)  # [b, P]
         blocks = padded(d_cols)[:, rows]  # [c, P, k]: D[rows(p)[k], rows(p)[c]]
-        return s_new[0], jnp.einsum("cpk,cp->kp", blocks, traces) + immediate
+        return s_new, jnp.einsum("cpk,cp->kp", blocks, traces) + immediate
 
     def credit(traces, c):
         return jnp.sum(padded(c)[rows].T * traces, axis=0)

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from rnn_jax.cells.base import Cell, output
@@ -43,6 +44,21 @@ class FlatStep:
         params = self.unravel(theta)
         carry, _ = self.cell.step(params, self.vector.unflatten(s), self.cell.project_inputs(params, x))
         return self.vector.flatten(carry)
+
+    def linearized(self, theta: jax.Array, s: jax.Array, x: jax.Array):
+        """``(s_t, tangent, cotangent)`` from one evaluation of the step: ``tangent(dθ, ds)`` is
+        its linear map ``I dθ + D ds`` (``jax.linearize``), ``cotangent(c)`` its transpose,
+        ``(cᵀ I, cᵀ D)``. Every rule's update reads the step's Jacobians through these."""
+        s_new, tangent = jax.linearize(lambda th, s_: self.state(th, s_, x), theta, s)
+        return s_new, tangent, jax.linear_transpose(tangent, theta, s)
+
+    def jacobians(self, theta: jax.Array, s: jax.Array, x: jax.Array):
+        """``(s_t, D, I)``: the new state and the step's Jacobians ``D = ∂s_t/∂s_{t-1}``
+        ``[S, S]`` and ``I = ∂s_t/∂θ`` ``[S, P]``, row by row from the transpose of one
+        linearisation."""
+        s_new, _, cotangent = self.linearized(theta, s, x)
+        immediate, d = jax.vmap(cotangent)(jnp.eye(self.state_size, dtype=s.dtype))
+        return s_new, d, immediate
 
     def output(self, theta: jax.Array, s: jax.Array, x: jax.Array) -> jax.Array:
         """``y_t``, what the next layer or the head reads, from the new state ``s_t``."""

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import _checks
+from rnn_jax.cells.carry_vector import CarryVector
 from rnn_jax.credit import diagonal, rtrl, uoro
 from rnn_jax.credit.estimator import Estimator
 from rnn_jax.credit.flat_step import FlatStep
@@ -84,9 +85,19 @@ def start(rule: Rule, model: SequenceModel, params, batch_size: int, input_size:
     """The :class:`Stream` before a stream's first window: zero carry, zero influence."""
     prepared, _ = _layer(model, params)
     estimator, _, _ = make_estimator(rule, model, prepared, input_size)
-    carry = model.cell_fn.initial_carry(prepared, (batch_size,))
+    return _start(estimator, model, prepared, batch_size)
+
+
+def _start(estimator: Estimator, model: SequenceModel, prepared, batch_size: int) -> Stream:
     trace = jax.vmap(lambda _: estimator.init())(jnp.arange(batch_size))
-    return Stream(carry, trace)
+    return Stream(model.cell_fn.initial_carry(prepared, (batch_size,)), trace)
+
+
+def prepared_shapes(model: SequenceModel, input_size: int):
+    """The shapes of the layer's parameters after ``hooks.prepare`` (computing nothing)."""
+    cell = model.cell_fn
+    return jax.eval_shape(lambda k: cell.hooks.prepare(cell.init(k, input_size, model.layer_sizes[0])),
+                          jax.random.key(0))
 
 
 def gradients(rule: Rule, model: SequenceModel, params, batch: Batch, loss: Callable[[jax.Array], jax.Array], *,
@@ -113,9 +124,9 @@ def gradients(rule: Rule, model: SequenceModel, params, batch: Batch, loss: Call
     _checks.float_array(batch.inputs, "batch.inputs", ndim_min=3)
     cell = model.cell_fn
     batch_size, seq_len, input_size = batch.inputs.shape
-    stream = start(rule, model, params, batch_size, input_size) if stream is None else stream
     prepared, pull_back = _layer(model, params)
     estimator, step, theta = make_estimator(rule, model, prepared, input_size)
+    stream = _start(estimator, model, prepared, batch_size) if stream is None else stream
     xs = jnp.moveaxis(batch.inputs, 1, 0)
     _, hs = unroll(cell, params["layers"][0]["fwd"], xs, lengths=batch.lengths, initial_carry=stream.carry,
                    time_major=True)
@@ -153,10 +164,8 @@ def gradients(rule: Rule, model: SequenceModel, params, batch: Batch, loss: Call
 
 def influence_bytes(rule: Rule, model: SequenceModel, batch_size: int, input_size: int) -> int:
     """The bytes of the influence traces of a batch under ``rule`` (computed from shapes)."""
-    cell = model.cell_fn
-    shapes = jax.eval_shape(lambda k: cell.hooks.prepare(cell.init(k, input_size, model.layer_sizes[0])),
-                            jax.random.key(0))
+    shapes = prepared_shapes(model, input_size)
     params = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
-    state = FlatStep.of(cell, jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes))[0].state_size
+    state = CarryVector.state_size(model.cell_fn, shapes)
     per_sequence = state * params if rule.dense else state + params
     return 4 * batch_size * per_sequence

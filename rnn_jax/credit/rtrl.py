@@ -3,7 +3,8 @@
 RTRL carries the influence matrix ``J_t = ∂s_t/∂θ`` (``[S, P]`` per sequence) forwards:
 ``J_t = D_t J_{t-1} + I_t`` with ``D_t = ∂s_t/∂s_{t-1}`` and ``I_t`` the immediate
 ``∂s_t/∂θ``; ``Σ_t c_t · J_t`` is then the exact gradient BPTT gives. Both Jacobians come from
-one ``jax.jacrev`` of the cell's step, so any cell works, at ``O(S² P)`` per step.
+the transpose of the step's linearisation applied to the ``S`` unit vectors, so any cell
+works, at ``O(S² P)`` per step.
 
 SnAp-n keeps only the entries of ``J`` where parameter ``p``'s computation reaches unit ``i``
 within ``n`` steps (:meth:`~rnn_jax.credit.structure.Patterns.snap`) and drops the rest after
@@ -29,8 +30,7 @@ def estimator(step: FlatStep, theta: jax.Array, mask: np.ndarray | None = None) 
 
     def update(theta, s, x, influence, key):
         del key
-        s_new = step.state(theta, s, x)
-        d, immediate = jax.jacrev(step.state, argnums=(1, 0))(theta, s, x)
+        s_new, d, immediate = step.jacobians(theta, s, x)
         influence = d @ influence + immediate
         return s_new, influence if keep is None else influence * keep
 

@@ -73,5 +73,5 @@ def _patterns(cell: Cell, tree, shapes: tuple, input_size: int) -> Patterns:
         keys = jax.random.split(jax.random.key(0), 3)
         draw = lambda key, n: jax.random.normal(key, (DRAWS, n), theta.dtype)  # noqa: E731
         thetas, states, inputs = draw(keys[0], theta.size), draw(keys[1], step.state_size), draw(keys[2], input_size)
-        d, i = jax.jit(jax.vmap(jax.jacrev(step.state, argnums=(1, 0))))(thetas, states, inputs)
+        _, d, i = jax.jit(jax.vmap(step.jacobians))(thetas, states, inputs)
         return Patterns(np.asarray(jnp.any(d != 0, axis=0)), np.asarray(jnp.any(i != 0, axis=0)))

@@ -30,9 +30,7 @@ def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size
                              f"{model.layer_sizes[0]}), above the {forward.MAX_INFLUENCE_BYTES / 2**30:.0f} GiB "
                              f"limit: use a smaller network or batch, credit='uoro' or 'diagonal'")
     if rule is Rule.DIAGONAL:
-        prepared = jax.eval_shape(lambda k: cell.hooks.prepare(cell.init(k, input_size, model.layer_sizes[0])),
-                                  jax.random.key(0))
-        layout = diagonal.layout(patterns(cell, prepared, input_size))
+        layout = diagonal.layout(patterns(cell, forward.prepared_shapes(model, input_size), input_size))
         if isinstance(layout, str):
             raise ValueError(f"{name} is exact for diagonal recurrences (lru, indrnn, mingru, minlstm); "
                              f"{cell.name!r} cannot use it: {layout}. Use credit='rtrl', 'snap1', 'snap2' or 'uoro'")

@@ -5,7 +5,7 @@ sequence). With random signs ``ν`` each step,
 
     s̃_t = ρ₀ D_t s̃_{t-1} + ρ₁ ν,        θ̃_t = θ̃_{t-1} / ρ₀ + νᵀ I_t / ρ₁,
 
-``D_t s̃`` by one ``jax.jvp`` and ``νᵀ I_t`` by one ``jax.vjp`` of the step, and
+``D_t s̃`` and ``νᵀ I_t`` from one linearisation of the step and its transpose, and
 ``ρ₀ = sqrt(‖θ̃‖ / ‖D_t s̃‖)``, ``ρ₁ = sqrt(‖νᵀ I_t‖ / ‖ν‖)`` balancing the two factors' norms
 (variance reduction; :data:`EPSILON` keeps them finite at the start). ``E[s̃_t θ̃_tᵀ] = J_t``, so
 the gradient ``Σ_t (c_t · s̃_t) θ̃_t`` is unbiased: its cross terms are odd in ``ν`` and
@@ -29,10 +29,10 @@ def estimator(step: FlatStep, theta: jax.Array) -> Estimator:
 
     def update(theta, s, x, trace, key):
         s_tilde, theta_tilde = trace
-        s_new, d_s = jax.jvp(lambda s_: step.state(theta, s_, x), (s,), (s_tilde,))
+        s_new, tangent, cotangent = step.linearized(theta, s, x)
+        d_s = tangent(jnp.zeros_like(theta), s_tilde)
         nu = jax.random.rademacher(key, s_tilde.shape, s_tilde.dtype)
-        _, pull = jax.vjp(lambda th: step.state(th, s, x), theta)
-        (nu_i,) = pull(nu)
+        nu_i, _ = cotangent(nu)
         rho0 = jnp.sqrt((jnp.linalg.norm(theta_tilde) + EPSILON) / (jnp.linalg.norm(d_s) + EPSILON))
         rho1 = jnp.sqrt((jnp.linalg.norm(nu_i) + EPSILON) / (jnp.linalg.norm(nu) + EPSILON))
         return s_new, (rho0 * d_s + rho1 * nu, theta_tilde / rho0 + nu_i / rho1)

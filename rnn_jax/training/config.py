@@ -20,7 +20,6 @@ from rnn_jax.training import regularizers
 from rnn_jax.training.flossing import Flossing
 from rnn_jax.training.optim import OptimConfig
 from rnn_jax.types import Readout
-from rnn_jax.unroll import Options
 
 
 def model_for(task: Task | str, cell: str | Cell = "lstm", hidden_size: int | tuple[int, ...] = 128, **options) -> SequenceModel:
@@ -132,7 +131,7 @@ class TrainConfig:
             raise ValueError(f"truncation={k} is longer than the task's sequences (seq_len={task.seq_len}); "
                              f"it must be at most {task.seq_len}")
         model = self.model
-        Options(model.unroll, model.remat, model.hoist, model.mode, model.weight_gradients, model.newton, k)
+        model.loop_options(truncation=k)  # refuses a loop that cannot truncate
         if rule.forward and not self.stateful:
             raise ValueError(f"truncation={k} with credit={rule.value!r}: a forward rule carries credit across any "
                              f"window; set stateful=True to update every {k} steps, or use credit='bptt'")
