@@ -27,7 +27,7 @@ import numpy as np
 
 from rnn_jax import _checks
 from rnn_jax.analysis.diagnostics import DEFAULT, check_recordable
-from rnn_jax.io import compile_cache, configs
+from rnn_jax.io import compile_cache, configs, memory_maps
 from rnn_jax.io.results import RunParts, RunResult, load_run
 from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process, write_failed
 from rnn_jax.runner import actions as act
@@ -194,6 +194,7 @@ def run(
     if watchdog is not None and not isinstance(watchdog, Watchdog):
         raise TypeError(f"watchdog={watchdog!r} must be a runner.Watchdog or None")
     compile_cache.enable()  # on by default; see rnn_jax.io.compile_cache
+    memory_maps.relieve()  # finished runs' programs hold memory mappings; XLA:CPU crashes at the cap
     p = plan(cfg, seeds, sweep, diagnose_at=diagnose_at, diagnose=diagnose, diagnostics_batch=diagnostics_batch,
              jacobian_batch=jacobian_batch, checkpoint_every=checkpoint_every, members_per_call=members_per_call,
              devices=devices)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rnn_jax import _checks
-from rnn_jax.io import compile_cache
+from rnn_jax.io import compile_cache, memory_maps
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task
 from rnn_jax.training.config import TrainConfig
@@ -48,6 +48,7 @@ def fit(
     cfg = dataclasses.replace(cfg, model=model, task=task, task_options=())
     seed = _checks.nonneg_int(seed, "seed")
     compile_cache.enable()  # on by default, as for the runner; RNN_JAX_COMPILE_CACHE=off turns it off
+    memory_maps.relieve()  # as the runner does: XLA:CPU crashes when compiled programs fill the mapping cap
     trainer = make_train(cfg)
     steps = trainer.for_steps()
     every = cfg.eval_every
