@@ -25,9 +25,10 @@ def _mappings_below_the_cap():
     """A test worker compiles thousands of programs, and each holds memory mappings until
     JAX's caches are emptied; XLA:CPU segfaults when a process reaches the cap
     (:mod:`rnn_jax.io.memory_maps`). After each test, a worker over a quarter of the cap
-    empties its caches, so the runner's own check (at half) never fires inside a test."""
+    empties its caches; within a test, the runner's own check (at half) still guards a test
+    that runs many runs (``test_reproduce`` reached it)."""
     yield
-    from rnn_jax.io import memory_maps
+    from rnn_jax.io import memory_maps  # here, so that loading conftest imports no rnn_jax
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
