@@ -26,7 +26,7 @@ from benchmarks import _harness, cells, newton
 from rnn_jax import tasks
 from rnn_jax.runner import run
 from rnn_jax.training import TrainConfig, model_for
-from rnn_jax.training.optim import OptimConfig
+from rnn_jax.optimizer import Optax
 
 SIZES = {
     "cpu": {"cells": [(100, 32, 2, 128), (200, 128, 64, 256)], "newton_T": [100, 1000, 10_000],
@@ -98,7 +98,7 @@ def bench_newton(lengths, batch_hidden, repeats: int, share: Share) -> list[dict
 def bench_runner(hidden: int, steps: int, share: Share) -> list[dict]:
     task = tasks.get("adding", seq_len=100)
     cfg = TrainConfig(model=model_for(task, "lstm", hidden), task=task, steps=steps, eval_every=steps // 2,
-                      batch_size=32, optim=OptimConfig("adam", 1e-3))
+                      batch_size=32, optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=0.001)))
     records = []
     for seeds in SEEDS:
         if not share.left():

@@ -36,12 +36,14 @@ from benchmarks._harness import program_delta
 from rnn_jax import tasks
 from rnn_jax.runner import run
 from rnn_jax.training import TrainConfig, fit, model_for
-from rnn_jax.training.optim import OptimConfig
+from rnn_jax.optimizer import Optax
 
 STEPS, SEEDS = int(sys.argv[1]), int(sys.argv[2])
 task = tasks.get("adding", seq_len=50)
+def adam(lr):  # Adam after global-norm clipping at 1, as the PyTorch loop
+    return Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=lr))
 def cfg(lr):
-    return TrainConfig(steps=STEPS, batch_size=32, eval_every=STEPS // 3, optim=OptimConfig("adam", lr, clip=1.0))
+    return TrainConfig(steps=STEPS, batch_size=32, eval_every=STEPS // 3, optimizer=adam(lr))
 times = {"import": time.perf_counter() - start}
 for name, hidden, lr in (("fit", 32, 3e-3), ("refit_lr", 32, 1e-2), ("fit_hidden", 64, 1e-2)):
     t, before, before_programs = time.perf_counter(), dict(seconds), json.loads(json.dumps(by_program))
@@ -53,7 +55,7 @@ for name, hidden, lr in (("fit", 32, 3e-3), ("refit_lr", 32, 1e-2), ("fit_hidden
 for name, lrs in (("sweep", [1e-3, 3e-3]), ("resweep", [2e-3, 5e-3])):
     t, before_programs = time.perf_counter(), json.loads(json.dumps(by_program))
     run(TrainConfig(model=model_for(task, "lstm", 32), task=task, steps=STEPS, batch_size=32, eval_every=STEPS // 3,
-                    optim=OptimConfig("adam", 3e-3, clip=1.0)), seeds=SEEDS, sweep={"learning_rate": lrs},
+                    optimizer=adam(3e-3)), seeds=SEEDS, sweep={"learning_rate": lrs},
         progress=False, diagnose_at=[])
     times[name] = time.perf_counter() - t
     times[f"{name}_by_program"] = program_delta(by_program, before_programs)

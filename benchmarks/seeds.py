@@ -18,7 +18,7 @@ import jax
 
 from benchmarks import _harness
 from rnn_jax import tasks
-from rnn_jax.training.optim import OptimConfig
+from rnn_jax.optimizer import Optax
 from rnn_jax.runner import run
 from rnn_jax.training import TrainConfig, make_train, model_for
 
@@ -59,7 +59,7 @@ def main() -> None:
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         for hidden in sizes:
             cfg = TrainConfig(model=model_for(task, "lstm", hidden), task=task, steps=steps, eval_every=steps,
-                              batch_size=32, optim=OptimConfig("adam", 1e-3))
+                              batch_size=32, optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=0.001)))
             for state in ("cold", "warm") if args.warm else ("off",):
                 runner_s, sequential_s = measure(cfg, seeds)
                 records.append({"H": hidden, "seeds": seeds, "steps": steps, "cache": state, "runner_s": runner_s,

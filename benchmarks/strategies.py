@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from benchmarks import _harness
 from rnn_jax import tasks
-from rnn_jax.training.optim import OptimConfig
+from rnn_jax.optimizer import Optax
 from rnn_jax.runner import MemberPrograms
 from rnn_jax.training import TrainConfig, make_train, model_for
 
@@ -43,7 +43,7 @@ def main() -> None:
     records = []
     for hidden in sizes:
         cfg = TrainConfig(model=model_for(task, "lstm", hidden), task=task, steps=steps, eval_every=steps,
-                          batch_size=32, optim=OptimConfig("adam", 1e-3))
+                          batch_size=32, optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=0.001)))
         trainer = make_train(cfg)
         one = jax.jit(trainer)
         seeds = np.arange(SEEDS, dtype=np.uint32)

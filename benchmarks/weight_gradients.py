@@ -41,12 +41,12 @@ def _step(cell, batch, hidden, path):
 
 def runner_seconds(cell: str, path: str, steps: int, seeds: int) -> float:
     from rnn_jax import SequenceModel, tasks
-    from rnn_jax.training.optim import OptimConfig
+    from rnn_jax.optimizer import Optax
     from rnn_jax.runner import run
     from rnn_jax.training import TrainConfig
 
     model = SequenceModel(cell=cell, hidden_size=32, output_size=1, weight_gradients=path)
-    cfg = TrainConfig(model=model, task=tasks.get("adding", seq_len=T), optim=OptimConfig("adam", 3e-3, clip=1.0),
+    cfg = TrainConfig(model=model, task=tasks.get("adding", seq_len=T), optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=0.003)),
                       steps=steps, batch_size=32, eval_every=100)
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()

@@ -13,12 +13,12 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from rnn_jax import cells, runner, tasks
+from rnn_jax import _checks, cells, runner, tasks
 
 from rnn_jax.analysis import diagnostics, plots
 
 from rnn_jax.io import compile_cache, results, rundir
-from rnn_jax.training.optim import OptimConfig, ParamGroup
+from rnn_jax.optimizer import Optax
 from rnn_jax.training import TrainConfig, model_for
 
 C = TypeVar("C")
@@ -119,20 +119,46 @@ class Training(Common):
     input), indrnn (element-wise recurrence), cornn and lem (oscillators and multiscale ODEs)
     and antisymmetric (W - Wᵀ)."""
 
-    def optim(self, learning_rate: float, **overrides: Any) -> OptimConfig:
-        """The experiment's optimiser at ``learning_rate`` (``overrides`` replace fields)."""
-        groups = []
-        for entry in self.param_groups:
-            pattern, sep, scale = entry.rpartition("=")
-            try:
-                groups.append(ParamGroup(pattern, lr_scale=float(scale)))
-            except ValueError:
-                raise ValueError(f"--param-groups {entry!r}: expected PATTERN=LR_SCALE, e.g. a=0.1") from None
-            if not sep:
-                raise ValueError(f"--param-groups {entry!r}: expected PATTERN=LR_SCALE, e.g. a=0.1")
-        options = dict(optimizer=self.optimizer, learning_rate=learning_rate, clipping=self.clipping, clip=self.clip,
-                       rms_initial_scale=self.rms_initial_scale, rms_eps=self.rms_eps, groups=tuple(groups))
-        return OptimConfig(**{**options, **overrides})
+    def optax(self, learning_rate: float, *, clipping: str | None = None, cosine_steps: int | None = None) -> Optax:
+        """The experiment's optimiser at ``learning_rate``, spelt in optax: the clipping,
+        the optimiser's scaling (per parameter group when ``--param-groups`` is given), an
+        optional cosine decay to 0 over ``cosine_steps``, then ``scale_by_learning_rate``,
+        so that one injected learning rate scales every group and stays sweepable."""
+        clipping = self.clipping if clipping is None else clipping
+        _checks.positive(learning_rate, "learning_rate")
+        _checks.positive(self.clip, "clip")
+        clips = {"global_norm": ("clip_by_global_norm", "max_norm"), "value": ("clip", "max_delta"),
+                 "adaptive": ("adaptive_grad_clip", "clipping"), "none": None}
+        rms = {k: v for k, v in (("eps", self.rms_eps), ("initial_scale", self.rms_initial_scale))
+               if v != {"eps": 1e-8, "initial_scale": 0.0}[k]}  # optax's defaults stay optax's constants
+        cores = {"sgd": (), "momentum": (Optax("trace", decay=0.9),),
+                 "nesterov": (Optax("trace", decay=0.9, nesterov=True),), "rmsprop": (Optax("scale_by_rms", **rms),),
+                 "adam": (Optax("scale_by_adam"),),
+                 "adamw": (Optax("scale_by_adam"), Optax("add_decayed_weights", weight_decay=1e-4))}
+        for name, table, flag in ((clipping, clips, "--clipping"), (self.optimizer, cores, "--optimizer")):
+            if name not in table:
+                raise ValueError(f"{flag} {name!r}: expected one of {', '.join(table)}")
+        clip = () if clips[clipping] is None else (Optax(clips[clipping][0], **{clips[clipping][1]: float(self.clip)}),)
+        core = cores[self.optimizer]
+        if self.param_groups:
+            groups = {}
+            for entry in self.param_groups:
+                pattern, sep, scale = entry.rpartition("=")
+                try:
+                    groups[pattern] = float(scale) if sep and pattern else None
+                except ValueError:
+                    groups[pattern] = None
+                if groups[pattern] is None or groups[pattern] <= 0:
+                    raise ValueError(f"--param-groups {entry!r}: expected PATTERN=LR_SCALE with LR_SCALE > 0, e.g. a=0.1")
+            transforms = {"rest": Optax("chain", *core)}
+            transforms.update({f"group_{i}": Optax("chain", *core, Optax("scale", step_size=scale))
+                               for i, scale in enumerate(groups.values())})
+            labels = Optax("rnn_jax.optimizer.label_by_name", tuple((p, f"group_{i}") for i, p in enumerate(groups)))
+            core = (Optax("partition", transforms, labels),)
+        schedule = () if cosine_steps is None else (Optax("scale_by_schedule", Optax(
+            "warmup_cosine_decay_schedule", init_value=0.0, peak_value=1.0, warmup_steps=0, decay_steps=cosine_steps,
+            end_value=0.0)),)
+        return Optax("chain", *clip, *core, *schedule, Optax("scale_by_learning_rate", learning_rate=float(learning_rate)))
 
     def options_of(self, cell: str) -> dict[str, Any]:
         """The --cell-options given for ``cell``, as ``{option: value}`` (numbers and bools
@@ -322,7 +348,7 @@ INIT_PRESET_CELLS = ("rnn", "irnn", "lstm", "gru")
 """The cells that take an initialisation preset (``--init``)."""
 
 
-def train_config(cfg: Training, task, cell: str, hidden_size: int | tuple[int, ...], optim: OptimConfig,
+def train_config(cfg: Training, task, cell: str, hidden_size: int | tuple[int, ...], optimizer: Optax,
                  **model_options) -> TrainConfig:
     """One run of ``cell`` on ``task`` with the experiment's steps, evaluation interval, batch
     size, fixed training set and (for the classic cells) initialisation preset. ``indrnn`` is
@@ -339,7 +365,7 @@ def train_config(cfg: Training, task, cell: str, hidden_size: int | tuple[int, .
         except TypeError as error:  # an option the cell does not take: a mistyped command line
             raise ValueError(f"--cell-options: {error}") from None
     return TrainConfig(
-        model=model_for(task, cell, hidden_size, **model_options), task=task, optim=optim,
+        model=model_for(task, cell, hidden_size, **model_options), task=task, optimizer=optimizer,
         steps=cfg.steps, batch_size=cfg.batch_size, eval_every=cfg.eval_every, train_size=cfg.train_size or None,
         omega=cfg.omega,
     )
@@ -353,8 +379,8 @@ def cell_options(cfg: Comparison, cell: str, task) -> dict[str, Any]:
 
 def cell_grid(cfg: Comparison, tasks: Mapping[str, Any]) -> dict[str, TrainConfig]:
     """One run per task × cell (the experiment's optimiser at ``cfg.learning_rate``), named ``CELL_SUFFIX`` for each ``{SUFFIX: task}``."""
-    optim = cfg.optim(cfg.learning_rate)
-    return {f"{cell}_{suffix}": train_config(cfg, task, cell, cfg.layer_sizes, optim,
+    optimizer = cfg.optax(cfg.learning_rate)
+    return {f"{cell}_{suffix}": train_config(cfg, task, cell, cfg.layer_sizes, optimizer,
                                              cell_options=cell_options(cfg, cell, task))
             for suffix, task in tasks.items() for cell in cfg.with_remedies(cfg.cells)}
 

@@ -63,7 +63,7 @@ def main(cfg: Config) -> results.Results:
     configs = {
         f"rnn_clip_{mode}" + (f"_omega{omega:g}" if omega else ""): _common.train_config(
             dataclasses.replace(cfg, omega=omega), task, "rnn", cfg.hidden_size,
-            cfg.optim(cfg.learning_rates[0], clipping=mode))
+            cfg.optax(cfg.learning_rates[0], clipping=mode))
         for mode in cfg.modes for omega in cfg.omegas
     }
     sweep = {"learning_rate": list(cfg.learning_rates), "recurrent_scale": [cfg.recurrent_scale]}

@@ -49,11 +49,11 @@ def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
     if len(cfg.hidden_sizes) != len(cfg.cells):
         raise ValueError(f"--hidden-sizes {cfg.hidden_sizes} needs one size per cell in --cells {cfg.cells}")
-    optim = cfg.optim(cfg.learning_rate)
+    optimizer = cfg.optax(cfg.learning_rate)
     cells = cfg.with_remedies(cfg.cells)
     sizes = cfg.hidden_sizes + (cfg.remedy_hidden_size,) * (len(cells) - len(cfg.cells))
     configs = {
-        f"{cell}_T{delay}": _common.train_config(cfg, tasks.get("copy", delay=delay), cell, hidden, optim)
+        f"{cell}_T{delay}": _common.train_config(cfg, tasks.get("copy", delay=delay), cell, hidden, optimizer)
         for delay in cfg.delays for cell, hidden in zip(cells, sizes)
     }
     return finish(_common.run_all("copy_memory", configs, cfg, diagnose_at=[0, cfg.steps]), cfg.run_dir)

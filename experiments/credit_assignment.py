@@ -74,7 +74,7 @@ class Config(_common.Comparison):
 
 def run_config(cfg: Config, cell: str, rule: str, task) -> TrainConfig:
     """The run of ``cell`` trained by ``rule`` on ``task``."""
-    base = _common.train_config(cfg, task, cell, cfg.layer_sizes, cfg.optim(cfg.learning_rate),
+    base = _common.train_config(cfg, task, cell, cfg.layer_sizes, cfg.optax(cfg.learning_rate),
                                 cell_options=_common.cell_options(cfg, cell, task))
     if rule == credit.Rule.BPTT:
         return base

@@ -61,7 +61,7 @@ def main(cfg: Config) -> results.Results:
     # their J ~ N(0, g²/N) with g = 1 and input weights ~ N(0, 1)
     options = {"input_init": "normal", "recurrent_init": "normal", "input_std": 1.0,
                "recurrent_scale": cfg.hidden_size ** -0.5}
-    plain = _common.train_config(cfg, task, "rnn", cfg.hidden_size, cfg.optim(cfg.learning_rate), cell_options=options)
+    plain = _common.train_config(cfg, task, "rnn", cfg.hidden_size, cfg.optax(cfg.learning_rate), cell_options=options)
     configs = {"rnn": plain, "rnn_flossing": dataclasses.replace(plain, flossing=cfg.flossing)}
     return finish(_common.run_all("gradient_flossing", configs, cfg, diagnose_at=[0, cfg.steps], diagnostics_batch=64),
                   cfg.run_dir)

@@ -89,9 +89,9 @@ DENSE = "rnn"
 
 def student(cfg: Config, name: str, task) -> _common.TrainConfig:
     """The student ``name`` of ``task``: Adam with a cosine decay to 0 over the run, no clipping."""
-    optim = cfg.optim(1.0, clipping="none", schedule="warmup_cosine", decay_steps=cfg.steps, end_factor=0.0)
+    optimizer = cfg.optax(1.0, clipping="none", cosine_steps=cfg.steps)
     cell, hidden, options = STUDENTS[name](cfg, task)
-    return _common.train_config(cfg, task, cell, hidden, optim, cell_options=options)
+    return _common.train_config(cfg, task, cell, hidden, optimizer, cell_options=options)
 
 
 def run_name(name: str, nu0: float) -> str:

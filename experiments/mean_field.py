@@ -173,10 +173,10 @@ def main(cfg: Config) -> pd.DataFrame:
     if not cfg.lengths or min(cfg.lengths) < 1 or cfg.fit_steps + cfg.skip >= max(cfg.lengths):
         raise ValueError(f"--lengths {cfg.lengths!r}: expected lengths >= 1, the longest above fit-steps + skip "
                          f"= {cfg.fit_steps + cfg.skip}")
-    optim = cfg.optim(cfg.learning_rate)
+    optimizer = cfg.optax(cfg.learning_rate)
     configs = {run_name(length): _common.train_config(cfg, tasks.get("first_input", seq_len=length, noise=NOISE,
                                                                                       noise_channels=NOISE_CHANNELS), "rnn",
-                                                      cfg.hidden_size, optim, cell_options=CELL_OPTIONS)
+                                                      cfg.hidden_size, optimizer, cell_options=CELL_OPTIONS)
                for length in sorted(cfg.lengths)}
     sweep = {"recurrent_scale": [recurrent_scale(s, cfg.hidden_size) for s in cfg.sigma_ws]}
     res = _common.run_all("mean_field", configs, cfg, sweep=sweep, diagnose_at=[0, cfg.steps])

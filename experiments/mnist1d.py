@@ -48,10 +48,10 @@ class Config(_common.Training):
 def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
     task = tasks.get("mnist1d")
-    optim = cfg.optim(cfg.learning_rate)
-    configs = {"gru_bidir_flat": _common.train_config(cfg, task, "gru", cfg.reference_hidden_size, optim,
+    optimizer = cfg.optax(cfg.learning_rate)
+    configs = {"gru_bidir_flat": _common.train_config(cfg, task, "gru", cfg.reference_hidden_size, optimizer,
                                                       bidirectional=True, readout="flat")}
-    configs.update({cell: _common.train_config(cfg, task, cell, cfg.last_state_hidden_size, optim)
+    configs.update({cell: _common.train_config(cfg, task, cell, cfg.last_state_hidden_size, optimizer)
                     for cell in cfg.last_state_cells})
     return finish(_common.run_all("mnist1d", configs, cfg, diagnose_at=[0, cfg.steps], diagnostics_batch=64), cfg.run_dir)
 

@@ -50,12 +50,12 @@ class Config(_common.Comparison):
 def main(cfg: Config) -> results.Results:
     cfg = _common.start(cfg)
     task = tasks.get("adding", seq_len=cfg.seq_len)
-    optim = cfg.optim(cfg.learning_rate)
+    optimizer = cfg.optax(cfg.learning_rate)
     runs = [(cell, cell, _common.cell_options(cfg, cell, task)) for cell in cfg.with_remedies(cfg.cells)]
     runs += [(f"{cell}_torch_init", cell, {}) for cell in cfg.torch_init_cells
              if cell in cfg.cells and cell in cfg.chrono_cells]
     configs = {
-        name: _common.train_config(cfg, task, cell, cfg.layer_sizes, optim, cell_options=options)
+        name: _common.train_config(cfg, task, cell, cfg.layer_sizes, optimizer, cell_options=options)
         for name, cell, options in runs
     }
     res = _common.run_all("vanishing_gradients", configs, cfg, diagnose_at=sorted({0, cfg.eval_every, cfg.steps}))

@@ -15,11 +15,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax import SequenceModel, cells, tasks, unroll
-from rnn_jax.training.optim import OptimConfig, ParamGroup
+import optax
+
+from rnn_jax import SequenceModel, cells, credit, optimizer, tasks, unroll
+from rnn_jax.optimizer import Optax
 from rnn_jax.runner import run
 from rnn_jax.tasks import ArrayTask
-from rnn_jax.training import TrainConfig, model_for
+from rnn_jax.training import TrainConfig, fit, model_for
 
 KEY = jax.random.key(0)
 LSTM = cells.get("lstm")
@@ -28,6 +30,16 @@ XS = jnp.ones((2, 5, 3))
 ADDING = tasks.get("adding", seq_len=10, eval_size=16)
 GOOD_X = np.random.default_rng(0).normal(size=(20, 6, 2)).astype(np.float32)
 GOOD_Y = np.random.default_rng(1).normal(size=(20, 1)).astype(np.float32)
+
+
+def _credit_call(cell: str, hidden: int):
+    """``(model, params, batch, loss)`` for a direct call of a credit rule, ``key=`` aside;
+    the parameters are shapes only (a refusal must come before anything is computed)."""
+    task = tasks.get("adding", seq_len=10)
+    model = SequenceModel(cell, hidden, output_size=1)
+    params = jax.eval_shape(lambda k: model.init(k, 2), KEY)
+    batch = task.sample(KEY, 4)
+    return model, params, batch, lambda outputs: task.loss(outputs, batch)
 
 
 def _cfg(**kw):
@@ -45,9 +57,18 @@ CASES = [
     # names: cells, tasks, optimisers, schedules, readouts
     ("unknown cell", lambda: cells.get("lstmm"), ValueError, r"'lstmm'.*lstm"),
     ("unknown task", lambda: tasks.get("addding"), ValueError, r"'addding'.*adding"),
-    ("unknown optimiser", lambda: OptimConfig("adamm"), ValueError, r"optimizer='adamm' is not one of .*adam"),
-    ("unknown schedule", lambda: OptimConfig(schedule="cosine_warm"), ValueError, r"schedule='cosine_warm' is not one of"),
-    ("unknown clipping", lambda: OptimConfig(clipping="norm"), ValueError, r"clipping='norm' is not one of"),
+    ("unknown optax factory", lambda: Optax("adamm"), ValueError, r"optimizer factory 'adamm' is not optax's nor registered"),
+    ("a name outside optax", lambda: optimizer.from_dict({"__optax__": "os.system", "args": ["true"]}), ValueError,
+     r"optimizer factory 'os.system' is not optax's nor registered"),
+    ("a private optax name", lambda: Optax("optax._src.alias.adam"), ValueError, r"'optax._src.alias.adam' is not optax's nor registered"),
+    ("a function of one's own", lambda: Optax(lambda learning_rate: optax.sgd(learning_rate)), ValueError,
+     r"is not optax's nor registered: register it"),
+    ("an argument the factory does not take", lambda: Optax("adam", 1e-3, bb1=0.9), ValueError,
+     r"Optax\('adam'\): got an unexpected keyword argument 'bb1' \(its arguments: learning_rate, b1"),
+    ("a required argument left out", lambda: Optax("adam"), ValueError,
+     r"Optax\('adam'\): missing a required argument: 'learning_rate'"),
+    ("a built transformation as an argument", lambda: Optax("chain", optax.adam(1e-3)), TypeError,
+     r"an argument of Optax\(...\) is itself spelt Optax\(...\)"),
     ("unknown readout", lambda: SequenceModel("gru", 4, readout="first"), ValueError, r"readout='first' is not one of"),
     ("unknown init option", lambda: LSTM.init(KEY, 3, 4, forget_gate=1.0), TypeError, r"unknown option\(s\) forget_gate"),
     ("unknown initializer", lambda: LSTM.init(KEY, 3, 4, recurrent_init="unitary"), ValueError, r"recurrent_init='unitary'"),
@@ -84,18 +105,25 @@ CASES = [
     ("ArrayTask lengths out of range", lambda: ArrayTask(GOOD_X, GOOD_Y, lengths=np.full(20, 9)), ValueError,
      r"lengths must lie in \[1, 6\]"),
     ("validation split 1", lambda: ArrayTask(GOOD_X, GOOD_Y, validation_split=1.0), ValueError, r"validation_split=1.0"),
-    # optimisation numbers
-    ("zero learning rate", lambda: OptimConfig(learning_rate=0.0), ValueError, r"learning_rate=0.0 must be"),
-    ("negative learning rate", lambda: OptimConfig(learning_rate=-1e-3), ValueError, r"learning_rate=-0.001 must be"),
-    ("nan learning rate", lambda: OptimConfig(learning_rate=float("nan")), ValueError, r"learning_rate=nan must be finite"),
-    ("negative clip", lambda: OptimConfig(clip=-1.0), ValueError, r"clip=-1.0 must be"),
-    ("string learning rate", lambda: OptimConfig(learning_rate="1e-3"), TypeError, r"learning_rate='1e-3' must be a real number"),
-    ("rmsprop dividing by zero", lambda: OptimConfig("rmsprop", rms_eps=0.0), ValueError,
-     r"rms_eps=0 with rms_initial_scale=0 divides by zero"),
-    ("negative rmsprop start", lambda: OptimConfig("rmsprop", rms_initial_scale=-1.0), ValueError, r"rms_initial_scale=-1.0"),
-    ("parameter group without a pattern", lambda: ParamGroup(""), ValueError, r"ParamGroup pattern='': expected"),
-    ("parameter group at rate 0", lambda: ParamGroup("a", lr_scale=0.0), ValueError, r"lr_scale=0.0 must be"),
-    ("groups of dicts", lambda: OptimConfig(groups=({"pattern": "a"},)), TypeError, r"groups must hold ParamGroup"),
+    # the optimizer
+    ("a string as the optimizer", lambda: _cfg(optimizer="adam"), TypeError, r"optimizer must be Optax\(...\).*got str"),
+    ("an optax factory itself", lambda: _cfg(optimizer=optax.adam), TypeError, r"optimizer must be Optax\(...\).*got function"),
+    ("a schedule as the optimizer", lambda: _cfg(optimizer=Optax("constant_schedule", 1e-3)), TypeError,
+     r"builds a function, not an optax.GradientTransformation"),
+    ("a non-square recurrent matrix", lambda: unroll(cells.get("rnn"), {**cells.get("rnn").init(KEY, 2, 4),
+                                                                        "w_hh": jnp.ones((4, 3))}, GOOD_X[:, :, :2]),
+     ValueError, r"params\['w_hh'\] has shape \(4, 3\), expected \(4, 4\) \(a 'rnn' cell of input_size=2 and "
+     r"hidden_size=4"),
+    ("fit given a config for another model", lambda: fit(SequenceModel("gru", 4, output_size=1), "adding",
+                                                         _cfg(model=SequenceModel("lstm", 4, output_size=1))),
+     ValueError, r"cfg.model differs from the model passed to fit"),
+    # credit rules called directly refuse as TrainConfig(credit=...) does
+    ("the diagonal rule on an LSTM", lambda: credit.gradients("diagonal", *_credit_call("lstm", 8), key=KEY), ValueError,
+     r"rule='diagonal' is exact for diagonal recurrences .* 'lstm' cannot use it"),
+    ("the diagonal rule's alignment on an LSTM", lambda: credit.alignment("diagonal", *_credit_call("lstm", 8), key=KEY),
+     ValueError, r"rule='diagonal' is exact for diagonal recurrences"),
+    ("RTRL on a hidden-1024 LSTM", lambda: credit.gradients("rtrl", *_credit_call("lstm", 1024), key=KEY), ValueError,
+     r"rule='rtrl' keeps a \[state, parameters\] influence matrix .* GiB for a batch of 4 \('lstm', hidden 1024\)"),
     # training and runner
     ("zero steps", lambda: _cfg(steps=0), ValueError, r"steps=0 must be a positive int"),
     ("zero batch size", lambda: _cfg(batch_size=0), ValueError, r"batch_size=0 must be a positive int"),
@@ -107,19 +135,25 @@ CASES = [
     ("negative seed", lambda: run(_cfg(), seeds=[-1], progress=False), ValueError, r"seeds\[i\]=-1 must be an int >= 0"),
     ("repeated seed", lambda: run(_cfg(), seeds=[1, 1], progress=False), ValueError, r"seeds=\(1, 1\) repeats a seed"),
     ("unknown sweep key", lambda: run(_cfg(), sweep={"hidden_size": [4, 8]}, progress=False), ValueError,
-     r"sweep key 'hidden_size' is not sweepable"),
+     r"sweep key 'hidden_size' is not a float argument written in the optimizer \(its injected arguments: "
+     r"0.max_norm, 1.learning_rate\)"),
+    ("a swept argument the factory does not take", lambda: run(_cfg(), sweep={"b1": [0.9]}, progress=False),
+     ValueError, r"sweep key 'b1' is not a float argument written in the optimizer"),
+    ("a sweep of a built transformation", lambda: run(_cfg(optimizer=optax.adam(1e-3)),
+                                                      sweep={"learning_rate": [1e-3]}, progress=False), ValueError,
+     r"sweep key 'learning_rate' is not a float argument written in the optimizer \(it has none \(a built"),
+    ("a key swept twice", lambda: run(_cfg(), sweep={"learning_rate": [1e-3], "1.learning_rate": [1e-2]},
+                                      progress=False), ValueError, r"sweep names one value twice"),
     ("empty sweep", lambda: run(_cfg(), sweep={"learning_rate": []}, progress=False), ValueError,
      r"sweep\['learning_rate'\] must be a non-empty 1-D list"),
     ("ragged sweep values", lambda: run(_cfg(), sweep={"learning_rate": [[1e-3, 1e-2], [1e-3]]}, progress=False),
      ValueError, r"sweep\['learning_rate'\]=\[\[0.001, 0.01\], \[0.001\]\] must be a non-empty 1-D list"),
-    ("2-D sweep values", lambda: run(_cfg(), sweep={"clip": [[1.0, 2.0]]}, progress=False), ValueError,
-     r"sweep\['clip'\] must be a non-empty 1-D list of values, got shape \(1, 2\)"),
-    ("negative swept learning rate", lambda: run(_cfg(), sweep={"learning_rate": [1e-3, -1e-3]}, progress=False),
-     ValueError, r"sweep\['learning_rate'\]"),
-    ("steps not a multiple of eval_every", lambda: run(_cfg(steps=25), progress=False), ValueError,
-     r"cfg.steps=25 must be a multiple of cfg.eval_every=10"),
+    ("2-D sweep values", lambda: run(_cfg(), sweep={"max_norm": [[1.0, 2.0]]}, progress=False), ValueError,
+     r"sweep\['max_norm'\] must be a non-empty 1-D list of values, got shape \(1, 2\)"),
+    ("nan swept learning rate", lambda: run(_cfg(), sweep={"learning_rate": [1e-3, float("nan")]}, progress=False),
+     ValueError, r"sweep\['learning_rate'\]=\[0.001, nan\] must hold finite numbers"),
     ("diagnostics at an odd step", lambda: run(_cfg(), diagnose_at=[5], progress=False), ValueError,
-     r"diagnose_at step 5 must be a multiple of eval_every=10"),
+     r"diagnose_at step 5 must be an evaluation step \(a multiple of eval_every=10, or steps=20\)"),
     ("an unknown diagnostic", lambda: run(_cfg(), diagnose=("grad_norms", "hessian"), progress=False), ValueError,
      r"diagnose names 'hessian'; expected names from grad_norms, jacobian_spectral, lyapunov"),
     ("one diagnostic as a string", lambda: run(_cfg(), diagnose="lyapunov", progress=False), TypeError,
@@ -148,11 +182,11 @@ CLI_CASES = [
     ("adding_problem", ["--cells"], r"--cells: expected at least one value"),
     ("adding_problem", ["--variant", "foo"], r"variant='foo' is not one of"),
     ("adding_problem", ["--seq-lens", "0"], r"seq_len=0 must be a positive int"),
-    ("vanishing_gradients", ["--steps", "30", "--eval-every", "20"], r"steps=30 must be a multiple of cfg.eval_every=20"),
+    ("vanishing_gradients", ["--steps", "30", "--eval-every", "0"], r"eval_every=0 must be a positive int"),
     ("copy_memory", ["--delays", "-2"], r"delay=-2"),
     ("copy_memory", ["--param-groups", "a"], r"--param-groups 'a': expected PATTERN=LR_SCALE"),
     ("copy_memory", ["--init", "glorot"], r"init='glorot' is not one of"),
-    ("copy_memory", ["--optimizer", "lamb"], r"optimizer='lamb' is not one of"),
+    ("copy_memory", ["--optimizer", "lamb"], r"--optimizer 'lamb': expected one of sgd, momentum"),
     ("sequential_digits", ["--hidden-size", "0"], r"hidden_size=0 must be a positive int"),
 ]
 

@@ -19,7 +19,7 @@ from jax.flatten_util import ravel_pytree
 from rnn_jax import cells, credit, unroll
 from rnn_jax.model import SequenceModel
 from rnn_jax.training.config import TrainConfig, model_for
-from rnn_jax.training.optim import OptimConfig
+from rnn_jax.optimizer import Optax
 from rnn_jax.training.trainer import make_train
 from rnn_jax.types import Batch
 
@@ -105,7 +105,7 @@ def _optax_promotion(standard_dtype_promotion):
 def _config(cell="gru", hidden=8, **kw):
     task, options = "delayed_xor", {"seq_len": 24, "delay": 3}
     return TrainConfig(model=model_for(task, cell, hidden), task=task, task_options=options, steps=6, eval_every=3,
-                       batch_size=8, optim=OptimConfig(learning_rate=1e-2), **kw)
+                       batch_size=8, optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=0.01)), **kw)
 
 
 @pytest.mark.slow  # 7-15 s of compiling; the default run keeps its 10-minute budget

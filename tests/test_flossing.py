@@ -11,7 +11,7 @@ from rnn_jax.analysis import dynamics
 from rnn_jax.runner import run
 from rnn_jax.training import TrainConfig, make_train, model_for
 from rnn_jax.training.flossing import Flossing, floss, flossing_loss
-from rnn_jax.training.optim import OptimConfig
+from rnn_jax.optimizer import Optax
 
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
@@ -21,7 +21,7 @@ SMALL = Flossing(exponents=6, before=20, every=5, episodes=2, episode_steps=10, 
 
 def _cfg(flossing):
     return TrainConfig(model=model_for(TASK, "rnn", 8), task=TASK, steps=20, batch_size=4, eval_every=10,
-                       optim=OptimConfig("adam", 1e-3, clip=0.03), flossing=flossing)
+                       optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=0.03), Optax("adam", learning_rate=0.001)), flossing=flossing)
 
 
 def test_delayed_xor_targets_the_bits_d_and_2d_back_and_scores_from_2d():

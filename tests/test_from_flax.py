@@ -17,7 +17,7 @@ nnx = pytest.importorskip("flax.nnx")
 linen = pytest.importorskip("flax.linen")
 
 from rnn_jax import cells, diagnostics, tasks, unroll  # noqa: E402
-from rnn_jax.training.optim import OptimConfig  # noqa: E402
+from rnn_jax.optimizer import Optax  # noqa: E402
 from rnn_jax.io.rundir import RunDir  # noqa: E402
 from rnn_jax.runner import run  # noqa: E402
 from rnn_jax.training import TrainConfig, make_train, model_for  # noqa: E402
@@ -123,13 +123,13 @@ def test_a_user_nnx_cell_trains_through_the_runner_with_seeds_and_exact_resume(t
     same code, which the run directory recognises."""
     def config():
         return TrainConfig(model=model_for(TASK, cells.from_flax(LeakyCell), 8), task=TASK, steps=40, batch_size=8,
-                           eval_every=20, optim=OptimConfig(learning_rate=1e-2))
+                           eval_every=20, optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=0.01)))
 
     cfg = config()
     full = run(cfg, seeds=4, run_dir=tmp_path / "full", progress=False)
     trainer = jax.jit(make_train(cfg))
     for k in (0, 3):
-        hp = {"learning_rate": jnp.float32(1e-2), "clip": jnp.float32(full.members[k]["clip"])}
+        hp = {"learning_rate": jnp.float32(1e-2)}
         state, history = trainer(jax.random.key(k), hp)
         chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], full.state.params), state.params,
                                     rtol=2e-5, atol=1e-6)

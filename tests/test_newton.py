@@ -15,7 +15,7 @@ import pytest
 from rnn_jax import SequenceModel, cells, tasks, unroll
 from rnn_jax.runner import run
 from rnn_jax.training import TrainConfig, make_train, model_for
-from rnn_jax.training.optim import OptimConfig
+from rnn_jax.optimizer import Optax
 from rnn_jax.unroll import Newton
 from rnn_jax.unroll.newton import solve
 
@@ -150,11 +150,10 @@ def test_a_stacked_bidirectional_sequence_model_with_lengths():
 def test_through_the_runner_seed_k_equals_the_sequential_single_run():
     task = tasks.get("adding", seq_len=10, eval_size=16)
     cfg = lambda mode: TrainConfig(model=model_for(task, "lstm", 4, mode=mode), task=task, steps=4,  # noqa: E731
-                                   batch_size=4, eval_every=2, optim=OptimConfig("sgd", 0.1))
+                                   batch_size=4, eval_every=2, optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("sgd", learning_rate=0.1)))
     result = run(cfg("newton"), seeds=2, progress=False, diagnose_at=())
     for k in range(2):
-        state, history = jax.jit(make_train(cfg("sequential")))(jax.random.key(k), {"learning_rate": jnp.float32(0.1),
-                                                                                   "clip": jnp.float32(1.0)})
+        state, history = jax.jit(make_train(cfg("sequential")))(jax.random.key(k), {"learning_rate": jnp.float32(0.1)})
         chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], result.state.params), state.params,
                                     atol=FLOAT32_TOL)
 

@@ -30,11 +30,11 @@ MATRIX = textwrap.dedent(
     from rnn_jax import tasks
     from rnn_jax.runner import run
     from rnn_jax.training import TrainConfig, model_for
-    from rnn_jax.training.optim import OptimConfig
+    from rnn_jax.optimizer import Optax
     task = tasks.get("adding", seq_len=int(sys.argv[5]), eval_size=32)
     for hidden in map(int, sys.argv[3].split(",")):
         cfg = TrainConfig(model=model_for(task, sys.argv[1], hidden), task=task, steps=2, batch_size=20,
-                          eval_every=1, optim=OptimConfig("rmsprop", 1e-3, clipping="value", clip=1.0))
+                          eval_every=1, optimizer=Optax("chain", Optax("clip", max_delta=1.0), Optax("rmsprop", learning_rate=0.001)))
         for seeds in map(int, sys.argv[4].split(",")):
             start = time.perf_counter()
             result = run(cfg, seeds=seeds, progress=False, diagnostics_batch=16)

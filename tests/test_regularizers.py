@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnn_jax import SequenceModel, cells, regularizers, tasks
-from rnn_jax.training.optim import OptimConfig
+from rnn_jax.optimizer import Optax
 from rnn_jax.training import TrainConfig, make_train, model_for
 
 TASK = tasks.get("temporal_order", seq_len=20, min_len=12, eval_size=8)
@@ -55,7 +55,7 @@ def test_omega_equals_the_formula_and_its_gradient_finite_differences(activation
 
 def test_training_with_omega_changes_only_the_w_hh_gradient(key):
     base = dict(model=model_for(TASK, "rnn", 8), task=TASK, steps=2, batch_size=4, eval_every=1,
-                optim=OptimConfig("sgd", 0.01))
+                optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("sgd", learning_rate=0.01)))
     plain, regular = make_train(TrainConfig(**base)), make_train(TrainConfig(**base, omega=2.0))
     state = plain.init(key)
     batch = plain.sample_batch(state)

@@ -14,7 +14,7 @@ import pytest
 
 from rnn_jax import cells, unroll
 from rnn_jax.training import TrainConfig, make_train, model_for
-from rnn_jax.training.optim import OptimConfig
+from rnn_jax.optimizer import Optax
 from rnn_jax.unroll import Newton
 
 ZOO = ["urnn", "scornn", "indrnn", "cornn", "lem", "antisymmetric"]
@@ -71,7 +71,7 @@ def test_training_keeps_indrnn_within_its_bound_and_scornn_skew_symmetric():
          lambda p: bool(jnp.all(p["a"] == -p["a"].T)) and bool(jnp.any(p["a"] != 0))),
     ):
         cfg = TrainConfig(model=model_for("adding", cell, 6), task="adding", task_options={"seq_len": 20}, steps=15,
-                          batch_size=8, eval_every=15, optim=OptimConfig("rmsprop", learning_rate=0.5, clipping="none"))
+                          batch_size=8, eval_every=15, optimizer=Optax("rmsprop", learning_rate=0.5))
         state, _ = jax.jit(make_train(cfg))(jax.random.key(0))
         layer = state.params["layers"][0]["fwd"]
         assert check(layer), cell.name

@@ -20,13 +20,13 @@ from rnn_jax import tasks  # noqa: E402
 from rnn_jax.io.rundir import RunDir  # noqa: E402
 from rnn_jax.runner import run  # noqa: E402
 from rnn_jax.training import TrainConfig, model_for  # noqa: E402
-from rnn_jax.training.optim import OptimConfig  # noqa: E402
+from rnn_jax.optimizer import Optax  # noqa: E402
 
 TASK = tasks.get("adding", seq_len=6, eval_size=32)
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
 CFG = TrainConfig(model=model_for(TASK, "rnn", 4), task=TASK, steps=4, batch_size=4, eval_every=1,
-                  optim=OptimConfig(learning_rate=1e-2))
+                  optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=0.01)))
 RUN = dict(seeds=2, sweep={"learning_rate": [1e-2, 3e-2]}, progress=False, diagnose_at=(0, 2, 4),
            checkpoint_every=2)
 

@@ -25,8 +25,8 @@ One difference: their initial state ``h_0`` is a trained parameter (``U[±sqrt(3
 here it is zero, as for every cell of the :class:`~rnn_jax.cells.base.Cell` contract.
 
 The paper trains every parameter with the same RMSProp (lr 1e-3) and no clipping. To give
-the unitary parameters their own rate, use ``ParamGroup("theta", ...)`` and
-``ParamGroup("reflection", ...)`` (``--param-groups`` in the experiments).
+the unitary parameters their own rate, give ``theta`` and ``reflection`` their own
+transformation with ``optax.partition`` (``--param-groups`` in the experiments).
 
 References:
     Arjovsky, Shah & Bengio 2016, "Unitary evolution recurrent neural networks", ICML.

@@ -14,8 +14,8 @@ Each rule's page: :mod:`.rtrl`, :mod:`.uoro`, :mod:`.diagonal`; the driver: :mod
 """
 
 from rnn_jax.credit.alignment import Alignment, alignment
-from rnn_jax.credit.forward import MAX_INFLUENCE_BYTES, Stream, gradients
+from rnn_jax.credit.forward import MAX_INFLUENCE_BYTES, Stream
 from rnn_jax.credit.rules import Rule
-from rnn_jax.credit.support import check
+from rnn_jax.credit.support import check, gradients
 
 __all__ = ["MAX_INFLUENCE_BYTES", "Alignment", "Rule", "Stream", "alignment", "check", "gradients"]

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from rnn_jax import _checks
-from rnn_jax.credit import forward
+from rnn_jax.credit import forward, support
 from rnn_jax.credit.rules import Rule
 from rnn_jax.model import SequenceModel
 from rnn_jax.types import Batch
@@ -62,7 +62,7 @@ def alignment(rule: Rule | str, model: SequenceModel, params, batch: Batch, loss
         draws: gradients drawn (``fold_in(key, i)``); more than 1 only matters for ``uoro``.
         truncation: with ``rule="bptt"``: truncated BPTT's ``k``.
     """
-    rule = _checks.choice(Rule, rule, "rule")
+    rule = support.check_batch(rule, model, batch)
     draws = _checks.positive_int(draws, "draws")
     if truncation is not None and rule.forward:
         raise ValueError(f"truncation={truncation} is an option of rule='bptt', not {rule.value!r}")

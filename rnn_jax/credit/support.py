@@ -13,14 +13,32 @@ from rnn_jax.model import SequenceModel
 from rnn_jax.types import Batch
 
 
-def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size: int) -> Rule:
+def check_batch(rule: Rule | str, model: SequenceModel, batch: Batch) -> Rule:
+    """:func:`check` at the size and input size of ``batch``, for a direct call (whose
+    argument is ``rule``)."""
+    _checks.float_array(batch.inputs, "batch.inputs", ndim_min=3)
+    return check(rule, model, batch_size=batch.inputs.shape[0], input_size=batch.inputs.shape[-1], argument="rule")
+
+
+def gradients(rule: Rule | str, model: SequenceModel, params, batch: Batch, loss, *, key,
+              stream: forward.Stream | None = None):
+    """:func:`rnn_jax.credit.forward.gradients`, after the checks a training config makes
+    (:func:`check`): a rule the cell cannot use, or influence matrices past
+    :data:`~rnn_jax.credit.forward.MAX_INFLUENCE_BYTES`, are refused in one line before
+    anything is traced."""
+    rule = check_batch(rule, model, batch)
+    return forward.gradients(rule, model, params, batch, loss, key=key, stream=stream)
+
+
+def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size: int,
+          argument: str = "credit") -> Rule:
     """``rule`` as a :class:`Rule`, or a one-line ``ValueError`` saying why it cannot train
-    ``model`` at ``batch_size``."""
-    rule = _checks.choice(Rule, rule, "credit")
+    ``model`` at ``batch_size``; the messages call it ``argument``."""
+    rule = _checks.choice(Rule, rule, argument)
     if not rule.forward:
         return rule
-    forward.check_model(rule, model)
-    name = f"credit={rule.value!r}"
+    forward.check_model(rule, model, argument)
+    name = f"{argument}={rule.value!r}"
     cell = model.cell_fn
     if rule.dense:
         size = forward.influence_bytes(rule, model, batch_size, input_size)

@@ -1,11 +1,12 @@
 """Frozen configs <-> plain JSON-able dicts, so a run directory says how to rerun it.
 
-``to_dict`` turns nested frozen dataclasses (``TrainConfig``, ``SequenceModel``,
-``OptimConfig``, the synthetic tasks) into dicts of plain values, tagging each with its class
-(``"__class__": "rnn_jax.model.SequenceModel"``). Objects that are not dataclasses (an
-``ArrayTask`` holding user arrays) are stored as their ``repr``, and a Cell object as its
-name, options and code digests; both are flagged: such a run cannot be rebuilt from its
-config alone.
+``to_dict`` turns nested frozen dataclasses (``TrainConfig``, ``SequenceModel``, the
+synthetic tasks) into dicts of plain values, tagging each with its class
+(``"__class__": "rnn_jax.model.SequenceModel"``), and an optimizer into its optax names and
+arguments (:meth:`~rnn_jax.optimizer.Optax.to_dict`). Objects that are not
+dataclasses (an ``ArrayTask`` holding user arrays) are stored as their ``repr``, a Cell
+object as its name, options and code digests, and an optax transformation built in code as a
+marker; all are flagged: such a run cannot be rebuilt from its config alone.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import importlib
 from typing import Any
 
 import numpy as np
+import optax
 
 from rnn_jax.cells import fingerprint
 from rnn_jax.cells.base import Cell
+from rnn_jax import optimizer
 
 CLASS_KEY = "__class__"
 OPAQUE_KEY = "__repr__"
@@ -30,6 +33,8 @@ def to_dict(obj: Any) -> Any:
     :class:`~rnn_jax.cells.Cell` object as :func:`~rnn_jax.cells.fingerprint.describe` gives it)."""
     if isinstance(obj, Cell):
         return {CELL_KEY: fingerprint.describe(obj)}
+    if isinstance(obj, (optimizer.Optax, optax.GradientTransformation)):
+        return optimizer.to_json(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         data = {CLASS_KEY: f"{type(obj).__module__}.{type(obj).__qualname__}"}
         for field in dataclasses.fields(obj):
@@ -53,7 +58,8 @@ def to_dict(obj: Any) -> Any:
 def is_rebuildable(data: Any) -> bool:
     """False when the dict holds an object stored only as its ``repr`` or its fingerprint."""
     if isinstance(data, dict):
-        return OPAQUE_KEY not in data and CELL_KEY not in data and all(is_rebuildable(v) for v in data.values())
+        opaque = (OPAQUE_KEY, CELL_KEY, optimizer.UNNAMED_KEY)
+        return not any(k in data for k in opaque) and all(is_rebuildable(v) for v in data.values())
     if isinstance(data, list):
         return all(is_rebuildable(v) for v in data)
     return True
@@ -102,3 +108,17 @@ def differences(old: Any, new: Any, path: str = "") -> list[str]:
             out += differences(a, b, f"{path}[{i}]")
         return out
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
+
+
+def check_resumable(stored: dict[str, Any], path: str) -> None:
+    """Refuses, in one line, to resume a run whose stored config cannot name its optimizer:
+    one written before the optimizer was optax's own (``"optim"``), or one whose optimizer
+    was a transformation built in code."""
+    train = stored.get("train_config", {})
+    if "optim" in train:
+        raise ValueError(f"run_dir={path} was written before the optimizer became optax's (its config.json has "
+                         "'optim'); results.load still reads it, but it cannot resume: start a new run directory")
+    if optimizer.UNNAMED_KEY in (train.get("optimizer") or {}):
+        raise ValueError(f"run_dir={path} was trained with a GradientTransformation built in code, which config.json "
+                         "cannot name, so it cannot resume; spell the optimizer as Optax(...) (or register its "
+                         "factory with rnn_jax.optimizer.register) for a run that resumes")

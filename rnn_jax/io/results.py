@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from rnn_jax.training.hparams import SWEEPABLE
 from rnn_jax.io import configs, rundir
 from rnn_jax.io.rundir import RunDir, run_dirs_under
 
@@ -242,7 +241,8 @@ def summary(results: Results, metric: str | None = None):
     import pandas as pd
 
     final = results.final()
-    swept = [h for h in SWEEPABLE if h in final and final.groupby("run")[h].nunique().max() > 1]
+    hyper = [c for c in results.members.columns if c not in ("run", "member", "seed", "diverged_at")]
+    swept = [h for h in hyper if h in final and final.groupby("run")[h].nunique().max() > 1]
     rows = []
     for run in results.runs.itertuples():
         wanted = [metric] if metric else ["loss", run.success_metric]

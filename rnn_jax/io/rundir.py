@@ -197,6 +197,7 @@ class RunDir:
         identity = json.loads(json.dumps(dict(identity)))  # as it reads back from JSON
         if self.exists():
             stored = self.read_config()
+            configs.check_resumable(stored, self.path)
             diff = configs.differences({k: stored.get(k) for k in identity}, identity)
             if diff:
                 raise ValueError(

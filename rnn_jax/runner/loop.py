@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from rnn_jax import _checks
+from rnn_jax import _checks, optimizer
 from rnn_jax.analysis.diagnostics import DEFAULT, check_recordable
 from rnn_jax.io import compile_cache, configs, memory_maps
 from rnn_jax.io.results import RunParts, RunResult, load_run
@@ -60,7 +60,7 @@ class Plan:
 
     @functools.cached_property
     def rows(self) -> list[dict[str, Any]]:
-        return self.members.table(self.trainer.default_hparams())
+        return self.members.table()
 
     @functools.cached_property
     def config_dict(self) -> dict[str, Any]:
@@ -85,7 +85,7 @@ class Plan:
         state = jax.eval_shape(self.trainer.init, jax.random.key(0))
         per_member = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(state)
                          if hasattr(leaf, "dtype") and not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key))
-        m, chunks = len(self.members), self.cfg.steps // self.cfg.eval_every
+        m, chunks = len(self.members), -(-self.cfg.steps // self.cfg.eval_every)
         metrics = chunks * m * self.cfg.eval_every * 4 * 8  # ~8 float32 metrics per step
         diagnostics_bytes = len(self.diagnose_at) * m * (self.trainer.model.num_layers + 1) * (self.trainer.task.seq_len or 1) * 4
         return 3 * per_member * m + metrics + diagnostics_bytes + (1 << 20)
@@ -97,22 +97,21 @@ def plan(cfg, seeds, sweep, *, diagnose_at, diagnose, diagnostics_batch, jacobia
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     chunk = cfg.eval_every
-    if cfg.steps % chunk:
-        raise ValueError(f"cfg.steps={cfg.steps} must be a multiple of cfg.eval_every={chunk}: the runner compiles "
-                         "one chunk of eval_every steps and repeats it")
-    members = make_members(seeds, sweep)
+    trainer = make_train(cfg)
+    members = make_members(seeds, sweep, trainer.hparam_path)
     _checks.positive_int(checkpoint_every, "checkpoint_every")
     _checks.positive_int(diagnostics_batch, "diagnostics_batch")
     _checks.positive_int(jacobian_batch, "jacobian_batch")
     mesh = make_mesh(devices, len(members))
     per_call = resolve_placement(members_per_call, max(cfg.model.layer_sizes), mesh.devices)
-    diagnose_at = sorted({0, chunk, cfg.steps}) if diagnose_at is None else diagnose_at
+    diagnose_at = sorted({0, min(chunk, cfg.steps), cfg.steps}) if diagnose_at is None else diagnose_at
     diagnose_at = tuple(sorted({_checks.nonneg_int(s, "diagnose_at[i]") for s in diagnose_at}))
     for s in diagnose_at:
-        if s % chunk or s > cfg.steps:
-            raise ValueError(f"diagnose_at step {s} must be a multiple of eval_every={chunk} and <= steps={cfg.steps}")
+        if s not in cfg.eval_steps:
+            raise ValueError(f"diagnose_at step {s} must be an evaluation step (a multiple of eval_every={chunk}, or "
+                             f"steps={cfg.steps}) and <= steps={cfg.steps}")
     recorded = check_recordable(diagnose)
-    return Plan(make_train(cfg), members, mesh, per_call, diagnose_at if recorded else (), recorded, diagnostics_batch,
+    return Plan(trainer, members, mesh, per_call, diagnose_at if recorded else (), recorded, diagnostics_batch,
                 jacobian_batch, checkpoint_every)
 
 
@@ -138,15 +137,17 @@ def run(
     """Trains every seed × sweep point of ``cfg`` in one compiled program.
 
     Args:
-        cfg: the training configuration (``cfg.steps`` must be a multiple of ``cfg.eval_every``,
-            the number of steps per compiled call).
+        cfg: the training configuration: chunks of ``cfg.eval_every`` steps, each followed by
+            an evaluation, and a shorter last one when ``cfg.steps`` is not a multiple of it.
         seeds: how many seeds (0..S-1) or which seeds.
-        sweep: ``{"learning_rate" | "clip" | "recurrent_scale": values}``; the grid of all
-            combinations is crossed with the seeds.
+        sweep: ``{name: values}``: a float argument written in ``cfg.optimizer`` (by name,
+            ``"learning_rate"``, or by path where several nodes have it, ``"0.max_norm"``) or
+            ``"recurrent_scale"``; the grid of all combinations is crossed with the seeds.
         run_dir: where results go (created; an existing one is resumed), or a
             :class:`~rnn_jax.io.rundir.RunDir`. ``None``: a temporary directory, removed before ``run`` returns (no checkpoints).
         resume: continue an existing run directory (``False`` refuses one that has checkpoints).
-        diagnose_at: steps (multiples of ``eval_every``) at which to record diagnostics;
+        diagnose_at: evaluation steps (multiples of ``eval_every``, or ``cfg.steps``) at which to
+            record diagnostics;
             default: 0, the first evaluation and the last step.
         diagnose: what to record there (each is compiled only when asked for):
             ``"grad_norms"`` (‖∂L/∂h_t‖ per layer), ``"jacobian_spectral"`` (‖∂h_T/∂h_t‖₂)
@@ -234,6 +235,13 @@ class _Programs(NamedTuple):
     diagnose: Any
     held_out: Any
     block: int
+    last: tuple[int, Any, Any, int] | None
+    """The last, shorter chunk when ``eval_every`` does not divide ``steps``: its steps, and
+    its batches and training programs (compiled for its shapes) and block."""
+
+    def chunk_of(self, steps: int) -> tuple[Any, Any, int]:
+        """The batches and training programs and the block for a chunk of ``steps`` steps."""
+        return self.last[1:] if self.last and steps == self.last[0] else (self.batches, self.chunk, self.block)
 
 
 def _build(p: Plan, over: MemberPrograms) -> _Programs:
@@ -245,7 +253,12 @@ def _build(p: Plan, over: MemberPrograms) -> _Programs:
                              jacobian_batch=p.jacobian_batch, members=p.mesh.padded // len(p.mesh.devices),
                              recorded=p.diagnose)
     held_out = p.mesh.replicate(jax.device_get(programs.held_out(p.trainer.task)))
-    return _Programs(*map(over, made), held_out, made[1].steps)
+    last = None
+    if p.cfg.steps % p.cfg.eval_every:
+        tail = p.cfg.steps % p.cfg.eval_every
+        block = programs.block_steps(p.trainer, tail, p.mesh.padded // len(p.mesh.devices))
+        last = (tail, over(programs.SampleBatches.of(p.trainer, block)), over(made[2]), block)
+    return _Programs(*map(over, made), held_out, made[1].steps, last)
 
 
 def _restore(p: Plan, built: _Programs, directory: RunDir, checkpointer, resume: bool):
@@ -279,9 +292,11 @@ def _loop(p: Plan, built: _Programs, directory: RunDir, checkpointer, state, ste
                 for action in records:
                     action(chunk)
             while step < p.cfg.steps and not stop.requested:
-                state, blocks = programs.train_chunk(built.batches, built.chunk, state, p.cfg.eval_every, built.block)
+                size = min(p.cfg.eval_every, p.cfg.steps - step)
+                batches, train, block = built.chunk_of(size)
+                state, blocks = programs.train_chunk(batches, train, state, size, block)
                 eval_metrics = built.evaluate(state.params, built.held_out)
-                step += p.cfg.eval_every
+                step += size
                 position.step = step
                 train_metrics = jax.tree.map(lambda *b: np.concatenate(b, axis=1), *map(mesh.host, blocks))
                 chunk = act.Chunk(step, state, train_metrics, mesh.host(eval_metrics),
@@ -308,7 +323,7 @@ def _tensorboard(p: Plan, parts: RunParts, root) -> list[act.WriteTensorBoard]:
 
     cfg, task = p.cfg, p.trainer.task
     fixed = {"cell": cfg.model.cell_name, "hidden_size": str(cfg.model.hidden_size), "task": task.name,
-             "seq_len": task.seq_len or 0, "batch_size": cfg.batch_size, "optimizer": cfg.optim.optimizer.value}
+             "seq_len": task.seq_len or 0, "batch_size": cfg.batch_size, "optimizer": optimizer.describe(cfg.optimizer)}
     swept = [name for name, _ in p.members.sweep]
     writer = TensorBoardWriter(root, p.rows, swept, fixed)
     return [act.WriteTensorBoard(writer, parts)]

@@ -1,7 +1,7 @@
 """Training: the configuration (:mod:`.config`), the pure training functions (:mod:`.trainer`),
-``fit`` (:mod:`.fit`), the state (:mod:`.state`), the optimiser chain (:mod:`.optim`), the
-swept hyperparameters (:mod:`.hparams`), Pascanu's regulariser (:mod:`.regularizers`) and
-the replay that locates a NaN (:mod:`.nonfinite`).
+``fit`` (:mod:`.fit`), the state (:mod:`.state`), the swept hyperparameters
+(:mod:`.hparams`; the optimizer itself is :mod:`rnn_jax.optimizer`), Pascanu's regulariser
+(:mod:`.regularizers`) and the replay that locates a NaN (:mod:`.nonfinite`).
 
     from rnn_jax.training import TrainConfig, fit, make_train, model_for
 """

@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import optax
 
 from rnn_jax import _checks, credit, tasks
 from rnn_jax.cells.base import Cell
@@ -16,9 +17,10 @@ from rnn_jax.cells.carry_vector import CarryVector
 from rnn_jax.credit.rules import Rule
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task
+from rnn_jax import optimizer as optimizers
 from rnn_jax.training import regularizers
 from rnn_jax.training.flossing import Flossing
-from rnn_jax.training.optim import OptimConfig
+from rnn_jax.optimizer import Optax
 from rnn_jax.types import Readout
 
 
@@ -41,7 +43,12 @@ class TrainConfig:
             ``readout`` must be ``"all"`` exactly when the task's is; see :func:`model_for`).
         task: a registered task name or a :class:`~rnn_jax.tasks.Task`.
         task_options: options for ``tasks.get(task, **task_options)``.
-        optim: the :class:`~rnn_jax.training.optim.OptimConfig`.
+        optimizer: optax's, spelt ``Optax(factory, **kwargs)``
+            (:mod:`rnn_jax.optimizer`): ``Optax("adamw", learning_rate=3e-3)``, or a
+            chain with clipping and a schedule; its float arguments are injected, so a sweep
+            of them is one program. An ``optax.GradientTransformation`` built in code trains
+            too, but a run directory cannot name it, so its runs do not resume. Default: Adam
+            1e-3 after global-norm clipping at 1.
         steps: training steps (>= 1).
         batch_size: sequences per step (>= 1).
         eval_every: steps between evaluations on the held-out set (>= 1); there is always
@@ -70,7 +77,7 @@ class TrainConfig:
     model: SequenceModel = SequenceModel("lstm", 128)
     task: str | Task = "adding"
     task_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
-    optim: OptimConfig = OptimConfig()
+    optimizer: Optax | optax.GradientTransformation = optimizers.DEFAULT
     steps: int = 1000
     batch_size: int = 32
     eval_every: int = 100
@@ -96,8 +103,7 @@ class TrainConfig:
             object.__setattr__(self, "task_options", tuple(sorted(self.task_options.items())))
         if not isinstance(self.model, SequenceModel):
             raise TypeError(f"model must be a SequenceModel, got {type(self.model).__name__}")
-        if not isinstance(self.optim, OptimConfig):
-            raise TypeError(f"optim must be an OptimConfig, got {type(self.optim).__name__}")
+        optimizers.check(self.optimizer)
         _checks.positive_int(self.steps, "steps")
         _checks.positive_int(self.batch_size, "batch_size")
         _checks.positive_int(self.eval_every, "eval_every")

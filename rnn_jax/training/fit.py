@@ -35,8 +35,9 @@ def fit(
     Args:
         model: the model to train.
         task: a task (``tasks.get("adding", seq_len=50)``) or a registered task name.
-        cfg: steps, batch size, optimiser...; its ``model``, ``task`` and ``task_options``
-            are replaced.
+        cfg: steps, batch size, optimizer...; its ``model`` and ``task`` must be left at
+            their defaults or equal ``model`` and ``task`` (a config made for another model
+            is refused rather than silently replaced).
         seed: the run's seed.
 
     Returns:
@@ -45,6 +46,13 @@ def fit(
         ``"baseline_loss"`` and ``"diverged_at"``.
     """
     cfg = TrainConfig() if cfg is None else cfg
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    for name, given in (("model", model), ("task", task)):
+        default = TrainConfig.__dataclass_fields__[name].default
+        if getattr(cfg, name) not in (default, given):
+            raise ValueError(f"cfg.{name} differs from the {name} passed to fit, which trains the one passed: "
+                             f"leave cfg.{name} at its default, or call fit(cfg.model, cfg.task, cfg)")
     cfg = dataclasses.replace(cfg, model=model, task=task, task_options=())
     seed = _checks.nonneg_int(seed, "seed")
     compile_cache.enable()  # on by default, as for the runner; RNN_JAX_COMPILE_CACHE=off turns it off

@@ -2,7 +2,7 @@
 
     train = make_train(cfg)                                  # a Trainer
     state, history = jax.jit(train)(key, train.default_hparams())
-    states, histories = jax.jit(jax.vmap(train))(keys, {"learning_rate": lrs, "clip": clips})
+    states, histories = jax.jit(jax.vmap(train))(keys, {"learning_rate": lrs, "max_norm": clips})
 
 ``hparams`` holds the swept values as arrays (:mod:`rnn_jax.training.hparams`); nothing swept
 is a closed-over Python float. A run is a ``lax.scan`` over evaluation intervals, each
@@ -34,9 +34,10 @@ from rnn_jax.cells.base import REGISTRY as CELLS
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import REGISTRY as TASKS
 from rnn_jax.tasks.base import Task
-from rnn_jax.training import flossing, nonfinite, optim, regularizers
+from rnn_jax import optimizer
+from rnn_jax.training import flossing, nonfinite, regularizers
 from rnn_jax.training.config import TrainConfig
-from rnn_jax.training.hparams import CLIP, INJECTED, RECURRENT_SCALE, SWEEPABLE
+from rnn_jax.training.hparams import RECURRENT_SCALE
 from rnn_jax.training.state import History, Hparams, TrainState
 from rnn_jax.types import Batch
 
@@ -64,7 +65,7 @@ def _where_tree(condition, new, old):
 
 
 _FIXED = 1.0
-"""The value of every injected hyperparameter in a program's identity (:meth:`Trainer.for_programs`)."""
+"""The value of every injected optimizer argument in a program's identity (:meth:`Trainer.for_programs`)."""
 
 
 def _factories(cfg: TrainConfig) -> tuple[Callable | None, ...]:
@@ -96,14 +97,15 @@ class Trainer:
             object.__setattr__(self, "factories", _factories(self.cfg))
 
     def for_programs(self) -> Trainer:
-        """The identity of the compiled programs: this trainer with the injected
-        hyperparameters' values (learning rate, clip) and the run's length (``steps``,
-        ``eval_every``) set to fixed values. The programs read the first from their
-        ``hparams`` and the optimiser state and get their number of steps from the caller,
-        never from the config, so runs that differ only in them (a re-fit with a new
-        learning rate, a longer run) share every program."""
-        optim_cfg = dataclasses.replace(self.cfg.optim, **{name: _FIXED for name in INJECTED})
-        cfg = dataclasses.replace(self.cfg, optim=optim_cfg, steps=1, eval_every=1)
+        """The identity of the compiled programs: this trainer with the optimizer's injected
+        arguments (:mod:`~rnn_jax.optimizer`: the learning rate, a clip threshold)
+        and the run's length (``steps``, ``eval_every``) set to fixed values. The programs read
+        the first from their ``hparams`` and the optimiser state and get their number of steps
+        from the caller, never from the config, so runs that differ only in them (a re-fit
+        with a new learning rate, a longer run) share every program."""
+        fixed = {path: _FIXED for path in optimizer.hyperparameters(self.cfg.optimizer)}
+        cfg = dataclasses.replace(self.cfg, optimizer=optimizer.with_values(self.cfg.optimizer, fixed), steps=1,
+                                  eval_every=1)
         return self if cfg == self.cfg else Trainer(cfg, self.factories)
 
     def for_steps(self) -> Trainer:
@@ -120,8 +122,8 @@ class Trainer:
 
     @functools.cached_property
     def tx(self) -> optax.GradientTransformation:
-        """The optimiser after clipping: :meth:`train_step` clips the gradients itself, once."""
-        return optim.build(self.cfg.optim, include_clipping=False)
+        """The run's optax transformation (its injected arguments are read from the state)."""
+        return optimizer.build(self.cfg.optimizer)
 
     @property
     def model(self) -> SequenceModel:
@@ -132,24 +134,26 @@ class Trainer:
         return self.cfg.task_fn
 
     def default_hparams(self) -> Hparams:
-        """The config's own values, as float32 arrays (what a sweep replaces)."""
-        return {name: jnp.float32(getattr(self.cfg.optim, name)) for name in INJECTED}
+        """The optimizer's injected arguments by path, as float32 arrays (what a sweep replaces)."""
+        return {path: jnp.float32(value) for path, value in optimizer.hyperparameters(self.cfg.optimizer).items()}
+
+    def hparam_path(self, key: str) -> str:
+        """Where the swept value ``key`` goes: ``"recurrent_scale"``, or the path of an injected
+        optimizer argument (:func:`~rnn_jax.optimizer.address`). Refuses any other key."""
+        if key != RECURRENT_SCALE:
+            return optimizer.address(self.cfg.optimizer, key)
+        cell = self.model.cell_fn
+        names = jax.eval_shape(lambda k: cell.init(k, 1, 2), jax.random.key(0))
+        if "w_hh" not in names:
+            raise ValueError(f"{RECURRENT_SCALE!r} scales w_hh, and the {cell.name!r} cell stores none "
+                             f"(its parameters: {', '.join(sorted(names))})")
+        return key
 
     def _hparams(self, hparams: Mapping[str, Any] | None) -> Hparams:
         values = self.default_hparams()
-        if hparams:
-            unknown = set(hparams) - set(SWEEPABLE)
-            if unknown:
-                raise ValueError(f"hparams has unknown keys {sorted(unknown)}; sweepable: {', '.join(SWEEPABLE)}")
-            if RECURRENT_SCALE in hparams:
-                cell = self.model.cell_fn
-                names = jax.eval_shape(lambda k: cell.init(k, 1, 2), jax.random.key(0))
-                if "w_hh" not in names:
-                    raise ValueError(f"hparams[{RECURRENT_SCALE!r}] scales w_hh, and the {cell.name!r} cell stores "
-                                     f"none (its parameters: {', '.join(sorted(names))})")
-            for name, value in hparams.items():
-                _checks.positive(value, f"hparams[{name!r}]")
-                values[name] = jnp.asarray(value, jnp.float32)
+        for key, value in (hparams or {}).items():
+            _checks.number(value, f"hparams[{key!r}]")
+            values[self.hparam_path(key)] = jnp.asarray(value, jnp.float32)
         return values
 
     def init(self, key, hparams: Mapping[str, Any] | None = None) -> TrainState:
@@ -161,8 +165,7 @@ class Trainer:
             params = _scale_recurrent(params, hparams[RECURRENT_SCALE])
         if self.cfg.flossing is not None and self.cfg.flossing.before:
             params = self._floss(params, jax.random.fold_in(k_init, 1), self.cfg.flossing.before)
-        opt_state = self.tx.init(params)
-        opt_state = optim.set_hyperparams(opt_state, **{name: hparams[name] for name in INJECTED})
+        opt_state = optimizer.build(self.cfg.optimizer, hparams).init(params)
         return TrainState(params, opt_state, jnp.int32(0), k_run, jnp.int32(-1))
 
     def _floss(self, params, key, steps):
@@ -190,7 +193,7 @@ class Trainer:
         (:mod:`rnn_jax.credit`), plus ``α ∇Ω`` (Pascanu et al.'s regulariser, on the first
         layer's ``w_hh``) when ``cfg.omega``."""
         if self.cfg.credit.forward:
-            loss, outputs, grads, _ = credit.gradients(self.cfg.credit, self.model, params, batch,
+            loss, outputs, grads, _ = credit.forward.gradients(self.cfg.credit, self.model, params, batch,
                                                        lambda outputs: self.task.loss(outputs, batch), key=key)
             return loss, outputs, grads, {}
         if not self.cfg.omega:
@@ -208,12 +211,10 @@ class Trainer:
 
     def update(self, state: TrainState, current, loss, grads) -> tuple[TrainState, dict[str, jax.Array]]:
         """One optimiser update of ``current`` (``state.params``, or them after flossing) by
-        ``grads``, clipped; skipped, and ``diverged_at`` set to ``state.step``, when the loss,
-        the gradients or the new parameters are not finite. ``step`` is left as it is.
-        Returns the state and ``grad_norm``, ``clipped_grad_norm`` and ``finite``."""
-        clip = state.opt_state.hyperparams[CLIP]
-        clipped, _ = optim.clipping(self.cfg.optim.clipping, clip).update(grads, optax.EmptyState(), current)
-        updates, opt_state = self.tx.update(clipped, state.opt_state, current)
+        ``grads``; skipped, and ``diverged_at`` set to ``state.step``, when the loss, the
+        gradients or the new parameters are not finite. ``step`` is left as it is.
+        Returns the state and ``grad_norm``, ``update_norm`` and ``finite``."""
+        updates, opt_state = self.tx.update(grads, state.opt_state, current)
         params = self.model.constrain(optax.apply_updates(current, updates))
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(params)
@@ -222,14 +223,15 @@ class Trainer:
         new_state = state._replace(params=_where_tree(apply, params, state.params),
                                    opt_state=_where_tree(apply, opt_state, state.opt_state),
                                    diverged_at=jnp.where(healthy & ~finite, state.step, state.diverged_at))
-        return new_state, {"grad_norm": grad_norm, "clipped_grad_norm": optax.tree.norm(clipped), "finite": finite}
+        return new_state, {"grad_norm": grad_norm, "update_norm": optax.tree.norm(updates), "finite": finite}
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         """One optimiser step on ``batch`` (with ``cfg.stateful``, one per window: :meth:`stream_step`).
 
         Returns:
-            The new state and metrics: the task's metrics on the batch, ``grad_norm`` and
-            ``clipped_grad_norm`` (global norms before and after clipping) and ``finite``.
+            The new state and metrics: the task's metrics on the batch, ``grad_norm`` (the
+            gradient's global norm), ``update_norm`` (that of the optimizer's update, after
+            clipping and the learning rate) and ``finite``.
         """
         if self.cfg.stateful:
             return self.stream_step(state, batch)
@@ -272,7 +274,7 @@ class Trainer:
             loss_of = lambda outputs: self.task.window_loss(outputs, targets, mask)  # noqa: E731
             window_key = jax.random.fold_in(key, index)
             if rule.forward:
-                loss, outputs, grads, stream = credit.gradients(rule, self.model, state.params, Batch(xs, targets, None),
+                loss, outputs, grads, stream = credit.forward.gradients(rule, self.model, state.params, Batch(xs, targets, None),
                                                                 loss_of, key=window_key, stream=stream)
             else:
                 def run(params):
@@ -288,7 +290,7 @@ class Trainer:
             window, (state, stream), (jnp.arange(windows), cut(batch.inputs), cut(batch.targets), masks))
         outputs = jnp.moveaxis(outputs, 0, 1).reshape((batch_size, seq_len) + outputs.shape[3:])
         metrics = dict(self.task.metrics(jax.lax.stop_gradient(outputs), batch))
-        metrics.update(grad_norm=jnp.mean(stats["grad_norm"]), clipped_grad_norm=jnp.mean(stats["clipped_grad_norm"]),
+        metrics.update(grad_norm=jnp.mean(stats["grad_norm"]), update_norm=jnp.mean(stats["update_norm"]),
                        finite=jnp.all(stats["finite"]))
         return new_state._replace(step=state.step + 1), metrics
 
