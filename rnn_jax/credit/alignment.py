@@ -62,7 +62,7 @@ def alignment(rule: Rule | str, model: SequenceModel, params, batch: Batch, loss
         draws: gradients drawn (``fold_in(key, i)``); more than 1 only matters for ``uoro``.
         truncation: with ``rule="bptt"``: truncated BPTT's ``k``.
     """
-    rule = support.check_batch(rule, model, batch)
+    rule = support.check_batch(rule, model, batch, params)
     draws = _checks.positive_int(draws, "draws")
     if truncation is not None and rule.forward:
         raise ValueError(f"truncation={truncation} is an option of rule='bptt', not {rule.value!r}")

@@ -13,11 +13,12 @@ from rnn_jax.model import SequenceModel
 from rnn_jax.types import Batch
 
 
-def check_batch(rule: Rule | str, model: SequenceModel, batch: Batch) -> Rule:
-    """:func:`check` at the size and input size of ``batch``, for a direct call (whose
-    argument is ``rule``)."""
+def check_batch(rule: Rule | str, model: SequenceModel, batch: Batch, params) -> Rule:
+    """:func:`check` at the size, input size and dtypes of ``batch`` and ``params``, for a
+    direct call (whose argument is ``rule``)."""
     _checks.float_array(batch.inputs, "batch.inputs", ndim_min=3)
-    return check(rule, model, batch_size=batch.inputs.shape[0], input_size=batch.inputs.shape[-1], argument="rule")
+    return check(rule, model, batch_size=batch.inputs.shape[0], input_size=batch.inputs.shape[-1], argument="rule",
+                 params=params, dtype=batch.inputs.dtype)
 
 
 def gradients(rule: Rule | str, model: SequenceModel, params, batch: Batch, loss, *, key,
@@ -26,14 +27,16 @@ def gradients(rule: Rule | str, model: SequenceModel, params, batch: Batch, loss
     (:func:`check`): a rule the cell cannot use, or influence matrices past
     :data:`~rnn_jax.credit.forward.MAX_INFLUENCE_BYTES`, are refused in one line before
     anything is traced."""
-    rule = check_batch(rule, model, batch)
+    rule = check_batch(rule, model, batch, params)
     return forward.gradients(rule, model, params, batch, loss, key=key, stream=stream)
 
 
 def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size: int,
-          argument: str = "credit") -> Rule:
+          argument: str = "credit", params=None, dtype=jnp.float32) -> Rule:
     """``rule`` as a :class:`Rule`, or a one-line ``ValueError`` saying why it cannot train
-    ``model`` at ``batch_size``; the messages call it ``argument``."""
+    ``model`` at ``batch_size``; the messages call it ``argument``. The probe of the step's
+    forward-mode derivatives runs on ``params`` (default: ``model.init``'s) and inputs of
+    ``dtype``."""
     rule = _checks.choice(Rule, rule, argument)
     if not rule.forward:
         return rule
@@ -52,8 +55,9 @@ def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size
         if isinstance(layout, str):
             raise ValueError(f"{name} is exact for diagonal recurrences (lru, indrnn, mingru, minlstm); "
                              f"{cell.name!r} cannot use it: {layout}. Use credit='rtrl', 'snap1', 'snap2' or 'uoro'")
-    params = jax.eval_shape(lambda k: model.init(k, input_size), jax.random.key(0))
-    inputs = jax.ShapeDtypeStruct((1, 2, input_size), jnp.float32)
+    if params is None:
+        params = jax.eval_shape(lambda k: model.init(k, input_size), jax.random.key(0))
+    inputs = jax.ShapeDtypeStruct((1, 2, input_size), dtype)
     try:
         jax.eval_shape(lambda p, x: forward.gradients(rule, model, p, Batch(x, None, None), jnp.sum,
                                                       key=jax.random.key(0))[0], params, inputs)
