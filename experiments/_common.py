@@ -129,8 +129,11 @@ class Training(Common):
         _checks.positive(self.clip, "clip")
         clips = {"global_norm": ("clip_by_global_norm", "max_norm"), "value": ("clip", "max_delta"),
                  "adaptive": ("adaptive_grad_clip", "clipping"), "none": None}
-        rms = {k: v for k, v in (("eps", self.rms_eps), ("initial_scale", self.rms_initial_scale))
-               if v != {"eps": 1e-8, "initial_scale": 0.0}[k]}  # optax's defaults stay optax's constants
+        rms = {}  # optax's defaults stay optax's constants; a value given is injected
+        if self.rms_eps != 1e-8:
+            rms["eps"] = self.rms_eps
+        if self.rms_initial_scale != 0.0:
+            rms["initial_scale"] = self.rms_initial_scale
         cores = {"sgd": (), "momentum": (Optax("trace", decay=0.9),),
                  "nesterov": (Optax("trace", decay=0.9, nesterov=True),), "rmsprop": (Optax("scale_by_rms", **rms),),
                  "adam": (Optax("scale_by_adam"),),
@@ -141,15 +144,7 @@ class Training(Common):
         clip = () if clips[clipping] is None else (Optax(clips[clipping][0], **{clips[clipping][1]: float(self.clip)}),)
         core = cores[self.optimizer]
         if self.param_groups:
-            groups = {}
-            for entry in self.param_groups:
-                pattern, sep, scale = entry.rpartition("=")
-                try:
-                    groups[pattern] = float(scale) if sep and pattern else None
-                except ValueError:
-                    groups[pattern] = None
-                if groups[pattern] is None or groups[pattern] <= 0:
-                    raise ValueError(f"--param-groups {entry!r}: expected PATTERN=LR_SCALE with LR_SCALE > 0, e.g. a=0.1")
+            groups = dict(map(_param_group, self.param_groups))
             transforms = {"rest": Optax("chain", *core)}
             transforms.update({f"group_{i}": Optax("chain", *core, Optax("scale", step_size=scale))
                                for i, scale in enumerate(groups.values())})
@@ -179,6 +174,18 @@ class Training(Common):
     def with_remedies(self, cells: tuple[str, ...]) -> tuple[str, ...]:
         """``cells``, followed by the :data:`REMEDIES` not in it when ``--remedies`` is set."""
         return cells + tuple(c for c in REMEDIES if c not in cells) if self.remedies else cells
+
+
+def _param_group(entry: str) -> tuple[str, float]:
+    """``(pattern, lr_scale)`` of one ``--param-groups`` entry, ``PATTERN=LR_SCALE``."""
+    pattern, _, scale = entry.rpartition("=")
+    try:
+        value = float(scale)
+    except ValueError:
+        value = 0.0
+    if not pattern or value <= 0:
+        raise ValueError(f"--param-groups {entry!r}: expected PATTERN=LR_SCALE with LR_SCALE > 0, e.g. a=0.1")
+    return pattern, value
 
 
 REMEDIES = ("exprnn", "lru", "mingru", "minlstm", "urnn", "scornn", "indrnn", "cornn", "lem", "antisymmetric")
