@@ -35,7 +35,7 @@ start = time.perf_counter()
 from benchmarks._harness import program_delta
 from rnn_jax import tasks
 from rnn_jax.runner import run
-from rnn_jax.training import TrainConfig, fit, model_for
+from rnn_jax import TrainConfig, fit, model_for
 from rnn_jax.optimizer import Optax
 
 STEPS, SEEDS = int(sys.argv[1]), int(sys.argv[2])

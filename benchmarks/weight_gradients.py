@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from benchmarks import _harness
 from rnn_jax import cells, unroll
-from rnn_jax.unroll import choose_weight_gradients
+from rnn_jax.unroll import Options, choose_weight_gradients
 
 T, I = 100, 16
 BATCHES = (8, 32, 128, 512)
@@ -45,7 +45,7 @@ def runner_seconds(cell: str, path: str, steps: int, seeds: int) -> float:
     from rnn_jax.runner import run
     from rnn_jax.training import TrainConfig
 
-    model = SequenceModel(cell=cell, hidden_size=32, output_size=1, weight_gradients=path)
+    model = SequenceModel(cell=cell, hidden_size=32, output_size=1, loop=Options(weight_gradients=path))
     cfg = TrainConfig(model=model, task=tasks.get("adding", seq_len=T), optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=0.003)),
                       steps=steps, batch_size=32, eval_every=100)
     with tempfile.TemporaryDirectory() as run_dir:

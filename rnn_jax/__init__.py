@@ -50,7 +50,7 @@ from rnn_jax.unroll import unroll
 
 __version__ = "0.1.0"
 
-_LAZY_NAMES = {"Optax": "rnn_jax.optimizer", "TrainConfig": "rnn_jax.training", "fit": "rnn_jax.training",
+_LAZY_NAMES = {"Optax": "rnn_jax.optimizer", "TrainConfig": "rnn_jax.training", "fit": "rnn_jax.runner",
                "model_for": "rnn_jax.training", "run": "rnn_jax.runner"}
 """The names a user types that live in modules heavier than the root: imported on first use."""
 _SHELVES = ("io", "analysis", "training")

@@ -32,7 +32,7 @@ from rnn_jax._random import draw
 from rnn_jax.cells.base import Cell, add_bias, linear
 from rnn_jax.cells.initializers import Preset, preset
 from rnn_jax.types import Readout
-from rnn_jax.unroll import Mode, Newton, Options, WeightGradients, at_last_step, input_size_of, step_mask, unroll
+from rnn_jax.unroll import Options, at_last_step, input_size_of, step_mask, unroll
 
 
 class Direction(enum.StrEnum):
@@ -83,16 +83,8 @@ class SequenceModel:
             ``seq_len`` outputs, as MNIST-1D's reference GRU does).
         cell_options: options for ``rnn_jax.cells.get`` (``{"init": "keras"}``,
             ``{"activation": "relu"}``, ``{"forget_bias": 1.0}``...).
-        unroll: scan unroll factor passed to :func:`rnn_jax.unroll`.
-        remat: rematerialise in the backward pass (long sequences): ``True`` keeps only every
-            ``sqrt(t)``-th carry, an int ``k`` every ``k``-th (see :func:`~rnn_jax.unroll`).
-        hoist: project the inputs for all steps before the loop (see :func:`rnn_jax.unroll`).
-        mode: ``"auto"`` (default), ``"sequential"``, ``"parallel"`` (``lru``, ``mingru``,
-            ``minlstm`` only) or ``"newton"`` (any cell): how :func:`rnn_jax.unroll` runs each
-            layer over time.
-        weight_gradients: ``"auto"`` (default), ``"per_step"`` or ``"one_matmul"``: how each
-            layer's backward pass forms the weights' gradients (see :func:`rnn_jax.unroll`).
-        newton: the :class:`~rnn_jax.unroll.Newton` controls of ``mode="newton"``.
+        loop: the :class:`~rnn_jax.unroll.Options` every layer runs over time with
+            (``Options(mode="newton")``, ``Options(remat=True)``...; see :func:`rnn_jax.unroll`).
     """
 
     cell: str | Cell = "lstm"
@@ -105,12 +97,7 @@ class SequenceModel:
     readout: Readout = Readout.LAST
     seq_len: int | None = None
     cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
-    unroll: int = 1
-    remat: bool | int = False
-    hoist: bool = False
-    mode: Mode = Mode.AUTO
-    weight_gradients: WeightGradients = WeightGradients.AUTO
-    newton: Newton = Newton()
+    loop: Options = Options()
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -145,17 +132,16 @@ class SequenceModel:
             set_("cell_options", tuple(sorted(self.cell_options.items())))
         if not isinstance(self.bidirectional, bool):
             raise TypeError(f"bidirectional={self.bidirectional!r} must be a bool")
-        cell = self.cell_fn  # unknown cell names and options fail here, not at apply time
-        loop = self.loop_options().for_cell(cell)
-        set_("mode", loop.mode)
-        set_("weight_gradients", loop.weight_gradients)
+        if not isinstance(self.loop, Options):
+            raise TypeError(f"loop={self.loop!r} must be a rnn_jax.unroll.Options (Options(mode='newton'), ...)")
+        self.loop.for_cell(self.cell_fn)  # unknown cell names and options fail here, not at apply time
 
     # --- derived values -------------------------------------------------------------------
 
     def loop_options(self, truncation: int | None = None) -> Options:
-        """The :class:`~rnn_jax.unroll.Options` every layer's ``unroll`` runs with (checked when
-        made: a ``truncation`` the loop options cannot honour is refused)."""
-        return Options(self.unroll, self.remat, self.hoist, self.mode, self.weight_gradients, self.newton, truncation)
+        """:attr:`loop` with ``truncation`` (checked when made: a ``truncation`` the loop
+        options cannot honour is refused)."""
+        return self.loop if truncation is None else dataclasses.replace(self.loop, truncation=truncation)
 
     @property
     def cell_fn(self) -> Cell:
@@ -284,9 +270,7 @@ class SequenceModel:
         dropping = train and (self.dropout > 0 or self.output_dropout > 0)
         keys = jax.random.split(key, self.num_layers + 1) if dropping else [None] * (self.num_layers + 1)
         xs = jnp.moveaxis(inputs, -2, 0)  # time-major once, for every layer
-        run = dict(lengths=lengths, time_major=True, unroll=self.unroll, remat=self.remat, hoist=self.hoist,
-                   mode=self.mode, weight_gradients=self.weight_gradients,
-                   newton=self.newton if self.mode is Mode.NEWTON else None, truncation=truncation)
+        options = self.loop_options(truncation)
         final_carries = []
         for index, layer in enumerate(params["layers"]):
             if index > 0 and train and self.dropout > 0:
@@ -296,8 +280,8 @@ class SequenceModel:
             starts = [None, None] if carries is None else carries[index]
             finals, outputs, layer_carries = [], [], []
             for direction, half, start in zip(Direction.of(self.bidirectional), halves, starts):
-                final, hs = unroll(cell, layer[direction.value], xs, probe=half, reverse=direction.reverse,
-                                   initial_carry=start, **run)
+                final, hs = unroll(cell, layer[direction.value], xs, lengths=lengths, time_major=True, probe=half,
+                                   reverse=direction.reverse, initial_carry=start, options=options)
                 finals.append(cell.hidden(final) if cell.hooks.output is None
                               else _last_output(hs, lengths, direction.reverse))
                 outputs.append(hs)

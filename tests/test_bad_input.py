@@ -21,7 +21,7 @@ from rnn_jax import SequenceModel, cells, credit, optimizer, tasks, unroll
 from rnn_jax.optimizer import Optax
 from rnn_jax.runner import run
 from rnn_jax.tasks import ArrayTask
-from rnn_jax.training import TrainConfig, fit, model_for
+from rnn_jax import TrainConfig, fit, model_for
 
 KEY = jax.random.key(0)
 LSTM = cells.get("lstm")

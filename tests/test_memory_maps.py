@@ -10,7 +10,7 @@ import pytest
 
 from rnn_jax import tasks
 from rnn_jax.io import memory_maps
-from rnn_jax.training import TrainConfig, fit, model_for
+from rnn_jax import TrainConfig, fit, model_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 

@@ -16,7 +16,7 @@ from rnn_jax import SequenceModel, cells, tasks, unroll
 from rnn_jax.runner import run
 from rnn_jax.training import TrainConfig, make_train, model_for
 from rnn_jax.optimizer import Optax
-from rnn_jax.unroll import Newton
+from rnn_jax.unroll import Newton, Options
 from rnn_jax.unroll.newton import solve
 
 from .conftest import assert_gradients_match_finite_differences
@@ -137,8 +137,8 @@ def test_iterations_residual_warm_start_and_non_convergence_are_reported():
 
 
 def test_a_stacked_bidirectional_sequence_model_with_lengths():
-    newton_model = SequenceModel("gru", (6, 4), output_size=1, bidirectional=True, mode="newton")
-    sequential = SequenceModel("gru", (6, 4), output_size=1, bidirectional=True, mode="sequential")
+    newton_model = SequenceModel("gru", (6, 4), output_size=1, bidirectional=True, loop=Options(mode="newton"))
+    sequential = SequenceModel("gru", (6, 4), output_size=1, bidirectional=True, loop=Options(mode="sequential"))
     params = sequential.init(jax.random.key(0), 2)
     xs, lengths = jax.random.normal(jax.random.key(1), (3, 15, 2)), jnp.array([15, 9, 4])
     np.testing.assert_allclose(jax.jit(newton_model.apply)(params, xs, lengths), sequential.apply(params, xs, lengths),
@@ -149,7 +149,7 @@ def test_a_stacked_bidirectional_sequence_model_with_lengths():
 @pytest.mark.usefixtures("standard_dtype_promotion")
 def test_through_the_runner_seed_k_equals_the_sequential_single_run():
     task = tasks.get("adding", seq_len=10, eval_size=16)
-    cfg = lambda mode: TrainConfig(model=model_for(task, "lstm", 4, mode=mode), task=task, steps=4,  # noqa: E731
+    cfg = lambda mode: TrainConfig(model=model_for(task, "lstm", 4, loop=Options(mode=mode)), task=task, steps=4,  # noqa: E731
                                    batch_size=4, eval_every=2, optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("sgd", learning_rate=0.1)))
     result = run(cfg("newton"), seeds=2, progress=False, diagnose_at=())
     for k in range(2):

@@ -22,7 +22,8 @@ from rnn_jax.io import results
 from rnn_jax.io.rundir import RunDir
 from rnn_jax.optimizer import Optax
 from rnn_jax.runner import run
-from rnn_jax.training import TrainConfig, fit, make_train, model_for
+from rnn_jax import fit
+from rnn_jax.training import TrainConfig, make_train, model_for
 from tests.conftest import count_compilations, run_files
 
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")

@@ -27,7 +27,7 @@ def test_subpackages_are_attributes_and_import_rnn_jax_stays_light():
         "assert callable(rnn_jax.runner.run) and callable(rnn_jax.io.results.load)\n"
         "assert 'runner' in dir(rnn_jax) and 'fit' in dir(rnn_jax)\n"
         "from rnn_jax import Optax, TrainConfig, cells, fit, model_for, run, tasks, unroll\n"
-        "assert run is rnn_jax.runner.run and fit is rnn_jax.training.fit and Optax is rnn_jax.optimizer.Optax\n"
+        "assert run is rnn_jax.runner.run and fit is rnn_jax.runner.fit and Optax is rnn_jax.optimizer.Optax\n"
         "assert set(rnn_jax.__all__) >= {'Optax', 'TrainConfig', 'cells', 'fit', 'model_for', 'run', 'tasks', 'unroll'}\n"
         "try:\n    rnn_jax.no_such_module\nexcept AttributeError as e:\n    assert 'no_such_module' in str(e)\n"
         "else:\n    raise SystemExit('no AttributeError')\n"

@@ -9,8 +9,9 @@ import pytest
 
 from rnn_jax import tasks
 from rnn_jax.tasks import ArrayTask
-from rnn_jax.training import TrainConfig, compiler, fit, make_train, model_for, programs
-from rnn_jax.training.programs import Initialise, SampleBatches, TrainChunk, compiled, held_out
+from rnn_jax import fit
+from rnn_jax.training import TrainConfig, compiler, make_train, model_for, programs
+from rnn_jax.training.programs import Initialise, SampleBatches, TrainChunk, held_out
 
 from .conftest import count_compilations
 
@@ -40,6 +41,11 @@ def test_run_once_programs_are_compiled_for_speed_on_cpu_only():
 def test_the_held_out_set_sampled_once_equals_the_tasks_own(task):
     task = _array_task() if task == "arrays" else task
     chex.assert_trees_all_equal(held_out(task), jax.jit(task.eval_batch)())
+
+
+def compiled(program, *xs):
+    """``program(*xs)`` compiled as the runner compiles it: its name, and its compile options."""
+    return compiler.named_jit(program, program.name, jax.default_backend(), program.runs_once)(*xs)
 
 
 def test_the_initialisation_compiled_for_a_fast_compile_is_bit_identical(key):

@@ -23,6 +23,7 @@ from rnn_jax.optimizer import Optax
 from rnn_jax.io.rundir import RunDir, WriteFailed
 from rnn_jax.runner import choose_members_per_call, make_members, placement, run
 from rnn_jax.training import TrainConfig, make_train, model_for
+from rnn_jax.unroll import Options
 
 from .conftest import count_compilations, run_files
 
@@ -298,15 +299,15 @@ def test_a_field_added_since_a_run_was_written_is_no_difference_at_its_default()
     from rnn_jax import configs
 
     stored = configs.to_dict(_cfg())
-    del stored["model"]["mode"]  # as written before SequenceModel had a mode
+    del stored["model"]["loop"]["mode"]  # as written before the loop options had a mode
     assert configs.differences(stored, configs.to_dict(_cfg())) == []
     parallel = _cfg("lru")
     parallel = TrainConfig(**{**{f: getattr(parallel, f) for f in ("task", "steps", "batch_size", "eval_every",
                                                                       "optimizer")},
-                              "model": model_for(TASK, "lru", 8, mode="parallel")})
+                              "model": model_for(TASK, "lru", 8, loop=Options(mode="parallel"))})
     stored = configs.to_dict(_cfg("lru"))
-    del stored["model"]["mode"]
-    assert configs.differences(stored, configs.to_dict(parallel)) == ["model.mode: None -> 'parallel'"]
+    del stored["model"]["loop"]["mode"]
+    assert configs.differences(stored, configs.to_dict(parallel)) == ["model.loop.mode: None -> 'parallel'"]
 
 
 @pytest.mark.slow  # 20-70 s on 2 cores: out of the default run (its 10-min budget); CI runs `pytest -m slow` first

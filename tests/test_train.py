@@ -13,7 +13,8 @@ import pytest
 from rnn_jax import SequenceModel, tasks
 from rnn_jax.optimizer import Optax
 from rnn_jax.tasks import ArrayTask
-from rnn_jax.training import TrainConfig, fit, make_train, model_for
+from rnn_jax import fit
+from rnn_jax.training import TrainConfig, make_train, model_for
 
 from .conftest import count_compilations
 

@@ -10,7 +10,7 @@ LLVM's allocation fails ("LLVM compilation error: Cannot allocate memory") and j
 ``experiments.credit_assignment`` alone adds about 5,700 mappings.
 
 :func:`relieve` is called before each run compiles (:func:`rnn_jax.runner.run`,
-:func:`rnn_jax.training.fit`). When the process holds more than ``fraction`` of the cap,
+:func:`rnn_jax.fit`). When the process holds more than ``fraction`` of the cap,
 it empties JAX's caches (``jax.clear_caches()``) and says so in a ``RuntimeWarning``. The
 programs of finished runs are freed, and a later call of a jitted function compiles again
 (from the persistent compilation cache when it is on). Where there is no ``/proc`` (not

@@ -1,6 +1,8 @@
-"""``run``: many seeds × swept hyperparameters in one compiled program, chunk by chunk.
+"""``run``: many seeds × swept hyperparameters in one compiled program, chunk by chunk;
+``fit``: ``run`` with one member, as a notebook wants it.
 
     result = run(cfg, seeds=8, sweep={"learning_rate": [1e-3, 1e-2]}, run_dir="runs/x")
+    params, history = fit(model, task, cfg)
 
 The loop checks its arguments, prepares the run directory, compiles the programs over
 members (:mod:`~rnn_jax.runner.placement`), then repeats: the sampling of a chunk's training
@@ -36,6 +38,8 @@ from rnn_jax.runner.interrupt import GracefulStop
 from rnn_jax.runner.members import Members, make_members
 from rnn_jax.runner.placement import Mesh1D, MemberPrograms, Placement, make_mesh, resolve_placement
 from rnn_jax.runner.watchdog import Watch, Watchdog, stop_process
+from rnn_jax.model import SequenceModel
+from rnn_jax.tasks.base import Task
 from rnn_jax.training.config import TrainConfig
 from rnn_jax.training.trainer import Trainer, make_train
 
@@ -222,6 +226,45 @@ def run(
             multihost_utils.sync_global_devices("rnn_jax.runner.run finished")
             return dataclasses.replace(load_run(directory.path), state=p.mesh.host(state))
         return parts.result(directory.path, p.rows, jax.tree.map(lambda a: a[: len(p.members)], state), diverged)
+
+
+def fit(model: SequenceModel, task: Task | str, cfg: TrainConfig | None = None, *,
+        seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """Trains one model on one task: :func:`run` with one member, seen as a notebook wants it.
+
+    The same compiled programs as every run with that config, so a re-fit with another
+    learning rate (any float written in ``cfg.optimizer``), seed or number of steps
+    compiles nothing. Nothing is written outside a temporary directory, no diagnostics are
+    recorded, and no watchdog ends the process (a notebook's kernel).
+
+    Args:
+        model: the model to train.
+        task: a task (``tasks.get("adding", seq_len=50)``) or a registered task name.
+        cfg: steps, batch size, optimizer...; its ``model`` and ``task`` must be left at
+            their defaults or equal ``model`` and ``task`` (a config made for another model
+            is refused rather than silently replaced).
+        seed: the run's seed.
+
+    Returns:
+        ``(params, history)``: the final parameters and a dict of numpy arrays with
+        ``"train"`` (per-step metrics), ``"eval"`` (held-out metrics), ``"eval_steps"``,
+        ``"baseline_loss"`` and ``"diverged_at"`` (the step it became non-finite, or -1).
+    """
+    cfg = TrainConfig() if cfg is None else cfg
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    for name, given in (("model", model), ("task", task)):
+        default = TrainConfig.__dataclass_fields__[name].default
+        if getattr(cfg, name) not in (default, given):
+            raise ValueError(f"cfg.{name} differs from the {name} passed to fit, which trains the one passed: "
+                             f"leave cfg.{name} at its default, or call fit(cfg.model, cfg.task, cfg)")
+    cfg = dataclasses.replace(cfg, model=model, task=task, task_options=())
+    result = run(cfg, seeds=[_checks.nonneg_int(seed, "seed")], diagnose=(), progress=False, watchdog=None)
+    first = lambda tree: jax.tree.map(lambda a: a[0], tree)  # noqa: E731
+    return first(result.state.params), {
+        "train": first(result.train), "eval": first(result.eval), "eval_steps": result.eval_steps,
+        "baseline_loss": cfg.task_fn().baseline_loss, "diverged_at": int(result.state.diverged_at[0]),
+    }
 
 
 class _Programs(NamedTuple):

@@ -1,8 +1,8 @@
 """The functions of one run that get compiled, as values.
 
 Each is a frozen dataclass of its :class:`~rnn_jax.training.trainer.Trainer` (the run's
-value-hashed identity) and its own settings. :func:`compiled` (for ``fit``) and
-:class:`~rnn_jax.runner.placement.MemberPrograms` (for the runner, over members) pass it to
+value-hashed identity) and its own settings.
+:class:`~rnn_jax.runner.placement.MemberPrograms` (the runner's, over members) passes it to
 module-level jitted functions as a static argument, so JAX's own cache shares the compiled
 program between runs with equal identities and tells apart everything else. Every program
 takes ``trainer.for_programs()``, so the learning rate and clip threshold (read from
@@ -162,14 +162,3 @@ def held_out(task: Task) -> Batch:
 
 def _eval_batch(task: Task) -> Batch:
     return task.eval_batch()
-
-
-def _call(program, *xs):
-    return program(*xs)
-
-
-def compiled(program, *xs):
-    """``program(*xs)``, compiled for the default device once per program value and input
-    shapes, under the program's name and :mod:`~rnn_jax.training.compiler`'s options."""
-    return compiler.named_jit(_call, program.name, jax.default_backend(), program.runs_once,
-                              static_argnums=0)(program, *xs)

@@ -43,14 +43,9 @@ def unroll(
     initial_carry: Carry | None = None,
     reverse: bool = False,
     time_major: bool = False,
-    unroll: int | bool = 1,
-    remat: bool | int = False,
     probe: jax.Array | None = None,
-    hoist: bool = False,
-    mode: Mode | str = Mode.AUTO,
-    weight_gradients: WeightGradients | str = WeightGradients.AUTO,
-    newton: Newton | None = None,
-    truncation: int | None = None,
+    options: Options | None = None,
+    **loop,
 ) -> tuple[Carry, jax.Array]:
     """Runs ``cell`` over the time axis of ``xs``.
 
@@ -64,30 +59,13 @@ def unroll(
         reverse: run each sequence backwards over its valid part; outputs stay aligned with
             the inputs' time positions and padding stays at the end.
         time_major: ``xs`` (and the returned ``hs``) are ``[t, *b, ...]``.
-        unroll: steps per loop iteration of the scan (``True``: fully unrolled).
-        remat: rematerialise in the backward pass: the time axis is cut into segments under
-            ``jax.checkpoint`` and only the carries at segment boundaries are kept. ``True``:
-            segments of ``round(sqrt(t))`` steps; an int ``k``: segments of ``k`` steps.
         probe: ``[t, *b, h]`` array (zeros) added to the hidden state after each step, inside
             the carry, so ``jax.grad(loss, argnums=probe)[t] == dL/dh_t``.
-        hoist: project the inputs of all steps as one matmul before the loop (``True``) or
-            inside each step (``False``, faster on XLA:CPU; benchmarks/README.md).
-        mode: ``"sequential"`` (``lax.scan``), ``"parallel"`` (``lax.associative_scan``, cells
-            with a ``LinearRecurrence``), ``"newton"`` (any cell, in parallel over time by
-            Newton's method; :mod:`rnn_jax.unroll.newton`) or ``"auto"`` (:func:`choose_mode`).
-        weight_gradients: ``"per_step"`` (autodiff of the scan), ``"one_matmul"`` (a custom
-            VJP, cells with a ``SplitStep``; :mod:`rnn_jax.unroll.one_matmul`) or ``"auto"``
-            (:func:`choose_weight_gradients`).
-        newton: the :class:`Newton` controls (method, tol, max_iter, damping) of
-            ``mode="newton"``; :func:`rnn_jax.unroll.newton.solve` also returns the iteration
-            count and residual, and takes a warm start.
-        truncation: ``k`` stops the gradient through the carry every ``k`` steps (truncated
-            BPTT, windows counted from each sequence's first step in the direction it runs):
-            the gradient reaching step ``s`` from a loss at step ``t`` is exactly zero unless
-            both lie in the same window. The values are those of the full loop. ``k`` at most
-            the number of steps; sequential, per-step gradients only.
+        options: how the loop runs, an :class:`Options` (default ``Options()``).
+        **loop: fields of :class:`Options` set on ``options`` (``mode="parallel"``,
+            ``remat=True``, ``truncation=k``...); each is described there.
 
-    Every choice gives the same values up to float rounding.
+    Every choice of loop gives the same values up to float rounding.
 
     Returns:
         ``(final_carry, hs)`` with ``hs`` of shape ``[*b, t, h]`` (``[t, *b, h]`` if time-major).
@@ -96,10 +74,7 @@ def unroll(
         TypeError / ValueError: before tracing, for a wrong dtype, rank, feature size, lengths,
             probe, initial carry or option.
     """
-    options = Options(unroll=unroll, remat=remat, hoist=hoist, mode=mode, weight_gradients=weight_gradients,
-                      newton=Newton() if newton is None else newton, truncation=truncation)
-    if newton is not None and options.mode is not Mode.NEWTON:
-        raise ValueError(f"newton={newton!r} is an option of mode='newton', not mode={options.mode.value!r}")
+    options = Options.of(options, **loop)
     shapes = check(cell, params, xs, lengths=lengths, initial_carry=initial_carry, probe=probe, time_major=time_major)
     if cell.hooks.check_length is not None:
         cell.hooks.check_length(shapes.seq_len)

@@ -47,18 +47,30 @@ PER_STEP_UP_TO_HIDDEN = 128
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """The loop options of :func:`rnn_jax.unroll`, checked when made.
+    """The loop options of :func:`rnn_jax.unroll`, checked when made; a
+    :class:`~rnn_jax.model.SequenceModel` holds one as its ``loop``.
 
     Attributes:
         unroll: steps per loop iteration of the scan (``True``: fully unrolled).
-        remat: ``False``; ``True`` (segments of ``round(sqrt(t))`` steps under
-            ``jax.checkpoint``) or an int ``k`` (segments of ``k`` steps).
-        hoist: project the inputs of all steps as one matmul before the loop.
-        mode: a :class:`Mode`.
-        weight_gradients: a :class:`WeightGradients`.
-        newton: the :class:`~rnn_jax.unroll.newton.Newton` controls of ``mode="newton"``.
+        remat: rematerialise in the backward pass: the time axis is cut into segments under
+            ``jax.checkpoint`` and only the carries at segment boundaries are kept. ``True``:
+            segments of ``round(sqrt(t))`` steps; an int ``k``: segments of ``k`` steps.
+        hoist: project the inputs of all steps as one matmul before the loop (``True``) or
+            inside each step (``False``, faster on XLA:CPU; benchmarks/README.md).
+        mode: ``"sequential"`` (``lax.scan``), ``"parallel"`` (``lax.associative_scan``, cells
+            with a ``LinearRecurrence``), ``"newton"`` (any cell, in parallel over time by
+            Newton's method; :mod:`rnn_jax.unroll.newton`) or ``"auto"`` (:func:`choose_mode`).
+        weight_gradients: ``"per_step"`` (autodiff of the scan), ``"one_matmul"`` (a custom
+            VJP, cells with a ``SplitStep``; :mod:`rnn_jax.unroll.one_matmul`) or ``"auto"``
+            (:func:`choose_weight_gradients`).
+        newton: the :class:`~rnn_jax.unroll.newton.Newton` controls (method, tol, max_iter,
+            damping) of ``mode="newton"``; :func:`rnn_jax.unroll.newton.solve` also returns
+            the iteration count and residual, and takes a warm start.
         truncation: ``None``, or ``k``: the gradient through the carry stops every ``k`` steps
-            (truncated BPTT; the values are unchanged). Sequential, per-step gradients only.
+            (truncated BPTT, windows counted from each sequence's first step in the direction
+            it runs): the gradient reaching step ``s`` from a loss at step ``t`` is exactly
+            zero unless both lie in the same window. The values are those of the full loop.
+            ``k`` at most the number of steps; sequential, per-step gradients only.
     """
 
     unroll: int | bool = 1
@@ -87,12 +99,31 @@ class Options:
             raise ValueError("weight_gradients='one_matmul' is an option of mode='sequential'")
         if not isinstance(self.newton, Newton):
             raise TypeError(f"newton={self.newton!r} must be a rnn_jax.unroll.Newton")
+        if self.newton != Newton() and self.mode is not Mode.NEWTON:
+            raise ValueError(f"newton={self.newton!r} is an option of mode='newton', not mode={self.mode.value!r}")
         if self.truncation is not None:
             _checks.positive_int(self.truncation, "truncation")
             if self.mode in (Mode.PARALLEL, Mode.NEWTON) or self.weight_gradients is WeightGradients.ONE_MATMUL:
                 raise ValueError(f"truncation={self.truncation} stops the gradient inside the sequential loop; "
                                  f"mode={self.mode.value!r} with weight_gradients={self.weight_gradients.value!r} "
                                  "cannot: use mode='sequential' and weight_gradients='per_step' (or 'auto')")
+
+    @classmethod
+    def of(cls, options: Options | None = None, **fields) -> Options:
+        """``options`` (default ``Options()``) with ``fields`` set: what :func:`rnn_jax.unroll`
+        runs with. An unknown field is refused, naming the known ones."""
+        if options is None:
+            options = cls()
+        elif not isinstance(options, cls):
+            raise TypeError(f"options={options!r} must be a rnn_jax.unroll.Options")
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise TypeError(f"unknown loop option(s) {unknown}: the loop options are the fields of "
+                            f"rnn_jax.unroll.Options: {[f.name for f in dataclasses.fields(cls)]}")
+        options = dataclasses.replace(options, **fields) if fields else options
+        if "newton" in fields and options.mode is not Mode.NEWTON:
+            raise ValueError(f"newton={options.newton!r} is an option of mode='newton', not mode={options.mode.value!r}")
+        return options
 
     def for_cell(self, cell: Cell) -> Options:
         """These options, refused when ``cell`` cannot run with them."""
