@@ -176,16 +176,19 @@ class WriteStatus:
 
 
 class ShowProgress:
-    """A tqdm bar over steps (process 0 only), with the chunk's last training loss."""
+    """A tqdm bar over steps (process 0 only), with the chunk's last training loss; when
+    disabled, nothing (tqdm is not even imported: in a notebook without ipywidgets its import
+    warns)."""
 
     def __init__(self, enabled: bool, total: int, initial: int):
-        from tqdm.auto import tqdm
+        self.bar = None
+        if enabled and primary_process():
+            from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, initial=initial, unit="step", disable=not enabled or not primary_process(),
-                        dynamic_ncols=True)
+            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
 
     def __call__(self, chunk: Chunk) -> None:
-        if chunk.train is None:
+        if chunk.train is None or self.bar is None:
             return
         self.bar.update(chunk.step - self.bar.n)
         losses = chunk.train["loss"][:, -1]
@@ -195,7 +198,8 @@ class ShowProgress:
 
     def close(self) -> None:
         """Closes the progress bar."""
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 __all__ = ["Action", "Chunk", "RecordDiagnostics", "ReportDivergence", "SaveCheckpoint", "ShowProgress",

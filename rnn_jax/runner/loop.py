@@ -260,10 +260,10 @@ def fit(model: SequenceModel, task: Task | str, cfg: TrainConfig | None = None, 
                              f"leave cfg.{name} at its default, or call fit(cfg.model, cfg.task, cfg)")
     cfg = dataclasses.replace(cfg, model=model, task=task, task_options=())
     result = run(cfg, seeds=[_checks.nonneg_int(seed, "seed")], diagnose=(), progress=False, watchdog=None)
-    first = lambda tree: jax.tree.map(lambda a: a[0], tree)  # noqa: E731
-    return first(result.state.params), {
+    first = lambda tree: jax.tree.map(lambda a: np.asarray(a)[0], tree)  # noqa: E731  (on the host: compiles nothing)
+    return jax.device_put(first(result.state.params)), {
         "train": first(result.train), "eval": first(result.eval), "eval_steps": result.eval_steps,
-        "baseline_loss": cfg.task_fn().baseline_loss, "diverged_at": int(result.state.diverged_at[0]),
+        "baseline_loss": cfg.task_fn.baseline_loss, "diverged_at": int(result.state.diverged_at[0]),
     }
 
 
