@@ -99,8 +99,8 @@ class Options:
             raise ValueError("weight_gradients='one_matmul' is an option of mode='sequential'")
         if not isinstance(self.newton, Newton):
             raise TypeError(f"newton={self.newton!r} must be a rnn_jax.unroll.Newton")
-        if self.newton != Newton() and self.mode is not Mode.NEWTON:
-            raise ValueError(f"newton={self.newton!r} is an option of mode='newton', not mode={self.mode.value!r}")
+        if self.newton != Newton():
+            self._refuse_newton_outside_its_mode()
         if self.truncation is not None:
             _checks.positive_int(self.truncation, "truncation")
             if self.mode in (Mode.PARALLEL, Mode.NEWTON) or self.weight_gradients is WeightGradients.ONE_MATMUL:
@@ -116,14 +116,19 @@ class Options:
             options = cls()
         elif not isinstance(options, cls):
             raise TypeError(f"options={options!r} must be a rnn_jax.unroll.Options")
-        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(fields) - set(known))
         if unknown:
             raise TypeError(f"unknown loop option(s) {unknown}: the loop options are the fields of "
-                            f"rnn_jax.unroll.Options: {[f.name for f in dataclasses.fields(cls)]}")
+                            f"rnn_jax.unroll.Options: {known}")
         options = dataclasses.replace(options, **fields) if fields else options
-        if "newton" in fields and options.mode is not Mode.NEWTON:
-            raise ValueError(f"newton={options.newton!r} is an option of mode='newton', not mode={options.mode.value!r}")
+        if "newton" in fields:  # given, even at its default
+            options._refuse_newton_outside_its_mode()
         return options
+
+    def _refuse_newton_outside_its_mode(self) -> None:
+        if self.mode is not Mode.NEWTON:
+            raise ValueError(f"newton={self.newton!r} is an option of mode='newton', not mode={self.mode.value!r}")
 
     def for_cell(self, cell: Cell) -> Options:
         """These options, refused when ``cell`` cannot run with them."""
