@@ -19,7 +19,7 @@ from rnn_jax.analysis import diagnostics, plots
 
 from rnn_jax.io import compile_cache, results, rundir
 from rnn_jax.optimizer import Optax
-from rnn_jax.training import TrainConfig, model_for
+from rnn_jax.training import Gradient, TrainConfig, model_for
 
 C = TypeVar("C")
 
@@ -374,7 +374,7 @@ def train_config(cfg: Training, task, cell: str, hidden_size: int | tuple[int, .
     return TrainConfig(
         model=model_for(task, cell, hidden_size, **model_options), task=task, optimizer=optimizer,
         steps=cfg.steps, batch_size=cfg.batch_size, eval_every=cfg.eval_every, train_size=cfg.train_size or None,
-        omega=cfg.omega,
+        gradient=Gradient(omega=cfg.omega),
     )
 
 

@@ -4,7 +4,7 @@ An LSTM, a GRU and an LRU (one layer each) learn the echo task (``rnn_jax.tasks.
 repeat a cue bit exactly L steps after it was shown, one bit of memory whatever L) at lags
 around and beyond a window of k steps. Every rule but full BPTT sees each training sequence as a stream cut
 into windows of k steps and updates after each window, the carry passed along
-(``TrainConfig(stateful=True)``):
+(``Gradient(truncation=k, stateful=True)``):
 
 * ``bptt``: full backpropagation through time, one update per sequence (the reference);
 * ``tbptt``: BPTT truncated at the window, as Keras's ``stateful=True`` and PyTorch's
@@ -36,10 +36,10 @@ from experiments import _common
 from rnn_jax import credit, tasks
 from rnn_jax.analysis import plots
 from rnn_jax.io import results, rundir
-from rnn_jax.training.config import TrainConfig
+from rnn_jax.training import Gradient, TrainConfig
 
 TRUNCATED = "tbptt"
-"""The rule name of BPTT truncated at the window (``credit="bptt"``, ``truncation=k``)."""
+"""The rule name of BPTT truncated at the window (``Gradient("bptt", truncation=k, stateful=True)``)."""
 RULES = (credit.Rule.BPTT.value, TRUNCATED, *(rule.value for rule in credit.Rule if rule.forward))
 _RUN = re.compile(r"^(?P<cell>.+)_(?P<rule>[a-z0-9]+)_lag(?P<lag>\d+)$")
 
@@ -78,8 +78,8 @@ def run_config(cfg: Config, cell: str, rule: str, task) -> TrainConfig:
                                 cell_options=_common.cell_options(cfg, cell, task))
     if rule == credit.Rule.BPTT:
         return base
-    gradient = credit.Rule.BPTT if rule == TRUNCATED else credit.Rule(rule)
-    return dataclasses.replace(base, credit=gradient, truncation=cfg.window, stateful=True)
+    rule = credit.Rule.BPTT if rule == TRUNCATED else credit.Rule(rule)
+    return dataclasses.replace(base, gradient=Gradient(rule, truncation=cfg.window, stateful=True))
 
 
 def configs(cfg: Config) -> dict[str, TrainConfig]:

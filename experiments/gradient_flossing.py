@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from experiments import _common
 from rnn_jax import tasks
 from rnn_jax.io import results
+from rnn_jax.training import Gradient
 from rnn_jax.training.flossing import Flossing
 
 
@@ -62,7 +63,7 @@ def main(cfg: Config) -> results.Results:
     options = {"input_init": "normal", "recurrent_init": "normal", "input_std": 1.0,
                "recurrent_scale": cfg.hidden_size ** -0.5}
     plain = _common.train_config(cfg, task, "rnn", cfg.hidden_size, cfg.optax(cfg.learning_rate), cell_options=options)
-    configs = {"rnn": plain, "rnn_flossing": dataclasses.replace(plain, flossing=cfg.flossing)}
+    configs = {"rnn": plain, "rnn_flossing": dataclasses.replace(plain, gradient=Gradient(flossing=cfg.flossing))}
     return finish(_common.run_all("gradient_flossing", configs, cfg, diagnose_at=[0, cfg.steps], diagnostics_batch=64),
                   cfg.run_dir)
 

@@ -6,7 +6,8 @@ The public API, re-exported here:
 * :func:`unroll` -- run a cell over time (lengths, reverse, remat, probes).
 * :class:`SequenceModel` -- stacked / bidirectional layers with a readout head.
 * :mod:`rnn_jax.tasks`, :class:`TrainConfig`, :func:`model_for`, :class:`Optax` (the
-  optimizer, spelt in optax), :func:`fit` (one run) and :func:`run` (seeds × sweeps).
+  optimizer, spelt in optax), :class:`Gradient` (the credit rule, truncation, Ω, flossing),
+  :func:`fit` (one run) and :func:`run` (seeds × sweeps).
 * :func:`from_torch` / :func:`to_torch` -- exact weight transfer with PyTorch.
 * :func:`from_keras` / :func:`to_keras` -- exact weight transfer with Keras 3.
 
@@ -50,7 +51,7 @@ from rnn_jax.unroll import unroll
 
 __version__ = "0.1.0"
 
-_LAZY_NAMES = {"Optax": "rnn_jax.optimizer", "TrainConfig": "rnn_jax.training", "fit": "rnn_jax.runner",
+_LAZY_NAMES = {"Gradient": "rnn_jax.training", "Optax": "rnn_jax.optimizer", "TrainConfig": "rnn_jax.training", "fit": "rnn_jax.runner",
                "model_for": "rnn_jax.training", "run": "rnn_jax.runner"}
 """The names a user types that live in modules heavier than the root: imported on first use."""
 _SHELVES = ("io", "analysis", "training")
@@ -76,6 +77,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Batch",
     "Cell",
+    "Gradient",
     "Optax",
     "Readout",
     "SequenceModel",

@@ -53,6 +53,20 @@ def standard_dtype_promotion():
         yield
 
 
+def interrupt_after(step: int):
+    """A :class:`~rnn_jax.io.rundir.RunDir` class whose run stops (``KeyboardInterrupt``, as
+    Ctrl-C does) once the chunk ending at ``step`` is written."""
+    from rnn_jax.io.rundir import RunDir
+
+    class InterruptAfter(RunDir):
+        def write_status(self, at, *args):
+            super().write_status(at, *args)
+            if at == step:
+                raise KeyboardInterrupt
+
+    return InterruptAfter
+
+
 def run_files(run_dir) -> dict[str, dict[str, np.ndarray]]:
     """Every array of a run directory's metrics and diagnostics, by ``sub/file`` name."""
     from rnn_jax.io.rundir import RunDir

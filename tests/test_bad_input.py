@@ -117,7 +117,7 @@ CASES = [
     ("fit given a config for another model", lambda: fit(SequenceModel("gru", 4, output_size=1), "adding",
                                                          _cfg(model=SequenceModel("lstm", 4, output_size=1))),
      ValueError, r"cfg.model differs from the model passed to fit"),
-    # credit rules called directly refuse as TrainConfig(credit=...) does
+    # credit rules called directly refuse as TrainConfig(gradient=...) does
     ("the diagonal rule on an LSTM", lambda: credit.gradients("diagonal", *_credit_call("lstm", 8), key=KEY), ValueError,
      r"rule='diagonal' is exact for diagonal recurrences .* 'lstm' cannot use it"),
     ("the diagonal rule's alignment on an LSTM", lambda: credit.alignment("diagonal", *_credit_call("lstm", 8), key=KEY),
@@ -128,6 +128,9 @@ CASES = [
     ("zero steps", lambda: _cfg(steps=0), ValueError, r"steps=0 must be a positive int"),
     ("zero batch size", lambda: _cfg(batch_size=0), ValueError, r"batch_size=0 must be a positive int"),
     ("empty training set", lambda: _cfg(train_size=0), ValueError, r"train_size=0 must be a positive int"),
+    ("a gradient that is not a Gradient", lambda: _cfg(gradient=0.5), TypeError,
+     r"gradient must be a Gradient or a rule name, got float"),
+    ("an unknown gradient rule", lambda: _cfg(gradient="adjoint"), ValueError, r"gradient.rule='adjoint' is not one of"),
     ("negative eval interval", lambda: _cfg(eval_every=-5), ValueError, r"eval_every=-5 must be a positive int"),
     ("head does not fit the task", lambda: _cfg(model=SequenceModel("gru", 4, output_size=3)), ValueError,
      r"output_size=3.*task .*1.*model_for"),

@@ -8,8 +8,9 @@ BPTT's within its own standard error.
 
 from __future__ import annotations
 
-import dataclasses
+import json
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,11 +18,14 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from rnn_jax import cells, credit, unroll
+from rnn_jax.io.rundir import RunDir
 from rnn_jax.model import SequenceModel
-from rnn_jax.training.config import TrainConfig, model_for
+from rnn_jax.runner import run
+from rnn_jax.training import Gradient, TrainConfig, model_for
 from rnn_jax.optimizer import Optax
 from rnn_jax.training.trainer import make_train
 from rnn_jax.types import Batch
+from tests.conftest import interrupt_after
 
 
 def _float(tree):
@@ -88,8 +92,8 @@ def test_credit_from_more_than_k_steps_back_is_exactly_zero(reverse):
 
 def test_truncation_longer_than_the_sequence_is_refused():
     model = model_for("delayed_xor", "gru", 8)
-    with pytest.raises(ValueError, match=r"truncation=301 is longer than the task's sequences \(seq_len=300\)"):
-        TrainConfig(model=model, task="delayed_xor", truncation=301)
+    with pytest.raises(ValueError, match=r"gradient.truncation=301 is longer than the task's sequences \(seq_len=300\)"):
+        TrainConfig(model=model, task="delayed_xor", gradient=Gradient(truncation=301))
     with pytest.raises(ValueError, match="truncation=9 is longer than the sequence"):
         unroll(cells.get("gru"), cells.get("gru").init(jax.random.key(0), 2, 3), jnp.zeros((1, 8, 2)), truncation=9)
     with pytest.raises(ValueError, match="truncation=4 stops the gradient inside the sequential loop"):
@@ -103,9 +107,12 @@ def _optax_promotion(standard_dtype_promotion):
 
 
 def _config(cell="gru", hidden=8, **kw):
+    """A short delayed-XOR run; ``rule``, ``truncation`` and ``stateful`` make its ``gradient``."""
     task, options = "delayed_xor", {"seq_len": 24, "delay": 3}
+    kw["gradient"] = Gradient(**{k: kw.pop(k) for k in ("rule", "truncation", "stateful") if k in kw})
+    kw.setdefault("batch_size", 8)
     return TrainConfig(model=model_for(task, cell, hidden), task=task, task_options=options, steps=6, eval_every=3,
-                       batch_size=8, optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=0.01)), **kw)
+                       optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("adam", learning_rate=0.01)), **kw)
 
 
 @pytest.mark.slow  # 7-15 s of compiling; the default run keeps its 10-minute budget
@@ -223,7 +230,7 @@ def test_uoro_is_unbiased(cell):
 def test_stateful_rtrl_with_one_window_is_rtrl_and_bptt():
     key = jax.random.key(5)
     _, full = make_train(_config())(key)
-    for kw in ({"credit": "rtrl"}, {"credit": "rtrl", "truncation": 24, "stateful": True}):
+    for kw in ({"rule": "rtrl"}, {"rule": "rtrl", "truncation": 24, "stateful": True}):
         _, run = make_train(_config(**kw))(key)
         np.testing.assert_allclose(run.train["loss"], full.train["loss"], rtol=1e-5, err_msg=str(kw))
 
@@ -246,27 +253,27 @@ def test_alignment_of_exact_and_random_rules():
 
 
 @pytest.mark.parametrize(("kw", "message"), [
-    ({"credit": "rtrl", "cell": "lstm", "hidden": 512, "batch_size": 64},
-     r"credit='rtrl' keeps a \[state, parameters\] influence matrix per sequence: 257.5 GiB for a batch of 64"),
-    ({"credit": "diagonal", "cell": "lstm"}, r"credit='diagonal' is exact for diagonal recurrences .* 'lstm' cannot"),
-    ({"credit": "uoro", "hidden": (8, 8)}, r"credit='uoro' carries the influence of one recurrent layer forwards"),
-    ({"credit": "rtrl", "truncation": 6}, r"truncation=6 with credit='rtrl': .* set stateful=True"),
-    ({"stateful": True}, r"stateful=True cuts each sequence into windows of truncation=k steps"),
+    ({"rule": "rtrl", "cell": "lstm", "hidden": 512, "batch_size": 64},
+     r"gradient.rule='rtrl' keeps a \[state, parameters\] influence matrix per sequence: 257.5 GiB for a batch of 64"),
+    ({"rule": "diagonal", "cell": "lstm"}, r"gradient.rule='diagonal' is exact for diagonal recurrences .* 'lstm' cannot"),
+    ({"rule": "uoro", "hidden": (8, 8)}, r"gradient.rule='uoro' carries the influence of one recurrent layer forwards"),
+    ({"rule": "rtrl", "truncation": 6}, r"gradient.truncation=6 with gradient.rule='rtrl': .* set stateful=True"),
+    ({"stateful": True}, r"gradient.stateful=True cuts each sequence into windows of gradient.truncation=k steps"),
     ({"truncation": 5, "stateful": True}, r"seq_len=24 .* truncation=5 steps: seq_len must be a multiple"),
-    ({"credit": "sgd"}, r"credit"),
+    ({"rule": "sgd"}, r"gradient.rule='sgd' is not one of 'bptt'"),
 ])
 def test_bad_credit_options_are_one_line_errors(kw, message):
     cell, hidden = kw.pop("cell", "gru"), kw.pop("hidden", 8)
-    batch_size = kw.pop("batch_size", 8)
     with pytest.raises(ValueError, match=message) as error:
-        dataclasses.replace(_config(cell, hidden), batch_size=batch_size, **kw)
+        _config(cell, hidden, **kw)
     assert "\n" not in str(error.value)
 
 
 def test_stateful_needs_a_per_step_task():
     model = model_for("adding", "gru", 8)
-    with pytest.raises(ValueError, match="stateful=True scores every window, and task 'adding'"):
-        TrainConfig(model=model, task="adding", task_options={"seq_len": 20}, truncation=5, stateful=True)
+    with pytest.raises(ValueError, match="gradient.stateful=True scores every window, and task 'adding'"):
+        TrainConfig(model=model, task="adding", task_options={"seq_len": 20},
+                    gradient=Gradient(truncation=5, stateful=True))
 
 
 def test_diagonal_rule_on_the_authors_hand_worked_lru():
@@ -305,3 +312,22 @@ def test_gradients_refuses_bptt_and_stacked_layers_in_one_line():
         credit.gradients("rtrl", two, two.init(jax.random.key(0), 3), batch, _loss, key=jax.random.key(0))
     with pytest.raises(ValueError, match="rule='sgd'"):
         credit.gradients("sgd", model, params, batch, _loss, key=jax.random.key(0))
+
+
+def test_a_run_directory_from_before_gradient_resumes_exactly(tmp_path):
+    """A config.json written while ``credit``, ``truncation``, ``stateful``, ``omega`` and
+    ``flossing`` were fields of TrainConfig reads back in today's layout: the run resumes
+    as ``TrainConfig(gradient=Gradient(...))`` and ends where an uninterrupted run does."""
+    cfg = _config(truncation=6)
+    full = run(cfg, seeds=1, run_dir=tmp_path / "full", progress=False, diagnose_at=())
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, seeds=1, run_dir=interrupt_after(3)(tmp_path / "old"), progress=False, diagnose_at=())
+    path = tmp_path / "old" / "config.json"
+    config = json.loads(path.read_text())
+    gradient = config["train_config"].pop("gradient")
+    config["train_config"].update(credit=gradient["rule"], truncation=gradient["truncation"],
+                                  stateful=gradient["stateful"], omega=gradient["omega"], flossing=gradient["flossing"])
+    path.write_text(json.dumps(config))
+    assert RunDir(tmp_path / "old").read_config()["train_config"]["gradient"] == gradient
+    resumed = run(cfg, seeds=1, run_dir=tmp_path / "old", progress=False, diagnose_at=())
+    chex.assert_trees_all_equal(full.state.params, resumed.state.params)

@@ -9,7 +9,7 @@ import pytest
 from rnn_jax import cells, tasks
 from rnn_jax.analysis import dynamics
 from rnn_jax.runner import run
-from rnn_jax.training import TrainConfig, make_train, model_for
+from rnn_jax.training import Gradient, TrainConfig, make_train, model_for
 from rnn_jax.training.flossing import Flossing, floss, flossing_loss
 from rnn_jax.optimizer import Optax
 
@@ -21,7 +21,8 @@ SMALL = Flossing(exponents=6, before=20, every=5, episodes=2, episode_steps=10, 
 
 def _cfg(flossing):
     return TrainConfig(model=model_for(TASK, "rnn", 8), task=TASK, steps=20, batch_size=4, eval_every=10,
-                       optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=0.03), Optax("adam", learning_rate=0.001)), flossing=flossing)
+                       optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=0.03), Optax("adam", learning_rate=0.001)),
+                       gradient=Gradient(flossing=flossing))
 
 
 def test_delayed_xor_targets_the_bits_d_and_2d_back_and_scores_from_2d():
@@ -84,9 +85,9 @@ def test_through_the_runner_seed_k_equals_its_single_run():
 
 
 def test_bad_flossing_is_refused_when_the_config_is_made():
-    with pytest.raises(ValueError, match="exponents=20 exceeds the first layer's state size 8"):
+    with pytest.raises(ValueError, match="gradient.flossing.exponents=20 exceeds the first layer's state size 8"):
         _cfg(Flossing(exponents=20, length=30))
-    with pytest.raises(ValueError, match="flossing.length=100 exceeds the task's seq_len=60"):
+    with pytest.raises(ValueError, match="gradient.flossing.length=100 exceeds the task's seq_len=60"):
         _cfg(Flossing(exponents=6, length=100))
     with pytest.raises(ValueError, match="transient"):
         Flossing(length=12)

@@ -18,11 +18,11 @@ linen = pytest.importorskip("flax.linen")
 
 from rnn_jax import cells, diagnostics, tasks, unroll  # noqa: E402
 from rnn_jax.optimizer import Optax  # noqa: E402
-from rnn_jax.io.rundir import RunDir  # noqa: E402
+
 from rnn_jax.runner import run  # noqa: E402
 from rnn_jax.training import TrainConfig, make_train, model_for  # noqa: E402
 
-from .conftest import run_files  # noqa: E402
+from .conftest import interrupt_after, run_files  # noqa: E402
 
 BUILT_IN = [nnx.LSTMCell, nnx.OptimizedLSTMCell, nnx.GRUCell, nnx.SimpleCell,
             linen.LSTMCell, linen.OptimizedLSTMCell, linen.GRUCell, linen.SimpleCell]
@@ -109,11 +109,7 @@ def test_probe_gradients_of_a_flax_lstm_equal_a_python_loop(key):
 TASK = tasks.get("adding", seq_len=12, eval_size=64)
 
 
-class InterruptAfter20(RunDir):
-    def write_status(self, step, *args):
-        super().write_status(step, *args)
-        if step == 20:
-            raise KeyboardInterrupt
+InterruptAfter20 = interrupt_after(20)
 
 
 @pytest.mark.slow  # ~25 s on 2 cores; CI runs `pytest -m slow` on every submission

@@ -19,12 +19,11 @@ import pytest
 
 from rnn_jax import optimizer, tasks
 from rnn_jax.io import results
-from rnn_jax.io.rundir import RunDir
 from rnn_jax.optimizer import Optax
 from rnn_jax.runner import run
 from rnn_jax import fit
 from rnn_jax.training import TrainConfig, make_train, model_for
-from tests.conftest import count_compilations, run_files
+from tests.conftest import count_compilations, interrupt_after, run_files
 
 pytestmark = pytest.mark.usefixtures("standard_dtype_promotion")
 
@@ -139,11 +138,7 @@ def _cfg(spec, steps=40):
                        optimizer=spec)
 
 
-class InterruptAfter20(RunDir):
-    def write_status(self, step, *args):
-        super().write_status(step, *args)
-        if step == 20:
-            raise KeyboardInterrupt
+InterruptAfter20 = interrupt_after(20)
 
 
 SLOW = pytest.mark.slow  # 7-15 s each on 2 cores; CI runs `pytest -m slow` first

@@ -9,7 +9,7 @@ import pytest
 
 from rnn_jax import SequenceModel, cells, regularizers, tasks
 from rnn_jax.optimizer import Optax
-from rnn_jax.training import TrainConfig, make_train, model_for
+from rnn_jax.training import Gradient, TrainConfig, make_train, model_for
 
 TASK = tasks.get("temporal_order", seq_len=20, min_len=12, eval_size=8)
 
@@ -56,7 +56,7 @@ def test_omega_equals_the_formula_and_its_gradient_finite_differences(activation
 def test_training_with_omega_changes_only_the_w_hh_gradient(key):
     base = dict(model=model_for(TASK, "rnn", 8), task=TASK, steps=2, batch_size=4, eval_every=1,
                 optimizer=Optax("chain", Optax("clip_by_global_norm", max_norm=1.0), Optax("sgd", learning_rate=0.01)))
-    plain, regular = make_train(TrainConfig(**base)), make_train(TrainConfig(**base, omega=2.0))
+    plain, regular = make_train(TrainConfig(**base)), make_train(TrainConfig(**base, gradient=Gradient(omega=2.0)))
     state = plain.init(key)
     batch = plain.sample_batch(state)
     _, _, g0, extra0 = plain.gradients(state.params, batch, None)
@@ -73,7 +73,11 @@ def test_training_with_omega_changes_only_the_w_hh_gradient(key):
 
 
 def test_omega_is_refused_where_it_is_not_defined():
-    with pytest.raises(ValueError, match="omega=2.0: .*one-layer, unidirectional rnn or irnn.*'lstm'"):
-        TrainConfig(model=model_for(TASK, "lstm", 8), task=TASK, omega=2.0)
+    with pytest.raises(ValueError, match="gradient.omega=2.0: .*one-layer, unidirectional rnn or irnn.*'lstm'"):
+        TrainConfig(model=model_for(TASK, "lstm", 8), task=TASK, gradient=Gradient(omega=2.0))
     with pytest.raises(ValueError, match="2 layer"):
-        TrainConfig(model=SequenceModel("rnn", (4, 4), output_size=4), task=TASK, omega=2.0)
+        TrainConfig(model=SequenceModel("rnn", (4, 4), output_size=4), task=TASK, gradient=Gradient(omega=2.0))
+    with pytest.raises(ValueError, match="gradient.omega=2.0 is added to BPTT's gradient; gradient.rule='uoro'"):
+        Gradient("uoro", omega=2.0)
+    with pytest.raises(ValueError, match="gradient.omega=2.0 needs the full backward pass"):
+        Gradient(truncation=4, omega=2.0)

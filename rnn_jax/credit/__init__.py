@@ -1,12 +1,12 @@
 """How far back credit reaches: gradient rules other than full backpropagation through time.
 
 * Truncated BPTT: ``unroll(..., truncation=k)``, ``SequenceModel.apply(..., truncation=k)``,
-  ``TrainConfig(truncation=k)``; with ``TrainConfig(stateful=True)`` a sequence is a stream
-  cut into windows of ``k`` steps, one update per window, the carry passed along (Keras's
-  ``stateful=True``).
+  ``TrainConfig(gradient=Gradient(truncation=k))``; with ``stateful=True`` there a sequence is
+  a stream cut into windows of ``k`` steps, one update per window, the carry passed along
+  (Keras's ``stateful=True``).
 * Forward-mode rules, for any cell, from one linearisation of its step per time step
   (:class:`Rule`): ``rtrl`` (exact), ``uoro`` (unbiased, rank one), ``snap1``/``snap2``
-  (sparse), ``diagonal`` (exact and cheap on diagonal recurrences). ``TrainConfig(credit=...)``
+  (sparse), ``diagonal`` (exact and cheap on diagonal recurrences). ``TrainConfig(gradient=...)``
   trains with them, and :func:`gradients` computes one.
 * :func:`alignment`: a rule's gradient against BPTT's (cosine, variance over draws).
 

@@ -45,14 +45,14 @@ class Stream(NamedTuple):
     trace: Any
 
 
-def check_model(rule: Rule, model: SequenceModel, name: str = "credit") -> None:
+def check_model(rule: Rule, model: SequenceModel, name: str = "rule") -> None:
     """A one-line ``ValueError`` unless the forward-mode ``rule`` can run on ``model``'s layout:
     one unidirectional layer, no dropout."""
     said = f"{name}={rule.value!r}"
     if model.num_layers != 1 or model.bidirectional:
         raise ValueError(f"{said} carries the influence of one recurrent layer forwards; the model has "
                          f"{model.num_layers} layer(s){', bidirectional' if model.bidirectional else ''}: "
-                         f"use one unidirectional layer, or credit='bptt'")
+                         f"use one unidirectional layer, or rule='bptt'")
     if model.dropout or model.output_dropout:
         raise ValueError(f"{said} does not apply dropout; the model has dropout={model.dropout}, "
                          f"output_dropout={model.output_dropout}")

@@ -6,7 +6,7 @@ import enum
 
 
 class Rule(enum.StrEnum):
-    """A gradient rule (``TrainConfig(credit=...)``, :func:`rnn_jax.credit.gradients`).
+    """A gradient rule (``Gradient(rule=...)`` of a ``TrainConfig``, :func:`rnn_jax.credit.gradients`).
 
     ``bptt`` runs the recurrence backwards (truncated with ``truncation=k``); the others carry
     the influence of the parameters on the state forwards, so credit needs no stored history

@@ -32,7 +32,7 @@ def gradients(rule: Rule | str, model: SequenceModel, params, batch: Batch, loss
 
 
 def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size: int,
-          argument: str = "credit", params=None, dtype=jnp.float32) -> Rule:
+          argument: str = "rule", params=None, dtype=jnp.float32) -> Rule:
     """``rule`` as a :class:`Rule`, or a one-line ``ValueError`` saying why it cannot train
     ``model`` at ``batch_size``; the messages call it ``argument``. The probe of the step's
     forward-mode derivatives runs on ``params`` (default: ``model.init``'s) and inputs of
@@ -49,12 +49,12 @@ def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size
             raise ValueError(f"{name} keeps a [state, parameters] influence matrix per sequence: "
                              f"{size / 2**30:.1f} GiB for a batch of {batch_size} ({cell.name!r}, hidden "
                              f"{model.layer_sizes[0]}), above the {forward.MAX_INFLUENCE_BYTES / 2**30:.0f} GiB "
-                             f"limit: use a smaller network or batch, credit='uoro' or 'diagonal'")
+                             f"limit: use a smaller network or batch, rule='uoro' or 'diagonal'")
     if rule is Rule.DIAGONAL:
         layout = diagonal.layout(patterns(cell, forward.prepared_shapes(model, input_size), input_size))
         if isinstance(layout, str):
             raise ValueError(f"{name} is exact for diagonal recurrences (lru, indrnn, mingru, minlstm); "
-                             f"{cell.name!r} cannot use it: {layout}. Use credit='rtrl', 'snap1', 'snap2' or 'uoro'")
+                             f"{cell.name!r} cannot use it: {layout}. Use rule='rtrl', 'snap1', 'snap2' or 'uoro'")
     if params is None:
         params = jax.eval_shape(lambda k: model.init(k, input_size), jax.random.key(0))
     inputs = jax.ShapeDtypeStruct((1, 2, input_size), dtype)
@@ -64,5 +64,5 @@ def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size
     except (TypeError, NotImplementedError) as error:
         reason = str(error).strip().splitlines()[0]
         raise ValueError(f"{name} needs forward-mode derivatives (jax.jvp) of the {cell.name!r} step, which it "
-                         f"does not provide ({reason}): use credit='bptt'") from None
+                         f"does not provide ({reason}): use rule='bptt'") from None
     return rule

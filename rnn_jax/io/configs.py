@@ -110,6 +110,25 @@ def differences(old: Any, new: Any, path: str = "") -> list[str]:
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
 
 
+_GRADIENT_FIELDS = {"credit": "rule", "truncation": "truncation", "stateful": "stateful", "omega": "omega",
+                    "flossing": "flossing"}
+"""The ``TrainConfig`` fields that became ``TrainConfig.gradient``'s, by their new names."""
+
+
+def upgrade(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored ``config.json`` in today's layout: a run written while the gradient's fields
+    (``credit``, ``truncation``, ``stateful``, ``omega``, ``flossing``) sat in ``TrainConfig``
+    has them moved into its ``gradient``, so it compares equal to (and resumes as) the same
+    run spelt ``TrainConfig(gradient=Gradient(...))``."""
+    train = stored.get("train_config")
+    if not isinstance(train, dict) or not any(old in train for old in _GRADIENT_FIELDS):
+        return stored
+    train = dict(train)
+    gradient = {CLASS_KEY: "rnn_jax.training.gradient.Gradient"}
+    gradient.update({new: train.pop(old) for old, new in _GRADIENT_FIELDS.items() if old in train})
+    return {**stored, "train_config": {**train, "gradient": gradient}}
+
+
 def check_resumable(stored: dict[str, Any], path: str) -> None:
     """Refuses, in one line, to resume a run whose stored config cannot name its optimizer:
     one written before the optimizer was optax's own (``"optim"``), or one whose optimizer

@@ -246,10 +246,13 @@ class RunDir:
     # --- reading ----------------------------------------------------------------------
 
     def read_config(self) -> dict[str, Any]:
-        """The run's ``config.json``; ``FileNotFoundError`` if this is not a run directory."""
+        """The run's ``config.json`` in today's layout (:func:`~rnn_jax.io.configs.upgrade`);
+        ``FileNotFoundError`` if this is not a run directory."""
+        from rnn_jax.io import configs
+
         if not self.exists():
             raise FileNotFoundError(f"{self.path} is not a run directory (no {CONFIG})")
-        return _read_json(os.path.join(self.path, CONFIG))
+        return configs.upgrade(_read_json(os.path.join(self.path, CONFIG)))
 
     def read_status(self) -> dict[str, Any]:
         """The run's ``status.json``."""

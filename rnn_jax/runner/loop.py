@@ -156,7 +156,7 @@ def run(
         diagnose: what to record there (each is compiled only when asked for):
             ``"grad_norms"`` (‖∂L/∂h_t‖ per layer), ``"jacobian_spectral"`` (‖∂h_T/∂h_t‖₂)
             and ``"lyapunov"`` (the first layer's Lyapunov exponents), default: these three;
-            ``"credit_alignment"``: the run's ``credit`` rule (or truncation) against full
+            ``"credit_alignment"``: the run's gradient rule (or truncation) against full
             BPTT (:func:`rnn_jax.credit.alignment`).
             The spectra of ``W_hh`` are recorded at every evaluation whatever this is.
         diagnostics_batch: held-out sequences used for ‖∂L/∂h_t‖.

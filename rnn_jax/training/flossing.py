@@ -29,7 +29,7 @@ from rnn_jax.analysis import dynamics
 
 @dataclasses.dataclass(frozen=True)
 class Flossing:
-    """When and how to floss (``TrainConfig.flossing``); their example's values by default.
+    """When and how to floss (``Gradient(flossing=...)`` of a ``TrainConfig``); their example's values by default.
 
     Attributes:
         exponents: how many of the largest exponents are pushed towards ``target``.

@@ -118,8 +118,8 @@ class Diagnose:
     def __call__(self, params, held_out: Batch):
         held_out = jax.tree.map(lambda a: a[: self.batch], held_out)
         return diagnostics.record(self.trainer.model, params, held_out, self.trainer.task,
-                                  jacobian_batch=self.jacobian_batch, what=self.what, rule=self.trainer.cfg.credit,
-                                  truncation=self.trainer.cfg.truncation)
+                                  jacobian_batch=self.jacobian_batch, what=self.what, rule=self.trainer.cfg.gradient.rule,
+                                  truncation=self.trainer.cfg.gradient.truncation)
 
 
 BATCHES_BYTES = 256 * 2**20

@@ -163,15 +163,16 @@ class Trainer:
         params = self.model.init(k_init, self.task.input_size)
         if RECURRENT_SCALE in hparams:
             params = _scale_recurrent(params, hparams[RECURRENT_SCALE])
-        if self.cfg.flossing is not None and self.cfg.flossing.before:
-            params = self._floss(params, jax.random.fold_in(k_init, 1), self.cfg.flossing.before)
+        fl = self.cfg.gradient.flossing
+        if fl is not None and fl.before:
+            params = self._floss(params, jax.random.fold_in(k_init, 1), fl.before)
         opt_state = optimizer.build(self.cfg.optimizer, hparams).init(params)
         return TrainState(params, opt_state, jnp.int32(0), k_run, jnp.int32(-1))
 
     def _floss(self, params, key, steps):
         """``params`` after ``steps`` (an int, or a traced one) flossing steps on the first layer's forward cell, step
         ``i`` on the first ``length`` steps of the task's sequence ``fold_in(key, i)``."""
-        fl = self.cfg.flossing
+        fl = self.cfg.gradient.flossing
         sequences = lambda i: self.task.sample(jax.random.fold_in(key, i), 1).inputs[:, :fl.length]  # noqa: E731
         flossed, _ = flossing.floss(self.model.cell_fn, params["layers"][0]["fwd"], sequences, fl, steps)
         return _with_first_layer(params, flossed)
@@ -183,20 +184,21 @@ class Trainer:
     def loss(self, params, batch: Batch, key=None, probes=None) -> tuple[jax.Array, jax.Array]:
         """``(loss, outputs)``; dropout is active when ``key`` is given; ``probes`` (one
         ``[t, b, h]`` zeros array per layer) are added to the hidden states. The gradient
-        through the carries stops every ``cfg.truncation`` steps."""
+        through the carries stops every ``cfg.gradient.truncation`` steps."""
         outputs = self.model.apply(params, batch.inputs, batch.lengths, key=key, train=key is not None, probes=probes,
-                                   truncation=self.cfg.truncation)
+                                   truncation=self.cfg.gradient.truncation)
         return self.task.loss(outputs, batch), outputs
 
     def gradients(self, params, batch: Batch, key) -> tuple[jax.Array, jax.Array, Any, dict[str, jax.Array]]:
-        """``(loss, outputs, grads, extra metrics)``: the loss gradient by ``cfg.credit``
+        """``(loss, outputs, grads, extra metrics)``: the loss gradient by ``cfg.gradient.rule``
         (:mod:`rnn_jax.credit`), plus ``α ∇Ω`` (Pascanu et al.'s regulariser, on the first
-        layer's ``w_hh``) when ``cfg.omega``."""
-        if self.cfg.credit.forward:
-            loss, outputs, grads, _ = credit.forward.gradients(self.cfg.credit, self.model, params, batch,
+        layer's ``w_hh``) when ``cfg.gradient.omega``."""
+        gradient = self.cfg.gradient
+        if gradient.rule.forward:
+            loss, outputs, grads, _ = credit.forward.gradients(gradient.rule, self.model, params, batch,
                                                        lambda outputs: self.task.loss(outputs, batch), key=key)
             return loss, outputs, grads, {}
-        if not self.cfg.omega:
+        if not gradient.omega:
             (loss, outputs), grads = jax.value_and_grad(self.loss, has_aux=True)(params, batch, key)
             return loss, outputs, grads, {}
         t, b = batch.inputs.shape[1], batch.inputs.shape[0]
@@ -206,7 +208,7 @@ class Trainer:
         layer = params["layers"][0]["fwd"]
         value, w_grad = regularizers.omega(self.model.cell_fn, layer, batch, probe_grads[0])
         fwd = grads["layers"][0]["fwd"]
-        grads = _with_first_layer(grads, {**fwd, "w_hh": fwd["w_hh"] + self.cfg.omega * w_grad})
+        grads = _with_first_layer(grads, {**fwd, "w_hh": fwd["w_hh"] + gradient.omega * w_grad})
         return loss, outputs, grads, {"omega": value}
 
     def update(self, state: TrainState, current, loss, grads) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -226,18 +228,18 @@ class Trainer:
         return new_state, {"grad_norm": grad_norm, "update_norm": optax.tree.norm(updates), "finite": finite}
 
     def train_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
-        """One optimiser step on ``batch`` (with ``cfg.stateful``, one per window: :meth:`stream_step`).
+        """One optimiser step on ``batch`` (with ``cfg.gradient.stateful``, one per window: :meth:`stream_step`).
 
         Returns:
             The new state and metrics: the task's metrics on the batch, ``grad_norm`` (the
             gradient's global norm), ``update_norm`` (that of the optimizer's update, after
             clipping and the learning rate) and ``finite``.
         """
-        if self.cfg.stateful:
+        if self.cfg.gradient.stateful:
             return self.stream_step(state, batch)
         dropout_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.step)
         current = state.params
-        fl = self.cfg.flossing
+        fl = self.cfg.gradient.flossing
         if fl is not None and fl.episodes:  # an episode of flossing before this step (their "interflossing")
             # a traced number of steps (0 off the episodes): a while loop that, vmapped over members
             # at the same step, runs no iteration at all between episodes (a cond would run both branches)
@@ -251,12 +253,12 @@ class Trainer:
         return new_state._replace(step=state.step + 1), metrics
 
     def stream_step(self, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
-        """``cfg.stateful``: ``batch``'s sequences as streams cut into windows of
-        ``cfg.truncation`` steps, one update per window (of that window's loss,
+        """``cfg.gradient.stateful``: ``batch``'s sequences as streams cut into windows of
+        ``cfg.gradient.truncation`` steps, one update per window (of that window's loss,
         :meth:`~rnn_jax.tasks.Task.window_loss`), the carries and a forward rule's influence
         trace passed from window to window. The metrics are those of the whole sequences'
         outputs, with the norms averaged over the windows."""
-        k, rule = self.cfg.truncation, self.cfg.credit
+        k, rule = self.cfg.gradient.truncation, self.cfg.gradient.rule
         batch_size, seq_len = batch.inputs.shape[:2]
         windows = seq_len // k
         cut = lambda a: jnp.moveaxis(a.reshape((batch_size, windows, k) + a.shape[2:]), 1, 0)  # noqa: E731
