@@ -1,44 +1,58 @@
 """Slow: every claim of the reproduction suite runs (--quick) and its verdict is computed
-from its own runs (CI runs this on every submission; a few minutes on 2 cores)."""
+from its own runs, one test per claim so that CI's workers share them; the report and the
+site's pages are checked on two of them (CI runs this on every submission)."""
 
+import json
 import os
 
 import pytest
 
+from experiments import claims, reproduce
+
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("standard_dtype_promotion")]
 
 
-def test_every_claim_runs_quick_and_reports_a_verdict_computed_from_its_runs(tmp_path):
-    from experiments import reproduce
-    from experiments import claims
+@pytest.mark.parametrize("claim", reproduce.CLAIMS, ids=[c.name for c in reproduce.CLAIMS])
+def test_a_claim_runs_quick_and_its_verdict_is_its_checks(claim, tmp_path):
+    record = reproduce.reproduce(claim, str(tmp_path), quick=True, progress=False)
+    # every check found the runs it names (both quick seeds), and the verdict is exactly the checks' conjunction
+    assert record["outcomes"] and all(o.seeds == 2 for o in record["outcomes"]), [(o.text, o.seeds) for o in record["outcomes"]]
+    assert record["holds"] == claims.holds(record["outcomes"])
+    stored = json.loads((tmp_path / claim.name / "reproduce.json").read_text())
+    assert stored["command"] == " ".join(claim.command(str(tmp_path / claim.name), quick=True))
+    assert all(os.path.exists(p) for p in record["pictures"])
+    assert bool(record["pictures"]) == bool(claim.points or claim.figure)
 
+
+def test_the_report_lists_each_claim_run_and_the_site_splits_it(tmp_path):
+    """A default-suite claim and a --paper one: the report's rows, commands and figures, a rerun
+    that reuses the finished runs, and the site's pages."""
     doc = tmp_path / "reproductions.md"
-    records = reproduce.main(reproduce.Config(run_dir=str(tmp_path / "runs"), quick=True, doc=str(doc), progress=False))
-    assert [r["claim"].name for r in records] == [c.name for c in reproduce.selected(())]
+    chosen = ("clipping", "sgd_cr_paper")
+    config = reproduce.Config(run_dir=str(tmp_path / "runs"), quick=True, doc=str(doc), progress=False, only=chosen)
+    records = reproduce.main(config)
+    assert [r["claim"].name for r in records] == [c.name for c in reproduce.CLAIMS if c.name in chosen]
     text = doc.read_text()
     for r in records:
-        # every check found the runs it names, and the verdict is exactly the checks' conjunction
-        assert all(o.seeds == 2 for o in r["outcomes"]), (r["claim"].name, [(o.text, o.seeds) for o in r["outcomes"]])
-        assert r["holds"] == claims.holds(r["outcomes"])
         verdict = "holds" if r["holds"] else "**does not hold**"
         row = next(line for line in text.splitlines() if line.startswith(f"| [{r['claim'].name}]"))
         assert f"| {verdict} |" in row
         shown = " ".join(r["claim"].command(os.path.join("runs/reproduce", r["claim"].name), quick=True))
         assert f"Command: `{shown}`" in text  # as a reader would type it, at the default run directory
         assert os.path.exists(tmp_path / "reproductions" / f"{r['claim'].name}.png")
-    # a rerun reuses the finished runs and reports the wall time they took
+    assert "paper budget (--paper)" in text
+    # a rerun of one claim reuses its finished runs, reports the wall time they took, and lists the other too
     again = reproduce.main(reproduce.Config(run_dir=str(tmp_path / "runs"), quick=True, doc=str(doc), progress=False,
                                             only=("clipping",)))
-    assert [r["seconds"] for r in again] == [r["seconds"] for r in records]
-    # the --paper claims run too, and the report then lists both
-    paper = reproduce.main(reproduce.Config(run_dir=str(tmp_path / "runs"), quick=True, doc=str(doc), progress=False,
-                                            paper=True))
-    assert {r["claim"].name for r in paper} == {c.name for c in reproduce.CLAIMS}
-    assert all(o.seeds == 2 for r in paper for o in r["outcomes"])
-    assert "paper budget (--paper)" in doc.read_text()
+    assert [(r["claim"].name, r["seconds"]) for r in again] == [(r["claim"].name, r["seconds"]) for r in records]
     # the site's pages are that report split: a page per claim, the index linking each
     pages = reproduce.pages(doc.read_text())
-    assert set(pages) == {"index"} | {c.name for c in reproduce.CLAIMS}
-    for name in set(pages) - {"index"}:
+    assert set(pages) == {"index", *chosen}
+    for name in chosen:
         assert f"]({name}.md)" in pages["index"] and pages[name].startswith(f"# {name}\n")
         assert f"![{name}]({name}.png)" in pages[name]
+
+
+def test_an_unknown_claim_is_refused_with_the_names():
+    with pytest.raises(ValueError, match=r"--only nope: expected claim names among gradient_decay, "):
+        reproduce.selected(("nope",))
