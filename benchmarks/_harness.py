@@ -40,7 +40,7 @@ jax.monitoring.register_event_duration_secs_listener(listen)
 lowering and XLA's backend compile (or persistent-cache read), and counts the programs
 compiled; ``by_program`` holds the same by the compiled function's name (the runner's
 programs are ``init``, ``chunk``, ``evaluate``, ``diagnose`` and ``held_out``;
-:mod:`rnn_jax.training.compiler`). Needs nothing imported."""
+:mod:`rnn_jax.runtime.compiler`). Needs nothing imported."""
 
 EXPERIMENT_DRIVER = """
 import json, sys, time
@@ -85,7 +85,7 @@ def parse(description: str, configure: Callable[[argparse.ArgumentParser], None]
     """The common CLI, plus the benchmark's own options (``configure`` adds them). Benchmarks
     compile from scratch: the persistent compilation cache is off in the benchmark's own
     process unless the benchmark turns it on to measure it."""
-    from rnn_jax.io import compile_cache
+    from rnn_jax.runtime import compile_cache
 
     compile_cache.disable()
     parser = argparse.ArgumentParser(description=description)

@@ -17,7 +17,8 @@ from rnn_jax import _checks, cells, runner, tasks
 
 from rnn_jax.analysis import diagnostics, plots
 
-from rnn_jax.io import compile_cache, results, rundir
+from rnn_jax.io import results, rundir
+from rnn_jax.runtime import compile_cache
 from rnn_jax.optimizer import Optax
 from rnn_jax.training import Gradient, TrainConfig, model_for
 

@@ -15,9 +15,10 @@ The public API, re-exported here:
 
 The package is shelved by layer: ``cells``, ``unroll``, ``model``, ``tasks`` (compute),
 ``credit`` (truncated BPTT and the forward-mode gradient rules), ``optimizer``, ``training``
-and ``runner`` (training), ``io`` (run directories, checkpoints, configs, results),
+and ``runner`` (training), ``runtime`` (the compile cache, memory maps, XLA:CPU's
+serialised calls, the watchdog), ``io`` (run directories, checkpoints, configs, results),
 ``analysis`` (diagnostics, plots) and ``interop`` (PyTorch and Flax). The training names,
-every subpackage and the modules of the ``io``, ``analysis`` and ``training`` shelves (by
+every subpackage and the modules of the ``io``, ``analysis``, ``training`` and ``runtime`` shelves (by
 their short names: ``rnn_jax.results``, ``rnn_jax.plots``) are imported on first use
 (PEP 562), so ``import rnn_jax`` stays fast and has no side effects (no device or config
 changes).
@@ -54,7 +55,7 @@ __version__ = "0.1.0"
 _LAZY_NAMES = {"Gradient": "rnn_jax.training", "Optax": "rnn_jax.optimizer", "TrainConfig": "rnn_jax.training", "fit": "rnn_jax.runner",
                "model_for": "rnn_jax.training", "run": "rnn_jax.runner"}
 """The names a user types that live in modules heavier than the root: imported on first use."""
-_SHELVES = ("io", "analysis", "training")
+_SHELVES = ("io", "analysis", "training", "runtime")
 _SHORT = {m.name: f"rnn_jax.{shelf}.{m.name}" for shelf in _SHELVES
           for m in pkgutil.iter_modules([f"{__path__[0]}/{shelf}"]) if not m.name.startswith("_")}
 """Attribute name -> module for the modules on the shelves: ``rnn_jax.results`` is

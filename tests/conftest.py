@@ -24,11 +24,11 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 def _mappings_below_the_cap():
     """A test worker compiles thousands of programs, and each holds memory mappings until
     JAX's caches are emptied; XLA:CPU segfaults when a process reaches the cap
-    (:mod:`rnn_jax.io.memory_maps`). After each test, a worker over a quarter of the cap
+    (:mod:`rnn_jax.runtime.memory_maps`). After each test, a worker over a quarter of the cap
     empties its caches; within a test, the runner's own check (at half) still guards a test
     that runs many runs (``test_reproduce`` reached it)."""
     yield
-    from rnn_jax.io import memory_maps  # here, so that loading conftest imports no rnn_jax
+    from rnn_jax.runtime import memory_maps  # here, so that loading conftest imports no rnn_jax
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

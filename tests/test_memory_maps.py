@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rnn_jax import tasks
-from rnn_jax.io import memory_maps
+from rnn_jax.runtime import memory_maps
 from rnn_jax import TrainConfig, fit, model_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

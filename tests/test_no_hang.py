@@ -1,6 +1,6 @@
 """Nothing hangs: programs that would deadlock XLA:CPU run alone, and a stuck call stops the run.
 
-The deadlock (:mod:`rnn_jax.runner.concurrency`): jaxlib 0.10-0.11's batched LAPACK calls
+The deadlock (:mod:`rnn_jax.runtime.concurrency`): jaxlib 0.10-0.11's batched LAPACK calls
 wait on XLA:CPU's thread pool from inside it, so two at once on a 2-worker pool never
 finish. An LSTM of hidden size 128 with 2 seeds hung in its step-0 diagnostics (the
 Lyapunov QR on an ``[8, 256, 8]`` frame). The matrix runs every built-in cell through the
@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from rnn_jax import cells
-from rnn_jax.runner import EXIT_HUNG, Watchdog, concurrency, run
-from rnn_jax.runner.watchdog import Watch
+from rnn_jax.runner import EXIT_HUNG, Watchdog, run
+from rnn_jax.runtime import concurrency
+from rnn_jax.runtime.watchdog import Watch
 
 MATRIX = textwrap.dedent(
     """

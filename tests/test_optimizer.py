@@ -116,7 +116,7 @@ def test_json_round_trip_and_the_program_identity():
 
 def test_a_stored_name_outside_optax_is_never_imported_or_called(tmp_path):
     marker = tmp_path / "ran"
-    for name in ("os.system", "subprocess.call", "builtins.exec", "rnn_jax.runner.watchdog.stop_process",
+    for name in ("os.system", "subprocess.call", "builtins.exec", "rnn_jax.runtime.watchdog.stop_process",
                  "optax.os.system", "optax.contrib.jax.debug.callback", "optax.tree_utils.tree_map"):
         with pytest.raises(ValueError, match="is not optax's nor registered"):
             optimizer.from_dict({"__optax__": name, "args": [f"touch {marker}"]})

@@ -1,4 +1,4 @@
-"""The compiled programs of a run (``training/programs.py``, ``training/compiler.py``): the
+"""The compiled programs of a run (``training/programs.py``, ``runtime/compiler.py``): the
 programs compiled for a fast compile, and the batches sampled ahead, give exactly the values
 of the plain functions they replace."""
 
@@ -10,7 +10,8 @@ import pytest
 from rnn_jax import tasks
 from rnn_jax.tasks import ArrayTask
 from rnn_jax import fit
-from rnn_jax.training import TrainConfig, compiler, make_train, model_for, programs
+from rnn_jax.runtime import compiler
+from rnn_jax.training import TrainConfig, make_train, model_for, programs
 from rnn_jax.training.programs import Initialise, SampleBatches, TrainChunk, held_out
 
 from .conftest import count_compilations

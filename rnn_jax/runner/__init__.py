@@ -9,7 +9,7 @@ every device or run as groups on the CPU's cores (:mod:`~rnn_jax.runner.placemen
 and an evaluation; what happens between chunks (metrics, diagnostics, checkpoints, status,
 progress, divergence reports) is :mod:`~rnn_jax.runner.actions`. The run directory's format
 is :mod:`rnn_jax.io.rundir`; :mod:`rnn_jax.io.results` reads it. A call that stops making
-progress ends the run with one line (:mod:`~rnn_jax.runner.watchdog`).
+progress ends the run with one line (:mod:`~rnn_jax.runtime.watchdog`).
 """
 
 from rnn_jax.io.results import RunResult
@@ -17,7 +17,7 @@ from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process
 from rnn_jax.runner.loop import fit, run
 from rnn_jax.runner.members import Members, make_members
 from rnn_jax.runner.placement import MemberPrograms, Placement, choose_members_per_call, cores
-from rnn_jax.runner.watchdog import EXIT_HUNG, Watchdog
+from rnn_jax.runtime.watchdog import EXIT_HUNG, Watchdog
 
 __all__ = ["EXIT_HUNG", "MemberPrograms", "Members", "Placement", "RunDir", "RunResult", "Watchdog", "WriteFailed",
            "choose_members_per_call", "cores", "fit", "make_members", "primary_process", "run"]

@@ -29,7 +29,8 @@ import numpy as np
 
 from rnn_jax import _checks, optimizer
 from rnn_jax.analysis.diagnostics import DEFAULT, check_recordable
-from rnn_jax.io import compile_cache, configs, memory_maps
+from rnn_jax.io import configs
+from rnn_jax.runtime import compile_cache, memory_maps
 from rnn_jax.io.results import RunParts, RunResult, load_run
 from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process, write_failed
 from rnn_jax.runner import actions as act
@@ -37,7 +38,7 @@ from rnn_jax.training import programs
 from rnn_jax.runner.interrupt import GracefulStop
 from rnn_jax.runner.members import Members, make_members
 from rnn_jax.runner.placement import Mesh1D, MemberPrograms, Placement, make_mesh, resolve_placement
-from rnn_jax.runner.watchdog import Watch, Watchdog, stop_process
+from rnn_jax.runtime.watchdog import Watch, Watchdog, stop_process
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task
 from rnn_jax.training.config import TrainConfig
@@ -177,7 +178,7 @@ def run(
             with its hyperparameters (:mod:`rnn_jax.io.tensorboard`; needs
             ``pip install 'rnn_jax[tensorboard]'``). ``None`` (default): nothing is written
             and nothing is imported for it.
-        watchdog: when a compiled call counts as stuck (:class:`~rnn_jax.runner.watchdog.
+        watchdog: when a compiled call counts as stuck (:class:`~rnn_jax.runtime.watchdog.
             Watchdog`: by default more than 20x its longest run so far, at least 5 minutes,
             with the process idle); a stuck run prints one line naming the program, the
             members and the step, records it in ``status.json`` and exits the process with
@@ -187,7 +188,7 @@ def run(
         A :class:`~rnn_jax.io.results.RunResult`.
 
     Programs are compiled once per machine: JAX's persistent compilation cache is turned on
-    (:mod:`rnn_jax.io.compile_cache`; ``RNN_JAX_COMPILE_CACHE=off`` turns it off).
+    (:mod:`rnn_jax.runtime.compile_cache`; ``RNN_JAX_COMPILE_CACHE=off`` turns it off).
 
     Ctrl-C (SIGINT) finishes the running chunk, saves a checkpoint and raises
     ``KeyboardInterrupt`` with how to resume; a second Ctrl-C stops at once. A process
@@ -198,7 +199,7 @@ def run(
     """
     if watchdog is not None and not isinstance(watchdog, Watchdog):
         raise TypeError(f"watchdog={watchdog!r} must be a runner.Watchdog or None")
-    compile_cache.enable()  # on by default; see rnn_jax.io.compile_cache
+    compile_cache.enable()  # on by default; see rnn_jax.runtime.compile_cache
     memory_maps.relieve()  # finished runs' programs hold memory mappings; XLA:CPU crashes at the cap
     p = plan(cfg, seeds, sweep, diagnose_at=diagnose_at, diagnose=diagnose, diagnostics_batch=diagnostics_batch,
              jacobian_batch=jacobian_batch, checkpoint_every=checkpoint_every, members_per_call=members_per_call,

@@ -22,8 +22,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rnn_jax import _checks
-from rnn_jax.runner import concurrency
-from rnn_jax.training import compiler
+from rnn_jax.runtime import concurrency
+from rnn_jax.runtime import compiler
 from rnn_jax.types import CPU
 
 MEMBER_AXIS = "members"
@@ -174,7 +174,7 @@ def _name(program: Callable) -> str:
 
 def _jit(over: Callable, program: Callable, sharding: NamedSharding, **static) -> Callable:
     """``over`` jitted under ``program``'s name, with the compile options for ``sharding``'s
-    platform (:mod:`rnn_jax.training.compiler`). ``program`` is a static argument hashed by
+    platform (:mod:`rnn_jax.runtime.compiler`). ``program`` is a static argument hashed by
     value, so equal programs share one compilation."""
     platform = sharding.mesh.devices.flat[0].platform
     return compiler.named_jit(over, _name(program), platform, getattr(program, "runs_once", False), **static)
@@ -202,7 +202,7 @@ class MemberPrograms:
     on ``k``, not on the number of threads. Use as a context manager (it owns the threads).
 
     A program that must not run beside another on the host CPU
-    (:func:`~rnn_jax.runner.concurrency.must_run_alone`: a batched LAPACK call on jaxlib
+    (:func:`~rnn_jax.runtime.concurrency.must_run_alone`: a batched LAPACK call on jaxlib
     0.10-0.11, which can deadlock XLA:CPU's thread pool) runs one call at a time: its groups
     one after another, and over several host devices one device's shard after another. Its
     values do not change; only that program loses the second core.
@@ -211,7 +211,7 @@ class MemberPrograms:
     module-level jitted functions as static arguments, so equal functions share one
     compilation for the whole process and JAX's own cache tells apart everything else.
     Every call is compiled first and then run to completion under ``watch(name)`` (a
-    context manager, e.g. a :class:`rnn_jax.runner.watchdog.Watch`), so that a
+    context manager, e.g. a :class:`rnn_jax.runtime.watchdog.Watch`), so that a
     watchdog times the running alone, never the compiling.
 
     Args:
@@ -255,13 +255,13 @@ class MemberPrograms:
                 optional attributes: ``name`` (what the watch and the compile log call it),
                 ``shared`` (how many of its last arguments are the same for every member,
                 placed with :meth:`Mesh1D.replicate`; default 0) and ``runs_once``
-                (:mod:`~rnn_jax.training.compiler`; default ``False``).
+                (:mod:`~rnn_jax.runtime.compiler`; default ``False``).
         """
         over = self._run_all if self.per_call is None else self._run_groups
         return functools.partial(over, fn, _name(fn), {})
 
     def _check_alone(self, name: str, compiled, devices) -> bool:
-        """Whether program ``name`` must run one call at a time (:mod:`~rnn_jax.runner.concurrency`)."""
+        """Whether program ``name`` must run one call at a time (:mod:`~rnn_jax.runtime.concurrency`)."""
         return concurrency.must_run_alone(compiled, devices) is not None
 
     def _run_all(self, fn, name, cache, *xs):

@@ -11,7 +11,7 @@ take ``trainer.for_steps()``, so runs that differ only in their initialisation s
 
 Each program has a ``name`` (what the compile log, the benchmarks and the runner's watchdog
 call it), ``runs_once`` (compiled for a fast compile rather than fast runs,
-:mod:`~rnn_jax.training.compiler`) and ``shared``, how many of its trailing arguments are the same for every member of
+:mod:`~rnn_jax.runtime.compiler`) and ``shared``, how many of its trailing arguments are the same for every member of
 a run: the held-out set, which :func:`held_out` samples once per task rather than inside
 every evaluation (sampling it in the program made its XLA compile several times longer).
 """
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from rnn_jax.analysis import diagnostics
 from rnn_jax.tasks.base import Task
-from rnn_jax.training import compiler
+from rnn_jax.runtime import compiler
 from rnn_jax.training.trainer import Trainer, sample_batch
 from rnn_jax.types import Batch
 

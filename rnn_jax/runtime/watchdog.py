@@ -1,6 +1,6 @@
 """The runner's watchdog: a compiled call that stops making progress ends the run, loudly.
 
-A deadlock inside XLA (see :mod:`rnn_jax.runner.concurrency`) leaves the process waiting at
+A deadlock inside XLA (see :mod:`rnn_jax.runtime.concurrency`) leaves the process waiting at
 0% CPU, forever, with nothing on the screen. The watchdog times every run of a compiled
 call (never its compilation, :class:`~rnn_jax.runner.placement.MemberPrograms`). A call is
 stuck when it has run for longer than :meth:`Watchdog.limit` (a multiple of the longest run

@@ -59,6 +59,6 @@ def relieve(fraction: float = FRACTION) -> bool:
     jax.clear_caches()
     warnings.warn(f"this process held {held} memory mappings, over {fraction:.0%} of the cap of {most} "
                   f"(vm.max_map_count); compiled programs use them, and XLA:CPU crashes at the cap, so JAX's "
-                  f"caches were emptied (now {count()} mappings): later calls compile again (rnn_jax.io.memory_maps)",
+                  f"caches were emptied (now {count()} mappings): later calls compile again (rnn_jax.runtime.memory_maps)",
                   RuntimeWarning, stacklevel=2)
     return True
