@@ -76,6 +76,12 @@ def _grads(loss, tensors):
     return dict(zip(tensors, (g.numpy() for g in torch.autograd.grad(loss, list(tensors.values())))))
 
 
+def _crossing_both_ways(hs) -> None:
+    """Some states are cut by modReLU (exactly 0) and some pass: the comparison is not of zeros."""
+    cut = float(np.mean(np.asarray(hs) == 0))
+    assert 0.1 < cut < 0.9, f"{cut:.0%} of the states are cut by modReLU"
+
+
 # --- uRNN ---------------------------------------------------------------------------------
 
 def _their_urnn_step(x_t, h_prev, V, theta, reflection, hidden_bias, perm):
@@ -112,16 +118,27 @@ def _their_urnn_step(x_t, h_prev, V, theta, reflection, hidden_bias, perm):
 
 
 def test_urnn_matches_their_theano_recurrence():
+    """``b = -0.8`` puts modReLU's cut inside the moduli's range, so about half the states are
+    cut and half pass; with their diagonal's phases negated, or their bias dropped, the same
+    comparison fails."""
     cell, params, xs = _setup("urnn")
-    params["b"] = params["b"] + 0.5  # so that modReLU's cut is crossed both ways
+    params["b"] = np.full_like(params["b"], -0.8)
     hs, grads, weights = _ours(cell, params, xs)
-    theirs = {"w_ih": _torch(params["w_ih"]), "theta": _torch(params["theta"]),
-              "reflection": _torch(params["reflection"]), "b": _torch(params["b"])}
+    _crossing_both_ways(hs)
     perm = permutation(HIDDEN // 2, 1234)
-    step = lambda x, h: _their_urnn_step(x, h, theirs["w_ih"].T, theirs["theta"], theirs["reflection"],  # noqa: E731
-                                         theirs["b"], perm)
-    their_hs, loss = _run_theirs(step, torch.zeros(BATCH, HIDDEN, dtype=torch.float64), xs, weights)
-    _compare(hs, grads, their_hs, _grads(loss, theirs))
+
+    def theirs(theta_sign=1.0, bias=True):
+        tensors = {"w_ih": _torch(params["w_ih"]), "theta": _torch(params["theta"]),
+                   "reflection": _torch(params["reflection"]), "b": _torch(params["b"])}
+        step = lambda x, h: _their_urnn_step(x, h, tensors["w_ih"].T, theta_sign * tensors["theta"],  # noqa: E731
+                                             tensors["reflection"], tensors["b"] * float(bias), perm)
+        their_hs, loss = _run_theirs(step, torch.zeros(BATCH, HIDDEN, dtype=torch.float64), xs, weights)
+        return their_hs, _grads(loss, tensors)
+
+    _compare(hs, grads, *theirs())
+    for perturbed in ({"theta_sign": -1.0}, {"bias": False}):
+        with pytest.raises(AssertionError):
+            _compare(hs, grads, *theirs(**perturbed))
 
 
 def test_urnn_recurrent_matrix_is_unitary_and_is_the_step(key):
@@ -209,25 +226,39 @@ def test_indrnn_matches_their_cell_and_clips_u_as_their_training_loop():
 # --- scoRNN (TensorFlow and NumPy) -----------------------------------------------------------
 
 def test_scornn_matches_their_cell_and_their_update_direction_for_a():
+    """Their cell computes ``res = x @ U + state @ W`` (``scoRNN.py``): ``W`` acts on the row
+    state from the right. Inputs of order 1 and ``b = -0.5`` put modReLU's cut inside the
+    states' range, so both sides of it are compared; the same comparison with their ``W``
+    transposed, or ``D``'s signs flipped, fails."""
     negatives = 2
     cell, params, xs = _setup("scornn", negative_eigenvalues=negatives)
-    params["b"] = params["b"] - 0.1
+    params["w_ih"] = np.random.RandomState(2).randn(*params["w_ih"].shape)
+    params["b"] = np.full_like(params["b"], -0.5)
     hs, grads, weights = _ours(cell, params, xs)
+    _crossing_both_ways(hs)
     a = params["a"]
     np.testing.assert_array_equal(a, -a.T)
     identity = np.identity(HIDDEN)
     d = np.diag(np.concatenate([np.ones(HIDDEN - negatives), -np.ones(negatives)]))
-    w = torch.tensor(np.linalg.lstsq(identity + a, identity - a, rcond=None)[0] @ d, requires_grad=True)  # makeW
-    u, b = _torch(params["w_ih"].T), _torch(params["b"])
+    made = np.linalg.lstsq(identity + a, identity - a, rcond=None)[0] @ d  # makeW
 
-    def step(x, state):  # scoRNNCell.__call__, modReLU
-        res = x @ u + state @ w
-        return torch.relu(torch.abs(res) + b) * torch.sign(res)
+    def theirs(w_value):
+        w = torch.tensor(w_value, requires_grad=True)
+        u, b = _torch(params["w_ih"].T), _torch(params["b"])
 
-    their_hs, loss = _run_theirs(step, torch.zeros(BATCH, HIDDEN, dtype=torch.float64), xs, weights)
-    g_u, g_b, g_w = (g.numpy() for g in torch.autograd.grad(loss, [u, b, w]))
-    update = np.linalg.lstsq((identity + a).T, g_w @ (d + w.detach().numpy().T), rcond=None)[0]  # Cayley_Transform_Deriv
-    _compare(hs, grads, their_hs, {"w_ih": g_u.T, "b": g_b, "a": update.T - update})
+        def step(x, state):  # scoRNNCell.__call__, modReLU
+            res = x @ u + state @ w
+            return torch.relu(torch.abs(res) + b) * torch.sign(res)
+
+        their_hs, loss = _run_theirs(step, torch.zeros(BATCH, HIDDEN, dtype=torch.float64), xs, weights)
+        g_u, g_b, g_w = (g.numpy() for g in torch.autograd.grad(loss, [u, b, w]))
+        update = np.linalg.lstsq((identity + a).T, g_w @ (d + w_value.T), rcond=None)[0]  # Cayley_Transform_Deriv
+        return their_hs, {"w_ih": g_u.T, "b": g_b, "a": update.T - update}
+
+    _compare(hs, grads, *theirs(made))
+    for perturbed in (made.T, -made):  # W transposed; D's signs flipped (Z(-D) = -ZD)
+        with pytest.raises(AssertionError):
+            _compare(hs, grads, *theirs(perturbed))
 
 
 def test_antisymmetric_follows_the_papers_equations(key):

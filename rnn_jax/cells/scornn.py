@@ -1,7 +1,12 @@
 """Scaled Cayley orthogonal RNN (scoRNN)::
 
     W = (I + A)⁻¹ (I - A) D              (A skew-symmetric, D = diag(±1) fixed)
-    h' = modReLU(U x + W h)              modReLU(z) = sign(z) ⊙ relu(|z| + b)
+    h' = modReLU(x Uᵀ + h W)             modReLU(z) = sign(z) ⊙ relu(|z| + b)
+
+``W`` acts on the row state from the right, as in the authors' cell (SpartinStuff/scoRNN
+``scoRNN.py``: ``res = inputs @ U + state @ W``), so their ``A`` and ``D`` give their states
+as they are; in PyTorch's layout the recurrent weight is ``w_hh = Wᵀ`` (``h' = … + h w_hhᵀ``),
+which is what :attr:`Hooks.prepare` stores and ``recurrent_matrix`` returns.
 
 The Cayley transform of a skew-symmetric ``A`` is orthogonal, but cannot have eigenvalue -1;
 the fixed diagonal ``D`` with ``negative_eigenvalues`` entries -1 (and the rest +1) reaches
@@ -51,10 +56,16 @@ def scaling(hidden_size: int, negative_eigenvalues: int) -> jax.Array:
 
 
 def scaled_cayley(a: jax.Array, negative_eigenvalues: int) -> jax.Array:
-    """``(I + A)⁻¹ (I - A) D`` over the last two axes (any leading axes)."""
+    """``W = (I + A)⁻¹ (I - A) D`` over the last two axes (any leading axes)."""
     eye = jnp.broadcast_to(jnp.eye(a.shape[-1], dtype=a.dtype), a.shape)
     d = scaling(a.shape[-1], negative_eigenvalues).astype(a.dtype)
     return jnp.linalg.solve(eye + a, eye - a) * jnp.broadcast_to(d, a.shape)
+
+
+def recurrent_weight(a: jax.Array, negative_eigenvalues: int) -> jax.Array:
+    """``w_hh = Wᵀ``: the scaled Cayley matrix in PyTorch's layout, so that ``h w_hhᵀ = h W``
+    as the authors' ``state @ W``."""
+    return jnp.swapaxes(scaled_cayley(a, negative_eigenvalues), -1, -2)
 
 
 def scornn(*, negative_eigenvalues: int = 0, authors_update: bool = True) -> base.Cell:
@@ -89,15 +100,15 @@ def scornn(*, negative_eigenvalues: int = 0, authors_update: bool = True) -> bas
                 "b": jnp.zeros((hidden_size,), jnp.float32)}
 
     def prepare(params):
-        return {**params, "w_hh": scaled_cayley(skew(params["a"]), negatives)}
+        return {**params, "w_hh": recurrent_weight(skew(params["a"]), negatives)}
 
     return base.Cell(
         name="scornn",
         init=init,
         initial_carry=base.zeros_sized_by("a"),
         project_inputs=base.project_all_biases,  # no biases: xs @ w_ih.T
-        step=modrelu_step,  # params prepared: w_hh = (I + A)⁻¹ (I - A) D
+        step=modrelu_step,  # params prepared: w_hh = ((I + A)⁻¹ (I - A) D)ᵀ
         options=(("authors_update", authors_update), ("negative_eigenvalues", negatives)),
         split=base.SplitStep(modrelu_after_matmul, uses=("b",)),
-        hooks=base.Hooks(prepare=prepare, recurrent_matrix=lambda params: scaled_cayley(skew(params["a"]), negatives)),
+        hooks=base.Hooks(prepare=prepare, recurrent_matrix=lambda params: recurrent_weight(skew(params["a"]), negatives)),
     )
