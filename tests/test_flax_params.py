@@ -52,6 +52,26 @@ def test_linen_cells_match_our_unroll_and_round_trip(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_each_flax_weight_is_seen_a_negated_one_fails_the_comparison(name):
+    """The inputs and tolerance of the linen test see every weight: Flax's layer with any one
+    of its kernels or biases negated, after ours were read from it, no longer matches."""
+    x = jax.random.normal(jax.random.key(0), (4, 7, I))
+    cell = getattr(linen, name)(H)
+    layer = linen.RNN(cell)
+    variables = _perturbed(layer.init(jax.random.key(1), x), 2)
+    kind, params = from_flax_params(cell, variables["params"]["cell"])
+    _, hs = unroll(cells.get(kind), params, x)
+    np.testing.assert_allclose(hs, layer.apply(variables, x), atol=TOL)
+    paths = [path for path, _ in jax.tree_util.tree_leaves_with_path(variables)]
+    assert len(paths) >= 3
+    for path in paths:
+        negated = jax.tree_util.tree_map_with_path(lambda p, a: -a if p == path else a, variables)
+        with pytest.raises(AssertionError):
+            np.testing.assert_allclose(hs, layer.apply(negated, x), atol=TOL)
+            raise RuntimeError(f"{name}: the comparison passed with {jax.tree_util.keystr(path)} negated")
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_nnx_cells_match_our_unroll_and_round_trip(name):
     x = jax.random.normal(jax.random.key(0), (4, 7, I))
     cell = getattr(nnx, name)(I, H, rngs=nnx.Rngs(0))

@@ -69,6 +69,30 @@ def test_outputs_equal_keras(case):
     assert model.param_count(I) == k.count_params()
 
 
+@pytest.mark.parametrize("case", ["simple_rnn", "lstm_sequences", "gru_reset_after", "gru_reset_before"])
+@pytest.mark.parametrize("perturbation", ["recurrent kernel transposed", "bias dropped", "kernel's sign flipped"])
+def test_a_perturbed_keras_reference_fails_the_comparison(case, perturbation):
+    """The inputs and tolerances of :func:`test_outputs_equal_keras` see a wrong reference:
+    Keras's layer with a weight transposed (gate by gate), dropped or negated after ours were
+    read from it no longer matches."""
+    k = _sequential(*CASES[case]())
+    model, params = from_keras(k)
+    x = _inputs()
+    out = model.apply(params, x)
+    np.testing.assert_allclose(out, np.asarray(k(x)), atol=2e-6, rtol=1e-5)
+    kernel, recurrent, bias = k.layers[0].get_weights()
+    h = recurrent.shape[0]
+    if perturbation == "recurrent kernel transposed":  # [h, gates * h]: each gate's h × h block
+        recurrent = recurrent.reshape(h, -1, h).transpose(2, 1, 0).reshape(recurrent.shape)
+    elif perturbation == "bias dropped":
+        bias = np.zeros_like(bias)
+    else:
+        kernel = -kernel
+    k.layers[0].set_weights([kernel, recurrent, bias])
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(out, np.asarray(k(x)), atol=2e-6, rtol=1e-5)
+
+
 def test_a_single_layer_and_the_weights_back_into_keras():
     layer = L.Bidirectional(L.LSTM(4, return_sequences=True))
     layer.build((None, T, I))

@@ -75,6 +75,38 @@ def test_matches_torch(kind, make, num_layers, bidirectional, with_state):
         np.testing.assert_allclose(np.stack([f[1] for f in finals]), final[1].detach().numpy(), atol=TOL, rtol=0)
 
 
+def _gatewise_transpose(w):
+    """A recurrent weight ``[gates * h, h]`` with each gate's ``h × h`` block transposed."""
+    h = w.shape[1]
+    return w.reshape(-1, h, h).transpose(1, 2).reshape(w.shape)
+
+
+PERTURBATIONS = {
+    "recurrent matrix transposed": ("weight_hh_l0", _gatewise_transpose),
+    "recurrent bias dropped": ("bias_hh_l0", torch.zeros_like),
+    "input weights' sign flipped": ("weight_ih_l0", torch.neg),
+}
+
+
+@pytest.mark.parametrize("kind,make", MODULES, ids=[m[0] for m in MODULES])
+@pytest.mark.parametrize("perturbation", sorted(PERTURBATIONS))
+def test_a_perturbed_torch_reference_fails_the_comparison(kind, make, perturbation):
+    """The inputs and tolerance of :func:`test_matches_torch` see a wrong reference: the same
+    comparison against a module whose weight was transposed, dropped or negated after ours
+    were read from it fails."""
+    torch.manual_seed(0)
+    module = make(input_size=3, hidden_size=16, num_layers=1, batch_first=True)
+    model, params = from_torch(module)
+    x = torch.randn(5, 12, 3)
+    ours = np.asarray(model.apply(params, jnp.asarray(x.numpy())))
+    np.testing.assert_allclose(ours, module(x)[0].detach().numpy(), atol=TOL, rtol=0)
+    name, change = PERTURBATIONS[perturbation]
+    with torch.no_grad():
+        getattr(module, name).copy_(change(getattr(module, name)).clone())
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(ours, module(x)[0].detach().numpy(), atol=TOL, rtol=0)
+
+
 def _torch_zero_state(kind, n, batch, hidden):
     z = torch.zeros(n, batch, hidden)
     return (z, z) if kind == "lstm" else z

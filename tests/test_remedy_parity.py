@@ -58,6 +58,8 @@ def _compare(ours_hs, ours_grads, theirs_hs, theirs_grads):
 def _setup(name, **options):
     cell = cells.get(name, **options)
     params = jax.tree.map(lambda a: np.asarray(a, np.float64), cell.init(jax.random.key(0), INPUTS, HIDDEN))
+    rng = np.random.RandomState(4)  # the cells start with zero biases: shift them so that a misplaced one shows
+    params = {k: v + 0.1 * rng.randn(*v.shape) if k.startswith("b") else v for k, v in params.items()}
     xs = np.random.RandomState(1).randn(BATCH, STEPS, INPUTS)
     return cell, params, xs
 
@@ -154,9 +156,8 @@ def test_urnn_recurrent_matrix_is_unitary_and_is_the_step(key):
 
 # --- coRNN, LEM, IndRNN (PyTorch) ----------------------------------------------------------
 
-def test_cornn_matches_their_cell():
-    cell, params, xs = _setup("cornn", dt=0.05, gamma=3.0, epsilon=4.0)
-    hs, grads, weights = _ours(cell, params, xs)
+def _their_cornn(params, xs, weights):
+    """Their coRNN's states and gradients for our ``params`` (dt 0.05, γ 3, ε 4)."""
     i2h = torch.nn.Linear(INPUTS + 2 * HIDDEN, HIDDEN).double()
     with torch.no_grad():  # their Linear acts on cat(x, hz, hy); ours is w_ih on x, w_hh on cat(z, y)
         i2h.weight.copy_(torch.tensor(np.concatenate([params["w_ih"], params["w_hh"]], 1)))
@@ -171,13 +172,17 @@ def test_cornn_matches_their_cell():
     zeros = torch.zeros(BATCH, HIDDEN, dtype=torch.float64)
     their_hs, loss = _run_theirs(step, (zeros, zeros), xs, weights)
     g_w, g_b = torch.autograd.grad(loss, [i2h.weight, i2h.bias])
-    _compare(hs, grads, their_hs, {"w_ih": g_w[:, :INPUTS].numpy(), "w_hh": g_w[:, INPUTS:].numpy(),
-                                   "b_ih": g_b.numpy()})
+    return their_hs, {"w_ih": g_w[:, :INPUTS].numpy(), "w_hh": g_w[:, INPUTS:].numpy(), "b_ih": g_b.numpy()}
 
 
-def test_lem_matches_their_cell():
-    cell, params, xs = _setup("lem", dt=0.5)
+def test_cornn_matches_their_cell():
+    cell, params, xs = _setup("cornn", dt=0.05, gamma=3.0, epsilon=4.0)
     hs, grads, weights = _ours(cell, params, xs)
+    _compare(hs, grads, *_their_cornn(params, xs, weights))
+
+
+def _their_lem(params, xs, weights):
+    """Their LEM's states and gradients for our ``params`` (dt 0.5)."""
     inp2hid, hid2hid = torch.nn.Linear(INPUTS, 4 * HIDDEN).double(), torch.nn.Linear(HIDDEN, 3 * HIDDEN).double()
     transform_z = torch.nn.Linear(HIDDEN, HIDDEN).double()
     layers = {"w_ih": inp2hid.weight, "b_ih": inp2hid.bias, "w_hh": hid2hid.weight, "b_hh": hid2hid.bias,
@@ -198,12 +203,17 @@ def test_lem_matches_their_cell():
 
     zeros = torch.zeros(BATCH, HIDDEN, dtype=torch.float64)
     their_hs, loss = _run_theirs(step, (zeros, zeros), xs, weights)
-    _compare(hs, grads, their_hs, _grads(loss, layers))
+    return their_hs, _grads(loss, layers)
 
 
-def test_indrnn_matches_their_cell_and_clips_u_as_their_training_loop():
-    cell, params, xs = _setup("indrnn", seq_len=STEPS, input_std=0.5)
+def test_lem_matches_their_cell():
+    cell, params, xs = _setup("lem", dt=0.5)
     hs, grads, weights = _ours(cell, params, xs)
+    _compare(hs, grads, *_their_lem(params, xs, weights))
+
+
+def _their_indrnn(params, xs, weights):
+    """Their IndRNN layer's (after a dense layer) states and gradients for our ``params``."""
     dense = torch.nn.Linear(INPUTS, HIDDEN).double()
     weight_hh = _torch(params["u"])
     with torch.no_grad():
@@ -215,12 +225,46 @@ def test_indrnn_matches_their_cell_and_clips_u_as_their_training_loop():
 
     their_hs, loss = _run_theirs(step, torch.zeros(BATCH, HIDDEN, dtype=torch.float64), xs, weights)
     g_w, g_b, g_u = torch.autograd.grad(loss, [dense.weight, dense.bias, weight_hh])
-    _compare(hs, grads, their_hs, {"w_ih": g_w.numpy(), "b_ih": g_b.numpy(), "u": g_u.numpy()})
+    return their_hs, {"w_ih": g_w.numpy(), "b_ih": g_b.numpy(), "u": g_u.numpy()}
+
+
+def test_indrnn_matches_their_cell_and_clips_u_as_their_training_loop():
+    cell, params, xs = _setup("indrnn", seq_len=STEPS, input_std=0.5)
+    hs, grads, weights = _ours(cell, params, xs)
+    _compare(hs, grads, *_their_indrnn(params, xs, weights))
     bound = 2.0 ** (1.0 / STEPS)  # U_bound = pow(MAG, 1.0 / seq_len); np.clip(W, -U_bound, U_bound)
     u = np.array([-3.0, -1.0, 0.5, 1.05, bound, 7.0], np.float32)
     np.testing.assert_array_equal(np.asarray(cell.hooks.constrain({**params, "u": jnp.asarray(u)})["u"]),
                                   np.clip(u, -np.float32(bound), np.float32(bound)))
     assert params["u"].min() >= 0 and params["u"].max() <= bound  # Uniform(range=(0, U_bound))
+
+
+def _transposed(w):
+    """``w`` with each square block of its rows transposed (coRNN's ``[h, 2h]``: both blocks)."""
+    h = w.shape[0]
+    return np.concatenate([block.T for block in np.split(w, w.shape[1] // h, axis=1)], 1) if w.shape[1] >= h else w.T
+
+
+PERTURBED = [
+    ("cornn", {"dt": 0.05, "gamma": 3.0, "epsilon": 4.0}, _their_cornn,
+     {"w_hh transposed": ("w_hh", _transposed), "bias dropped": ("b_ih", np.zeros_like), "w_ih negated": ("w_ih", np.negative)}),
+    ("lem", {"dt": 0.5}, _their_lem,
+     {"w_z transposed": ("w_z", np.transpose), "b_hh dropped": ("b_hh", np.zeros_like), "w_ih negated": ("w_ih", np.negative)}),
+    ("indrnn", {"seq_len": STEPS, "input_std": 0.5}, _their_indrnn,
+     {"u negated": ("u", np.negative), "bias dropped": ("b_ih", np.zeros_like), "w_ih negated": ("w_ih", np.negative)}),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "theirs", "changes"), PERTURBED, ids=[p[0] for p in PERTURBED])
+def test_a_perturbed_reference_fails_the_comparison(name, options, theirs, changes):
+    """Each comparison above sees a wrong reference: their code given one of our weights
+    transposed, dropped or negated does not match our cell."""
+    cell, params, xs = _setup(name, **options)
+    hs, grads, weights = _ours(cell, params, xs)
+    for what, (key, change) in changes.items():
+        with pytest.raises(AssertionError):
+            _compare(hs, grads, *theirs({**params, key: change(params[key])}, xs, weights))
+            raise RuntimeError(f"{name}: the comparison passed with {what}")
 
 
 # --- scoRNN (TensorFlow and NumPy) -----------------------------------------------------------
