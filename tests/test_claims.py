@@ -159,6 +159,29 @@ def test_a_paper_claim_not_run_here_is_listed_with_its_estimate(tmp_path):
         assert claim.not_run in row and claim.published in row
 
 
+def test_the_report_shows_every_miss_counts_the_promise_and_sums_the_wall_time(tmp_path):
+    """A summary row lists every failing check (marked), then passing ones up to three; the
+    header's promise about published points counts only the claims that have them; the total
+    wall time is the sum of the rows."""
+    from experiments import reproduce
+    from experiments.claims import Outcome
+
+    with_points = next(c for c in reproduce.CLAIMS if c.points)
+    without = next(c for c in reproduce.CLAIMS if not c.points)
+    passing = [Outcome(f"passing {i}", {0: 1.0, 1: 1.0}, 2, 0.75) for i in range(3)]
+    failing = [Outcome(f"failing {i}", {0: 0.0, 1: 0.0}, 0, 0.75) for i in range(2)]
+    records = [{"claim": with_points, "command": "c", "seconds": 90.0, "outcomes": passing + failing, "published": None,
+                "holds": False, "pictures": []},
+               {"claim": without, "command": "c", "seconds": 30.0, "outcomes": passing[:1], "published": None,
+                "holds": True, "pictures": []}]
+    text = reproduce.report(records, str(tmp_path / "reproductions.md"), quick=False)
+    row = next(line for line in text.splitlines() if line.startswith(f"| [{with_points.name}]"))
+    assert "failing 0: 0 ± 0 (0/2 seeds) (fails); failing 1: 0 ± 0 (0/2 seeds) (fails); passing 0:" in row
+    assert "passing 1" not in row and "… (5 checks)" in row
+    assert "For the 1 claims with published points" in text and "The other 1 give no points" in text
+    assert "Total wall time: 2.0 min, the sum of the rows." in text
+
+
 def test_a_measured_check_reads_its_setting_or_with_nearest_the_closest_one():
     table = pd.DataFrame({"cell": ["rnn"] * 4 + ["gru"] * 2, "g": [0.5, 0.5, 2.0, 2.0, np.nan, np.nan],
                           "seed": [0, 1, 0, 1, 0, 1], "value": [-0.6, -0.5, 0.1, -0.1, -0.4, -0.3]})
