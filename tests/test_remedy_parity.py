@@ -240,9 +240,8 @@ def test_indrnn_matches_their_cell_and_clips_u_as_their_training_loop():
 
 
 def _transposed(w):
-    """``w`` with each square block of its rows transposed (coRNN's ``[h, 2h]``: both blocks)."""
-    h = w.shape[0]
-    return np.concatenate([block.T for block in np.split(w, w.shape[1] // h, axis=1)], 1) if w.shape[1] >= h else w.T
+    """``w [h, k·h]`` with each square block transposed (coRNN's ``w_hh``: the z and y blocks)."""
+    return np.concatenate([block.T for block in np.split(w, w.shape[1] // w.shape[0], axis=1)], 1)
 
 
 PERTURBED = [

@@ -110,5 +110,5 @@ def scornn(*, negative_eigenvalues: int = 0, authors_update: bool = True) -> bas
         step=modrelu_step,  # params prepared: w_hh = ((I + A)⁻¹ (I - A) D)ᵀ
         options=(("authors_update", authors_update), ("negative_eigenvalues", negatives)),
         split=base.SplitStep(modrelu_after_matmul, uses=("b",)),
-        hooks=base.Hooks(prepare=prepare, recurrent_matrix=lambda params: recurrent_weight(skew(params["a"]), negatives)),
+        hooks=base.Hooks(prepare=prepare, recurrent_matrix=lambda params: prepare(params)["w_hh"]),
     )

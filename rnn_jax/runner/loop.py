@@ -30,7 +30,6 @@ import numpy as np
 from rnn_jax import _checks, optimizer
 from rnn_jax.analysis.diagnostics import DEFAULT, check_recordable
 from rnn_jax.io import configs
-from rnn_jax.runtime import compile_cache, memory_maps
 from rnn_jax.io.results import RunParts, RunResult, load_run
 from rnn_jax.io.rundir import RunDir, WriteFailed, primary_process, write_failed
 from rnn_jax.runner import actions as act
@@ -38,6 +37,7 @@ from rnn_jax.training import programs
 from rnn_jax.runner.interrupt import GracefulStop
 from rnn_jax.runner.members import Members, make_members
 from rnn_jax.runner.placement import Mesh1D, MemberPrograms, Placement, make_mesh, resolve_placement
+from rnn_jax.runtime import compile_cache, memory_maps
 from rnn_jax.runtime.watchdog import Watch, Watchdog, stop_process
 from rnn_jax.model import SequenceModel
 from rnn_jax.tasks.base import Task

@@ -22,8 +22,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rnn_jax import _checks
-from rnn_jax.runtime import concurrency
-from rnn_jax.runtime import compiler
+from rnn_jax.runtime import compiler, concurrency
 from rnn_jax.types import CPU
 
 MEMBER_AXIS = "members"
