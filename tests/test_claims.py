@@ -189,3 +189,4 @@ def test_a_measured_check_reads_its_setting_or_with_nearest_the_closest_one():
     assert check.evaluate(table).values == {}  # no network at g = 1.5
     assert dataclasses.replace(check, nearest=True).evaluate(table).values == {0: 0.1, 1: -0.1}  # read at g = 2
     assert Measured("value", where={"cell": "gru"}, below=0.0).evaluate(table).passed == 2
+

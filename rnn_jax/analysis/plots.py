@@ -82,13 +82,20 @@ def band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.n
     return mean, mean - half, mean + half
 
 
-def _line(ax, x, values, style: dict[str, str], *, log=False, markers: bool = False):
-    """The mean over seeds with its band; ``markers`` puts a dot on every measured point."""
+BOUNDED = {"accuracy": (0.0, 1.0)}
+"""Metrics whose values, and so whose mean, lie in a known range: their band is clipped to it
+(with 2 seeds the t-band of the mean is ±12.7 standard errors wide)."""
+
+
+def _line(ax, x, values, style: dict[str, str], *, log=False, markers: bool = False, limits=(-np.inf, np.inf)):
+    """The mean over seeds with its band, clipped to ``limits`` (the values the quantity can
+    take); ``markers`` puts a dot on every measured point."""
     if log:  # quantities spanning decades: geometric mean and a band on the log scale
         values = np.where(np.asarray(values) > 0, values, np.nan)
         mean, low, high = (10.0**v for v in band(np.log10(values)))
     else:
         mean, low, high = band(values)
+    low, high = np.clip(low, *limits), np.clip(high, *limits)
     ax.plot(x, mean, linewidth=1.6, **style, **({"marker": "o", "markersize": 2.5} if markers else {}))
     ax.fill_between(x, low, high, color=style["color"], alpha=0.2, linewidth=0)
 
@@ -106,13 +113,14 @@ def _runs(results, runs: Sequence[str] | None):
             for i, name in enumerate(names)]
 
 
-def _draw_runs(ax, results, frame, x: str, *, runs, log: bool, markers: bool = False) -> None:
+def _draw_runs(ax, results, frame, x: str, *, runs, log: bool, markers: bool = False,
+               limits=(-np.inf, np.inf)) -> None:
     """One line per run of ``frame``: the mean over members against ``x``, with its band."""
     for name, _, style in _runs(results, runs):
         part = frame[frame.run == name]
         if not part.empty:
             xs, values = _pivot(part, x)
-            _line(ax, xs, values, style, log=log, markers=markers)
+            _line(ax, xs, values, style, log=log, markers=markers, limits=limits)
 
 
 def _baselines(ax, results, runs) -> None:
@@ -141,7 +149,8 @@ def learning_curves(results, metric: str = "loss", *, split: str = "eval", runs=
     fig, (ax,) = _figure(1, 5.0, 3.4)
     is_loss = metric == "loss"
     log = is_loss if log is None else log
-    _draw_runs(ax, results, frame[frame.metric == metric], "step", runs=runs, log=log, markers=split == "eval")
+    _draw_runs(ax, results, frame[frame.metric == metric], "step", runs=runs, log=log, markers=split == "eval",
+               limits=BOUNDED.get(metric, (-np.inf, np.inf)))
     if baseline and is_loss:
         _baselines(ax, results, runs)
     ax.set_xlabel("training step")
