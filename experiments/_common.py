@@ -6,14 +6,17 @@ redeclared with another default keeps its help text) and names its --quick value
 
 from __future__ import annotations
 
-import ast
 import dataclasses
+import enum
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from rnn_jax import _checks, cells, runner, tasks
+from tyro.conf import arg as tyro_arg
+
+from experiments import _cell_options
+from rnn_jax import _checks, cells, optimizer, runner, tasks
 
 from rnn_jax.analysis import diagnostics, plots
 
@@ -23,6 +26,7 @@ from rnn_jax.optimizer import Optax
 from rnn_jax.training import Gradient, TrainConfig, model_for
 
 C = TypeVar("C")
+CellOptions = _cell_options.options_type()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +82,6 @@ class Training(Common):
     """:class:`Common` plus what every training experiment sets."""
 
     QUICK: ClassVar[Mapping[str, Any]] = {**Common.QUICK, "steps": 40, "eval_every": 20, "batch_size": 16}
-    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = (*Common.MAY_BE_EMPTY, "param_groups", "cell_options")
 
     steps: int = 1000
     """Training steps per seed."""
@@ -86,24 +89,25 @@ class Training(Common):
     """Steps between held-out evaluations (and per compiled chunk)."""
     batch_size: int = 32
     """Sequences per step."""
-    clip: float = 1.0
-    """Clipping threshold: the largest global norm (Pascanu et al. 2013), or the largest |g|
-    with --clipping value."""
-    clipping: str = "global_norm"
-    """How gradients are clipped: global_norm, value (element-wise, as Arjovsky et al. 2016's
-    code), adaptive or none."""
     optimizer: str = "adam"
-    """sgd, momentum, nesterov, rmsprop, adam or adamw."""
-    rms_initial_scale: float = 0.0
-    """rmsprop: the squared-gradient average before the first step (Arjovsky et al.: 1e-3)."""
-    rms_eps: float = 1e-8
-    """rmsprop: ε under the square root."""
-    param_groups: tuple[str, ...] = ()
-    """PATTERN=LR_SCALE entries: parameters whose name matches PATTERN (fnmatch) train at
-    LR_SCALE × the learning rate (expRNN's A at a tenth: a=0.1)."""
-    cell_options: tuple[str, ...] = ()
-    """CELL.OPTION=VALUE entries, options of the cells made (LEM's step on the adding problem:
-    lem.dt=0.0242; a coRNN's: cornn.dt=0.034 cornn.gamma=1.3)."""
+    """The optax optimiser, by its name in optax (adam, adamw, sgd, rmsprop, lion, adafactor,
+    optax.contrib.prodigy...) or one registered with rnn_jax.optimizer.register; it is given the
+    learning rate and --optimizer-args."""
+    optimizer_args: dict[str, float | bool] = dataclasses.field(default_factory=dict)
+    """The optimiser's other keyword arguments, NAME VALUE pairs in optax's own names:
+    momentum 0.9 nesterov True (sgd), weight_decay 1e-4 (adamw), initial_scale 1e-3 eps 1e-30
+    (rmsprop, as Arjovsky et al. 2016's code)."""
+    clipping: str | None = "clip_by_global_norm"
+    """The optax transform that clips the gradient before the optimiser, given --clip as its
+    threshold: clip_by_global_norm (Pascanu et al. 2013), clip (element-wise, as Arjovsky et
+    al. 2016's code), adaptive_grad_clip; None: no clipping."""
+    clip: float = 1.0
+    """The clipping threshold: the first argument of --clipping (max_norm, max_delta...)."""
+    lr_scales: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Parameter groups, PATTERN SCALE pairs: parameters whose name matches PATTERN (fnmatch)
+    train at SCALE × the learning rate (expRNN's A at a tenth: a 0.1)."""
+    cell_options: Annotated[CellOptions, tyro_arg(name="")] = CellOptions()
+    """Options of the cells made, one group per cell (--lem.dt 0.0242, --cornn.gamma 1.3)."""
     init: str = "torch"
     """Cell initialisation preset for the rnn, irnn, lstm and gru cells: torch, keras, irnn,
     arjovsky (Glorot-uniform per gate, zero biases, LSTM forget bias 1) or pascanu (sparse
@@ -120,73 +124,56 @@ class Training(Common):
     input), indrnn (element-wise recurrence), cornn and lem (oscillators and multiscale ODEs)
     and antisymmetric (W - Wᵀ)."""
 
-    def optax(self, learning_rate: float, *, clipping: str | None = None, cosine_steps: int | None = None) -> Optax:
-        """The experiment's optimiser at ``learning_rate``, spelt in optax: the clipping,
-        the optimiser's scaling (per parameter group when ``--param-groups`` is given), an
-        optional cosine decay to 0 over ``cosine_steps``, then ``scale_by_learning_rate``,
-        so that one injected learning rate scales every group and stays sweepable."""
-        clipping = self.clipping if clipping is None else clipping
+    def optax(self, learning_rate: float, *, clipping: str | None | object = ..., cosine_steps: int | None = None) -> Optax:
+        """The experiment's optimiser at ``learning_rate``, spelt in optax: the clipping
+        (``clipping`` replaces --clipping), the optimiser with its arguments, the parameter
+        groups' scales, and an optional cosine decay to 0 over ``cosine_steps``. Its one
+        ``learning_rate`` is injected, so a sweep of it is one compiled program."""
+        clipping = self.clipping if clipping is ... else clipping
         _checks.positive(learning_rate, "learning_rate")
         _checks.positive(self.clip, "clip")
-        clips = {"global_norm": ("clip_by_global_norm", "max_norm"), "value": ("clip", "max_delta"),
-                 "adaptive": ("adaptive_grad_clip", "clipping"), "none": None}
-        rms = {}  # optax's defaults stay optax's constants; a value given is injected
-        if self.rms_eps != 1e-8:
-            rms["eps"] = self.rms_eps
-        if self.rms_initial_scale != 0.0:
-            rms["initial_scale"] = self.rms_initial_scale
-        cores = {"sgd": (), "momentum": (Optax("trace", decay=0.9),),
-                 "nesterov": (Optax("trace", decay=0.9, nesterov=True),), "rmsprop": (Optax("scale_by_rms", **rms),),
-                 "adam": (Optax("scale_by_adam"),),
-                 "adamw": (Optax("scale_by_adam"), Optax("add_decayed_weights", weight_decay=1e-4))}
-        for name, table, flag in ((clipping, clips, "--clipping"), (self.optimizer, cores, "--optimizer")):
-            if name not in table:
-                raise ValueError(f"{flag} {name!r}: expected one of {', '.join(table)}")
-        clip = () if clips[clipping] is None else (Optax(clips[clipping][0], **{clips[clipping][1]: float(self.clip)}),)
-        core = cores[self.optimizer]
-        if self.param_groups:
-            groups = dict(map(_param_group, self.param_groups))
-            transforms = {"rest": Optax("chain", *core)}
-            transforms.update({f"group_{i}": Optax("chain", *core, Optax("scale", step_size=scale))
-                               for i, scale in enumerate(groups.values())})
-            labels = Optax("rnn_jax.optimizer.label_by_name", tuple((p, f"group_{i}") for i, p in enumerate(groups)))
-            core = (Optax("partition", transforms, labels),)
-        schedule = () if cosine_steps is None else (Optax("scale_by_schedule", Optax(
-            "warmup_cosine_decay_schedule", init_value=0.0, peak_value=1.0, warmup_steps=0, decay_steps=cosine_steps,
-            end_value=0.0)),)
-        return Optax("chain", *clip, *core, *schedule, Optax("scale_by_learning_rate", learning_rate=float(learning_rate)))
+        chain = [] if clipping is None else [_clip(clipping, self.clip)]
+        try:
+            optimizer.resolve(self.optimizer)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"--optimizer {self.optimizer}: {error}") from None
+        try:
+            chain.append(Optax(self.optimizer, learning_rate=float(learning_rate), **self.optimizer_args))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"--optimizer-args {self.optimizer_args}: {error}") from None
+        if self.lr_scales:
+            bad = {p: s for p, s in self.lr_scales.items() if not s > 0}
+            if bad:
+                raise ValueError(f"--lr-scales {bad}: expected PATTERN SCALE pairs with SCALE > 0, e.g. a 0.1")
+            groups = {f"group_{i}": Optax("scale", step_size=float(s)) for i, s in enumerate(self.lr_scales.values())}
+            labels = Optax("rnn_jax.optimizer.label_by_name", tuple((p, f"group_{i}") for i, p in enumerate(self.lr_scales)))
+            chain.append(Optax("partition", {"rest": Optax("identity"), **groups}, labels))
+        if cosine_steps is not None:
+            chain.append(Optax("scale_by_schedule", Optax(
+                "warmup_cosine_decay_schedule", init_value=0.0, peak_value=1.0, warmup_steps=0,
+                decay_steps=cosine_steps, end_value=0.0)))
+        return Optax("chain", *chain)
 
     def options_of(self, cell: str) -> dict[str, Any]:
-        """The --cell-options given for ``cell``, as ``{option: value}`` (numbers and bools
-        parsed, anything else kept as a string)."""
-        options = {}
-        for entry in self.cell_options:
-            name, sep, value = entry.partition("=")
-            owner, dot, option = name.partition(".")
-            if not (sep and dot and owner and option):
-                raise ValueError(f"--cell-options {entry!r}: expected CELL.OPTION=VALUE, e.g. lem.dt=0.0242")
-            if owner == cell:
-                try:
-                    options[option] = ast.literal_eval(value)
-                except (ValueError, SyntaxError):
-                    options[option] = value
-        return options
+        """The options given on the command line for ``cell`` (``--lem.dt 0.0242``)."""
+        return _cell_options.given(self.cell_options, cell)
 
     def with_remedies(self, cells: tuple[str, ...]) -> tuple[str, ...]:
         """``cells``, followed by the :data:`REMEDIES` not in it when ``--remedies`` is set."""
         return cells + tuple(c for c in REMEDIES if c not in cells) if self.remedies else cells
 
 
-def _param_group(entry: str) -> tuple[str, float]:
-    """``(pattern, lr_scale)`` of one ``--param-groups`` entry, ``PATTERN=LR_SCALE``."""
-    pattern, _, scale = entry.rpartition("=")
+def _clip(name: str, threshold: float) -> Optax:
+    """The optax transform ``name`` with ``threshold`` as its first argument, by that argument's name."""
+    import inspect
+
     try:
-        value = float(scale)
-    except ValueError:
-        value = 0.0
-    if not pattern or value <= 0:
-        raise ValueError(f"--param-groups {entry!r}: expected PATTERN=LR_SCALE with LR_SCALE > 0, e.g. a=0.1")
-    return pattern, value
+        first = next(iter(inspect.signature(optimizer.resolve(name)).parameters), None)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"--clipping {name}: {error}") from None
+    if first is None:
+        raise ValueError(f"--clipping {name}: expected an optax transform that takes a threshold")
+    return Optax(name, **{first: float(threshold)})
 
 
 REMEDIES = ("exprnn", "lru", "mingru", "minlstm", "urnn", "scornn", "indrnn", "cornn", "lem", "antisymmetric")
@@ -212,7 +199,7 @@ class Comparison(Training):
     """Stacked recurrent layers per cell, each of --hidden-size units (Li et al. 2018 train a
     two-layer IndRNN on the adding problem)."""
     learning_rate: float = 3e-3
-    """Learning rate (of --optimizer)."""
+    """The learning rate of --optimizer."""
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:
@@ -326,6 +313,45 @@ def parse(config_type: type, args: Sequence[str] | None = None):
         sys.exit(2)
 
 
+def argv(cfg: Any, base: Any = None) -> list[str]:
+    """The command-line arguments that :func:`parse` turns into ``cfg``: a flag for every
+    field that differs from ``base`` (default: the config type's defaults), in field order.
+    A field holding a dataclass (the cell options) gives its own fields' flags, each group
+    named as tyro names it (``--lem.dt``)."""
+    base = type(cfg)() if base is None else base
+    args = []
+    for field in dataclasses.fields(cfg):
+        value, default = getattr(cfg, field.name), getattr(base, field.name)
+        if value == default:
+            continue
+        if dataclasses.is_dataclass(value):
+            for group in dataclasses.fields(value):
+                args += [arg.replace("--", f"--{group.name}.", 1) if arg.startswith("--") else arg
+                         for arg in argv(getattr(value, group.name), getattr(default, group.name))]
+        else:
+            args += flag(field.name, value)
+    return args
+
+
+def flag(name: str, value: Any) -> list[str]:
+    """``name=value`` on the command line: ``--name VALUE``, ``--name`` / ``--no-name`` for a
+    bool, ``--name A B`` for a tuple, ``--name KEY VALUE ...`` for a dict."""
+    option = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return [option if value else "--no-" + option[2:]]
+    if isinstance(value, tuple):
+        return [option, *map(_word, value)]
+    if isinstance(value, Mapping):
+        return [option, *(w for k, v in value.items() for w in (_word(k), _word(v)))]
+    return [option, _word(value)]
+
+
+def _word(value: Any) -> str:
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def start(cfg: C) -> C:
     """``cfg`` with its --quick preset applied and checked (see :func:`check_common`)."""
     cfg = cfg.with_preset()
@@ -370,8 +396,8 @@ def train_config(cfg: Training, task, cell: str, hidden_size: int | tuple[int, .
         model_options["cell_options"] = {**model_options.get("cell_options", {}), **given}
         try:
             cells.get(cell, **model_options["cell_options"])
-        except TypeError as error:  # an option the cell does not take: a mistyped command line
-            raise ValueError(f"--cell-options: {error}") from None
+        except (TypeError, ValueError) as error:  # an option the cell does not take, or a bad value
+            raise ValueError(f"--{cell}.* {given}: {error}") from None
     return TrainConfig(
         model=model_for(task, cell, hidden_size, **model_options), task=task, optimizer=optimizer,
         steps=cfg.steps, batch_size=cfg.batch_size, eval_every=cfg.eval_every, train_size=cfg.train_size or None,

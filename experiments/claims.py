@@ -437,12 +437,13 @@ class Claim:
         name: short identifier (``--only NAME``).
         source: the publication and figure or table.
         published: what the source shows, in words, with its numbers and budget.
-        experiment: the experiment module that makes the runs (``experiments.NAME``).
-        args: its command-line arguments for the claim's setup.
+        config: the claim's setup, as the ``Config`` of the experiment module that makes the
+            runs (``experiments.NAME``); its command line is generated from it.
         setup: the setup, and how it differs from the source's and why.
         checks: what must hold; each written so that the published points pass it.
-        quick_args: with ``--quick``, arguments after ``args`` and ``--quick`` that shrink what
-            ``args`` made large (on a command line the last value given wins).
+        quick: with ``--quick``, values that replace what ``config`` made large, after the
+            experiment's --quick preset (which fills only the fields ``config`` left at
+            their defaults).
         figure: the experiment's figure that shows the claim (drawn without the published points).
         points: the published curves (:class:`Published`), drawn over our runs.
         verdict: the kind of verdict, :attr:`Budget.PAPER` or ``Budget.scaled(N)``.
@@ -456,11 +457,10 @@ class Claim:
     name: str
     source: str
     published: str
-    experiment: str
-    args: tuple[str, ...]
+    config: Any
     setup: str
     checks: tuple[Any, ...]
-    quick_args: tuple[str, ...] = ()
+    quick: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     figure: str = ""
     points: tuple[Published, ...] = ()
     verdict: str = Budget.PAPER
@@ -468,10 +468,18 @@ class Claim:
     metric: str = "loss"
     not_run: str = ""
 
+    @property
+    def experiment(self) -> str:
+        """The experiment module's name (``adding_problem``)."""
+        return type(self.config).__module__.rpartition(".")[2]
+
     def command(self, run_dir: str, *, quick: bool = False) -> list[str]:
         """The experiment's command line (``python -m`` and its arguments)."""
-        quick_part = ["--quick", *self.quick_args] if quick else []
-        return ["python", "-m", f"experiments.{self.experiment}", *self.args, *quick_part, "--run-dir", run_dir]
+        from experiments import _common
+
+        quick_part = ["--quick", *(w for k, v in self.quick.items() for w in _common.flag(k, v))] if quick else []
+        return ["python", "-m", f"experiments.{self.experiment}", *_common.argv(self.config), *quick_part,
+                "--run-dir", run_dir]
 
     def evaluate(self, results, *, at_end: bool = False) -> list[Outcome]:
         """Every check on our runs; ``at_end`` reads each budgeted check at the runs' last

@@ -32,7 +32,8 @@ class Config(_common.Training):
     run_dir: str = "runs/clipping"
     optimizer: str = "sgd"
     modes: tuple[str, ...] = ("none", "global_norm", "value")
-    """Clipping modes (none, global_norm, value, adaptive)."""
+    """Clipping modes, one run each: none, global_norm (optax.clip_by_global_norm), value
+    (optax.clip, element-wise) or adaptive (optax.adaptive_grad_clip); --clipping is not read."""
     learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
     """Learning rates swept inside one program."""
     clip: float = 1.0
@@ -63,11 +64,21 @@ def main(cfg: Config) -> results.Results:
     configs = {
         f"rnn_clip_{mode}" + (f"_omega{omega:g}" if omega else ""): _common.train_config(
             dataclasses.replace(cfg, omega=omega), task, "rnn", cfg.hidden_size,
-            cfg.optax(cfg.learning_rates[0], clipping=mode))
+            cfg.optax(cfg.learning_rates[0], clipping=_clipping(mode)))
         for mode in cfg.modes for omega in cfg.omegas
     }
     sweep = {"learning_rate": list(cfg.learning_rates), "recurrent_scale": [cfg.recurrent_scale]}
     return finish(_common.run_all("clipping", configs, cfg, sweep=sweep, diagnose_at=[0, cfg.steps]), cfg.run_dir)
+
+
+MODES = {"none": None, "global_norm": "clip_by_global_norm", "value": "clip", "adaptive": "adaptive_grad_clip"}
+"""The optax transform of each clipping mode."""
+
+
+def _clipping(mode: str) -> str | None:
+    if mode not in MODES:
+        raise ValueError(f"--modes {mode!r}: expected some of {', '.join(MODES)}")
+    return MODES[mode]
 
 
 def finish(res: results.Results, run_dir: str) -> results.Results:

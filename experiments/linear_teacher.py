@@ -89,7 +89,7 @@ DENSE = "rnn"
 
 def student(cfg: Config, name: str, task) -> _common.TrainConfig:
     """The student ``name`` of ``task``: Adam with a cosine decay to 0 over the run, no clipping."""
-    optimizer = cfg.optax(1.0, clipping="none", cosine_steps=cfg.steps)
+    optimizer = cfg.optax(1.0, clipping=None, cosine_steps=cfg.steps)
     cell, hidden, options = STUDENTS[name](cfg, task)
     return _common.train_config(cfg, task, cell, hidden, optimizer, cell_options=options)
 

@@ -24,7 +24,9 @@ import re
 import shutil
 import time
 
-from experiments import _common, claims
+from experiments import (_cell_options, _common, adding_problem, claims, clipping, copy_memory, credit_assignment,
+                         curse_of_memory, dynamics, gradient_flossing, linear_teacher, mean_field, mnist1d,
+                         newton_iterations, vanishing_gradients)
 from experiments.claims import Beats, Budget, CarriesFurther, Claim, Decay, Final, Measured, Published, Reaches
 from rnn_jax.analysis import plots
 from rnn_jax.io import results, rundir
@@ -33,15 +35,16 @@ from rnn_jax.io import results, rundir
 # written so that the source's own points pass it (tests/test_claims.py evaluates every check on
 # them) and stated relative to the published value; each check must hold in at least 3/4 of the
 # seeds. Values "read off" a figure were read by eye from the source's image at the budgets listed.
-QUICK = ("--seeds", "2", "--steps", "40", "--eval-every", "20")  # with --quick: the same runs, tiny
+QUICK = {"seeds": 2, "steps": 40, "eval_every": 20}  # with --quick: the same runs, tiny
 
 # Arjovsky, Shah & Bengio 2016's training setup, from their code (amarshah/complex_RNN, optimizations.py,
 # memory_problem.py, adding_problem.py, models.py): RMSProp lr 1e-3, decay 0.9, average started at 1e-3;
 # element-wise clipping at 1; Glorot-uniform matrices per gate, zero biases, LSTM forget bias 1; a fixed
 # training set of 1e5 sequences. Batch 20 ("batch sizes of 20 and 50", the smaller one). ε = 1e-30 under
 # the square root where theirs has none, so that a gradient that stays exactly 0 cannot make 0/0.
-ARJOVSKY = ("--optimizer", "rmsprop", "--learning-rate", "1e-3", "--rms-initial-scale", "1e-3", "--rms-eps", "1e-30",
-            "--clipping", "value", "--clip", "1", "--init", "arjovsky", "--batch-size", "20", "--train-size", "100000")
+ARJOVSKY = dict(optimizer="rmsprop", learning_rate=1e-3, optimizer_args={"initial_scale": 1e-3, "eps": 1e-30},
+                clipping="clip", clip=1.0, init="arjovsky", batch_size=20, train_size=100_000)
+ARJOVSKY_UNCLIPPED = {**ARJOVSKY, "clipping": None}
 URNN_PAPER = "Arjovsky, Shah & Bengio 2016 (uRNN paper source, amarshah/complex_RNN paper/uRNN/figures"
 FIG1 = f"{URNN_PAPER}/memory_{{T}}.jpeg, Fig. 1 panel T = {{T}}), read off the plot"
 FIG2 = (f"{URNN_PAPER}/adding_{{T}}.jpeg, Fig. 2 panel T = {{T}}), read off the plot; its x-axis is steps, "
@@ -54,18 +57,16 @@ ADDING_BASELINE = 1 / 6
 def at_paper_budget(claim: Claim, *, steps: int, checks, published: str, **changes) -> Claim:
     """The ``--paper`` twin of a claim run at a scaled budget: the same command with the
     source's number of steps, its own checks there."""
-    i = claim.args.index("--steps")
-    args = claim.args[:i + 1] + (str(steps),) + claim.args[i + 2:]
-    return dataclasses.replace(claim, name=f"{claim.name}_paper", args=args, checks=checks, published=published,
+    config = dataclasses.replace(claim.config, steps=steps)
+    return dataclasses.replace(claim, name=f"{claim.name}_paper", config=config, checks=checks, published=published,
                                verdict=Budget.PAPER, paper_only=True, setup=f"as {claim.name}, at the source's "
                                f"budget ({steps:,} steps)", **changes)
 
 
 def _sgd_cr_only(claim: Claim) -> Claim:
     """``claim`` with SGD-CR's run only (``--omegas 2``, not ``0 2``)."""
-    i = claim.args.index("--omegas")
     return dataclasses.replace(
-        claim, args=claim.args[:i] + ("--omegas", "2") + claim.args[i + 3:],
+        claim, config=dataclasses.replace(claim.config, omegas=(2.0,)),
         setup=claim.setup + "; SGD-CR only (SGD-C is drawn by sgd_cr at 200k examples; at this budget it would "
         "double the wall time)",
         not_run="not in this report: 1-2 h alone on this CPU, 3-4 h beside other work (this SGD-CR run made 23-31 "
@@ -90,9 +91,9 @@ IRNN_TEXT = Published("irnn_T100", "loss", ((100_000, ADDING_BASELINE), (600_000
 # Pascanu et al.'s SGD-CR, from their code's defaults (RNN.py) and its committed log (test_output.txt, temporal
 # order inferred from its 75% chance error with 4 classes): tanh RNN, hidden 50, smart_tanh init, SGD lr 0.01, batch
 # 20, norm clipping at 1, Ω with α = 2, lengths in [50, 200].
-SGD_CR_ARGS = ("--task", "temporal_order", "--seq-len", "200", "--min-len", "50", "--hidden-size", "50",
-               "--init", "pascanu", "--optimizer", "sgd", "--learning-rates", "0.01", "--batch-size", "20",
-               "--modes", "global_norm", "--clip", "1", "--omegas", "0", "2", "--seeds", "4")
+SGD_CR_CONFIG = clipping.Config(task="temporal_order", seq_len=200, min_len=50, hidden_size=50, init="pascanu",
+                                optimizer="sgd", learning_rates=(0.01,), batch_size=20, modes=("global_norm",), clip=1.0,
+                                omegas=(0.0, 2.0), seeds=4)
 SGD_CR_TEXT = ("temporal order, lengths 50-200, tanh RNN with 50 units, SGD 0.01, norm clipping at 1 and Ω "
                "(α = 2): their log sits at chance (75% error) for ~250k iterations (5e6 examples at batch 20) and "
                "reaches 0% error on 10,000 sequences at iteration 336,000 (6.7e6 examples). The paper's Fig. 7 "
@@ -112,10 +113,9 @@ CLAIMS: tuple[Claim, ...] = (
                   "decades from t = 1000 to t = 0 for the tanh RNN and more than 22 for the LSTM (below the plot "
                   "before t = 450), and stays flat for the uRNN; after 100 iterations the uRNN falls about 8 "
                   "decades and both others more than 22",
-        experiment="vanishing_gradients",
-        args=("--seq-len", "1000", "--cells", "rnn", "lstm", "exprnn", "--chrono-cells", "--torch-init-cells",
-              "--hidden-size", "128", *ARJOVSKY, "--steps", "100", "--eval-every", "50", "--seeds", "4"),
-        quick_args=(*QUICK, "--seq-len", "30", "--hidden-size", "8"),
+        config=vanishing_gradients.Config(seq_len=1000, cells=("rnn", "lstm", "exprnn"), chrono_cells=(), torch_init_cells=(),
+                                          hidden_size=128, **ARJOVSKY, steps=100, eval_every=50, seeds=4),
+        quick={**QUICK, "seq_len": 30, "hidden_size": 8},
         setup="the source's setup (RMSProp 1e-3, element-wise clip 1, Glorot init, batch 20, 100 iterations), "
               "hidden 128 for all three; exprnn (orthogonal W_hh = expm(A - Aᵀ)) stands in for the uRNN, at hidden "
               "128 where the paper's adding uRNN had 512, and is clipped like the others for these 100 steps",
@@ -136,10 +136,9 @@ CLAIMS: tuple[Claim, ...] = (
         published="adding problem T = 100, hidden 128: the LSTM leaves the 1/6 baseline by ~1,000 steps and is "
                   "near 0 by ~3,000 (MSE ~0.01 at 5,000); the tanh RNN stays on the baseline for all 30,000 steps; "
                   "the IRNN (not plotted) 'was not able to beat the baseline for any number of time steps'",
-        experiment="adding_problem",
-        args=("--cells", "rnn", "irnn", "lstm", "--seq-lens", "100", "--chrono-cells", "--hidden-size", "128",
-              *ARJOVSKY, "--steps", "5000", "--eval-every", "250", "--seeds", "4"),
-        quick_args=(*QUICK, "--hidden-size", "8"),
+        config=adding_problem.Config(cells=("rnn", "irnn", "lstm"), seq_lens=(100,), chrono_cells=(), hidden_size=128,
+                                     **ARJOVSKY, steps=5000),
+        quick={**QUICK, "hidden_size": 8},
         setup="the source's setup (see ARJOVSKY in experiments/reproduce.py), T = 100 only, 5,000 steps of batch 20 "
               "(100k examples) of the figure's 30,000; the IRNN with identity W_hh and Glorot input weights as in "
               "their code, at lr 1e-3 (they report it stable only at much lower rates)",
@@ -158,10 +157,9 @@ CLAIMS: tuple[Claim, ...] = (
         source="Arjovsky et al. 2016, Fig. 2 and §4.2",
         published="adding problem, hidden 128, 30,000 steps: the LSTM 'convincingly' beats the baseline at T = 100, "
                   "200 and 400 (MSE ~0.005 at 30,000 steps in each panel); the tanh RNN and the IRNN never beat it",
-        experiment="adding_problem",
-        args=("--cells", "rnn", "irnn", "lstm", "--seq-lens", "100", "200", "400", "--chrono-cells",
-              "--hidden-size", "128", *ARJOVSKY, "--steps", "30000", "--eval-every", "1000", "--seeds", "4"),
-        quick_args=(*QUICK, "--hidden-size", "8"),
+        config=adding_problem.Config(cells=("rnn", "irnn", "lstm"), seq_lens=(100, 200, 400), chrono_cells=(),
+                                     hidden_size=128, **ARJOVSKY, steps=30_000, eval_every=1000),
+        quick={**QUICK, "hidden_size": 8},
         setup="the source's setup and budget (30,000 steps of batch 20 = 600k examples)",
         checks=tuple(check for T in (100, 200, 400) for check in (
             Final(f"lstm_T{T}", below=0.5, relative_to_baseline=True, examples=600_000),
@@ -181,10 +179,9 @@ CLAIMS: tuple[Claim, ...] = (
         source="Hochreiter & Schmidhuber 1997, Exp. 4, Table 7",
         published="adding problem (their variant), T = 100: the LSTM solves it (1 wrong of 2560 test sequences, "
                   "|error| < 0.04) after 74,000 training sequences on average",
-        experiment="adding_problem",
-        args=("--variant", "hs97", "--seq-lens", "100", "--cells", "lstm", "--hidden-size", "32", "--seeds", "8",
-              "--steps", "2313", "--eval-every", "257", "--eval-size", "2560"),
-        quick_args=(*QUICK, "--hidden-size", "8", "--eval-size", "256"),
+        config=adding_problem.Config(variant="hs97", seq_lens=(100,), cells=("lstm",), hidden_size=32, seeds=8,
+                                     steps=2313, eval_every=257, eval_size=2560),
+        quick={**QUICK, "hidden_size": 8, "eval_size": 256},
         setup="a modern LSTM (forget gate, hidden 32, chrono init, Adam 3e-3, global-norm clip 1, batch 32) for "
               "the same 74,000 sequences; theirs had no forget gate, 2 memory blocks of 2 cells, online SGD at "
               "lr 0.5, which ours does not express",
@@ -199,10 +196,9 @@ CLAIMS: tuple[Claim, ...] = (
         published="copy memory T = 100: the LSTM reaches the memoryless baseline 0.173 by ~50k examples, stays "
                   "on it until ~200k, then falls slowly to ~0.145 (0.84x) at 1e6; never near 0.5x. The tanh RNN "
                   "sits on the baseline (~0.171) throughout",
-        experiment="copy_memory",
-        args=("--cells", "rnn", "lstm", "--hidden-sizes", "80", "40", "--delays", "100", *ARJOVSKY,
-              "--steps", "50000", "--eval-every", "1000", "--seeds", "4"),
-        quick_args=(*QUICK, "--hidden-sizes", "8", "8"),
+        config=copy_memory.Config(cells=("rnn", "lstm"), hidden_sizes=(80, 40), delays=(100,), **ARJOVSKY, steps=50_000,
+                                  eval_every=1000),
+        quick={**QUICK, "hidden_sizes": (8, 8), "delays": (100,)},
         setup="the source's setup and budget (1e6 examples = 50,000 steps of batch 20; RNN 80, LSTM 40). Our "
               "LSTM has no output-gate peephole and no learned initial state, and our output has 10 classes "
               "where theirs has 9 (the delimiter is never a target)",
@@ -220,10 +216,9 @@ CLAIMS: tuple[Claim, ...] = (
         source="Arjovsky et al. 2016, Fig. 1 (T = 200)",
         published="copy memory T = 200: the LSTM reaches the baseline 0.0945 by ~100k examples, dips to ~0.090 "
                   "(0.95x) between ~160k and ~340k, then sits on the baseline until 1e6; so does the tanh RNN",
-        experiment="copy_memory",
-        args=("--cells", "rnn", "lstm", "--hidden-sizes", "80", "40", "--delays", "200", *ARJOVSKY,
-              "--steps", "20000", "--eval-every", "1000", "--seeds", "4"),
-        quick_args=(*QUICK, "--hidden-sizes", "8", "8"),
+        config=copy_memory.Config(cells=("rnn", "lstm"), hidden_sizes=(80, 40), delays=(200,), **ARJOVSKY, steps=20_000,
+                                  eval_every=1000),
+        quick={**QUICK, "hidden_sizes": (8, 8)},
         setup="the source's setup, 400k examples (20,000 steps of batch 20) of the figure's 1e6: 1e6 takes about "
               "35 minutes here (python -m experiments.reproduce --paper runs it as copy_memory_T200_paper)",
         checks=(Final("lstm_T200", above=0.9, relative_to_baseline=True, examples=400_000),
@@ -247,10 +242,9 @@ CLAIMS: tuple[Claim, ...] = (
         published="copy memory: the uRNN (hidden 128, RMSProp 1e-3, no clipping) reaches ~0 cross-entropy within "
                   "~20k examples at T = 100 and ~0.003 at 30k, ~0 by 100k at T = 200; the LSTM sits on the "
                   "baseline there",
-        experiment="copy_memory",
-        args=("--cells", "exprnn", "--hidden-sizes", "128", "--delays", "100", "200", *ARJOVSKY,
-              "--clipping", "none", "--steps", "5000", "--eval-every", "250", "--seeds", "4"),
-        quick_args=(*QUICK, "--hidden-sizes", "8"),
+        config=copy_memory.Config(cells=("exprnn",), hidden_sizes=(128,), delays=(100, 200), **ARJOVSKY_UNCLIPPED,
+                                  steps=5000, eval_every=250),
+        quick={**QUICK, "hidden_sizes": (8,)},
         setup="exprnn (orthogonal W_hh = expm(A - Aᵀ), modReLU, Henaff init; an orthogonal real RNN, not the "
               "uRNN's complex product of reflections, permutation and FFTs) at the uRNN's setup: hidden 128, "
               "RMSProp 1e-3 for every parameter, no clipping, batch 20, 1e5 examples; T = 500 is left to --paper "
@@ -265,10 +259,9 @@ CLAIMS: tuple[Claim, ...] = (
         source="Arjovsky et al. 2016, Fig. 1 (uRNN, T = 500)",
         published="copy memory T = 500: the uRNN is at ~0 cross-entropy from ~90k examples on (after spikes to "
                   "0.09 at ~45k and 0.04 at ~80k)",
-        experiment="copy_memory",
-        args=("--cells", "exprnn", "--hidden-sizes", "128", "--delays", "500", *ARJOVSKY,
-              "--clipping", "none", "--steps", "5000", "--eval-every", "250", "--seeds", "4"),
-        quick_args=(*QUICK, "--hidden-sizes", "8"),
+        config=copy_memory.Config(cells=("exprnn",), hidden_sizes=(128,), delays=(500,), **ARJOVSKY_UNCLIPPED, steps=5000,
+                                  eval_every=250),
+        quick={**QUICK, "hidden_sizes": (8,)},
         setup="as copy_memory_exprnn, at T = 500",
         checks=(Final("exprnn_T500", below=0.25, relative_to_baseline=True, examples=100_000),),
         points=(_copy_points("exprnn_T500", 500, "uRNN", ((100_000, 0.0), (1_000_000, 0.0))),),
@@ -280,10 +273,9 @@ CLAIMS: tuple[Claim, ...] = (
         published="copy memory: the uRNN (128 complex units, RMSProp 1e-3, no clipping) reaches ~0 cross-entropy "
                   "within ~20k examples at T = 100 and ~0.003 at 30k, ~0 by 100k at T = 200; the LSTM sits on the "
                   "baseline there",
-        experiment="copy_memory",
-        args=("--cells", "urnn", "--hidden-sizes", "256", "--delays", "100", "200", *ARJOVSKY,
-              "--clipping", "none", "--steps", "5000", "--eval-every", "250", "--seeds", "4"),
-        quick_args=(*QUICK, "--hidden-sizes", "8"),
+        config=copy_memory.Config(cells=("urnn",), hidden_sizes=(256,), delays=(100, 200), **ARJOVSKY_UNCLIPPED,
+                                  steps=5000, eval_every=250),
+        quick={**QUICK, "hidden_sizes": (8,)},
         setup="urnn (W = D₃R₂F⁻¹D₂ΠR₁FD₁ on 128 complex units, carried as 256 reals; modReLU), exact to the "
               "authors' recurrence, at their setup: RMSProp 1e-3 for every parameter, no clipping, batch 20, a "
               "fixed set of 1e5 training sequences; their trained initial state is zero here. T = 500 is "
@@ -298,10 +290,9 @@ CLAIMS: tuple[Claim, ...] = (
         source="Arjovsky, Shah & Bengio 2016, Fig. 1 (uRNN, T = 500)",
         published="copy memory T = 500: the uRNN is at ~0 cross-entropy from ~90k examples on (after spikes to "
                   "0.09 at ~45k and 0.04 at ~80k)",
-        experiment="copy_memory",
-        args=("--cells", "urnn", "--hidden-sizes", "256", "--delays", "500", *ARJOVSKY,
-              "--clipping", "none", "--steps", "5000", "--eval-every", "250", "--seeds", "4"),
-        quick_args=(*QUICK, "--hidden-sizes", "8"),
+        config=copy_memory.Config(cells=("urnn",), hidden_sizes=(256,), delays=(500,), **ARJOVSKY_UNCLIPPED, steps=5000,
+                                  eval_every=250),
+        quick={**QUICK, "hidden_sizes": (8,)},
         setup="as copy_memory_urnn, at T = 500",
         checks=(Final("urnn_T500", below=0.25, relative_to_baseline=True, examples=100_000),),
         points=(_copy_points("urnn_T500", 500, "uRNN", ((100_000, 0.0), (1_000_000, 0.0))),),
@@ -315,12 +306,11 @@ CLAIMS: tuple[Claim, ...] = (
                   "baseline at once and reaches ~0.07 MSE at 1,000 steps, ~0.025 at 2,000, ~0.015 at 3,000, ~0.007 "
                   "at 5,000 and ~0 by 20,000, while the tanh RNN, IRNN and LSTM stay on the baseline for 60,000 "
                   "steps",
-        experiment="adding_problem",
-        args=("--cells", "indrnn", "--cell-options", "indrnn.recurrent_init=near_one", "--layers", "2", "--hidden-size",
-              "128", "--seq-lens", "1000", "--chrono-cells",
-              "--optimizer", "adam", "--learning-rate", "2e-4", "--clipping", "none", "--batch-size", "32",
-              "--steps", "3000", "--eval-every", "250", "--seeds", "4"),
-        quick_args=(*QUICK, "--hidden-size", "8"),
+        config=adding_problem.Config(cells=("indrnn",), cell_options=_cell_options.of(indrnn={"recurrent_init": "near_one"}),
+                                     layers=2, hidden_size=128, seq_lens=(1000,), chrono_cells=(), optimizer="adam",
+                                     learning_rate=2e-4, clipping=None, batch_size=32, steps=3000, eval_every=250,
+                                     seeds=4),
+        quick={**QUICK, "hidden_size": 8, "batch_size": 32},
         setup="two IndRNN layers of 128, |u| ≤ 2^(1/1000) kept by clipping after every step, W ~ N(0, 0.001²), "
               "u ~ U[2^(-1/1000), 2^(1/1000)] in both layers (their second layer's range; their first layer draws "
               "u from [0, 2^(1/1000)]: one model's cells share their options here), Adam 2e-4, batch 32 (their "
@@ -343,11 +333,10 @@ CLAIMS: tuple[Claim, ...] = (
         published="adding problem, T = 2000: LEM (128 units, Δt = 0.0242, Adam 0.0026, batch 50) sits on the "
                   "baseline for ~1,500 steps, then its test MSE falls to 0.0064 at 1,900 steps, 0.0023 at 2,500, "
                   "0.00035 at 10,000 and 5e-05 at 30,000 (their log adding_log_seqlength_2000.txt, one run)",
-        experiment="adding_problem",
-        args=("--cells", "lem", "--cell-options", "lem.dt=0.0242", "--hidden-size", "128", "--seq-lens", "2000",
-              "--chrono-cells", "--optimizer", "adam", "--learning-rate", "0.0026", "--clipping", "none",
-              "--batch-size", "50", "--steps", "2500", "--eval-every", "100", "--seeds", "2"),
-        quick_args=(*QUICK, "--hidden-size", "8"),
+        config=adding_problem.Config(cells=("lem",), cell_options=_cell_options.of(lem={"dt": 0.0242}), hidden_size=128,
+                                     seq_lens=(2000,), chrono_cells=(), optimizer="adam", learning_rate=2.6e-3,
+                                     clipping=None, batch_size=50, steps=2500, eval_every=100, seeds=2),
+        quick={**QUICK, "hidden_size": 8},
         setup="as their adding_task.py (PyTorch default initialisation of every LEM weight at U(±1/sqrt(128)), "
               "fresh sequences, 1,000 test sequences), 2 seeds for 2,500 of their 30,000 steps (125k examples): "
               "at T = 2000 a step of 2 seeds takes about a second here",
@@ -367,8 +356,7 @@ CLAIMS: tuple[Claim, ...] = (
         source="Greydanus & Kobak 2024, MNIST-1D README and notebooks/models.py",
         published="bidirectional GRU, hidden 6, linear head over all 40 outputs, Adam 1e-2, batch 100, 8000 "
                   "steps (800k examples): 91% test accuracy (CNN 94%, MLP 68%, logistic regression 32%)",
-        experiment="mnist1d",
-        args=(),
+        config=mnist1d.Config(),
         setup="as published (plus global-norm clipping 1), 4 seeds; last-state RNN / LSTM / GRU with hidden 32 beside it",
         checks=(Final("gru_bidir_flat", "accuracy", above=0.88, examples=800_000),),
         points=(Published("gru_bidir_flat", "accuracy", ((800_000, 0.91),), "README results table (GRU 91%), "
@@ -380,9 +368,8 @@ CLAIMS: tuple[Claim, ...] = (
         name="sgd_cr",
         source="Pascanu, Mikolov & Bengio 2013, SGD-CR (code pascanur/trainingRNNs, test_output.txt)",
         published=SGD_CR_TEXT + "; at 200k examples it is far from solved (46% accuracy, 25% is chance)",
-        experiment="clipping",
-        args=SGD_CR_ARGS + ("--steps", "10000", "--eval-every", "500"),
-        quick_args=(*QUICK, "--seq-len", "20", "--min-len", "10", "--hidden-size", "8"),
+        config=dataclasses.replace(SGD_CR_CONFIG, steps=10_000, eval_every=500),
+        quick={**QUICK, "seq_len": 20, "min_len": 10, "hidden_size": 8},
         setup=SGD_CR_SETUP + "; 200k examples (10,000 steps) of their 6.7M: the full budget is sgd_cr_paper",
         checks=(Final("rnn_clip_global_norm_omega2", "accuracy", below=0.9, examples=200_000),),
         points=SGD_CR_POINTS,
@@ -399,9 +386,7 @@ CLAIMS: tuple[Claim, ...] = (
                   "Lyapunov exponent is negative and grows towards T when it is positive. The figure's values were "
                   "not read here (no points to draw); the checks read 'small' as at most 5% of T and 'towards T' as "
                   "at least half of T, at T = 1000",
-        experiment="newton_iterations",
-        args=("--dim", "64", "--seeds", "4"),
-        quick_args=(),
+        config=newton_iterations.Config(dim=64, seeds=4),
         setup="their system, sinusoidal inputs, initial state and random initial guess (their code), at D = 64 "
               "instead of 100 and T = 10, 100, 1000 instead of up to 3000, for this CPU; 7 gains from 0.5 to 2, "
               "4 networks each; Newton stops when no state changes by more than 1e-10, theirs when the merit "
@@ -422,9 +407,7 @@ CLAIMS: tuple[Claim, ...] = (
                   "g < 1 and above 0 for g > 1; below g = 1 the state falls to the fixed point 0, whose Jacobian W "
                   "has spectral radius about g, so the exponent is log g. Theory, not a figure: no points to "
                   "draw. The gated cells at their usual initialisations are in the ordered phase (exponents < 0)",
-        experiment="dynamics",
-        args=("--adding-steps", "0"),  # the measurement only; the trained spectra are drawn by default
-        quick_args=(),
+        config=dynamics.Config(adding_steps=0),  # the measurement only; the trained spectra are drawn by default
         setup="the rnn cell with W_hh ~ N(0, g²/N), its other weights zero, no input, h_0 ~ N(0, 1), N = 128, "
               "g in {0.5, 0.8, 1, 1.2, 1.5, 2}; lstm and gru at their default (PyTorch) initialisation, driven by "
               "N(0, 1) inputs of size 4; 4 networks each; the QR method over 1000 steps after 200 steps for the "
@@ -449,9 +432,7 @@ CLAIMS: tuple[Claim, ...] = (
                   "normalised by sqrt(1 - λ²) 50, 5,000, 5e5; normalised and with λ = exp(-exp(ν)), the sensitivity "
                   "to ν stays O(1): 0.45, 0.495, 0.4995 (numbers of a closed form, not a curve over training: no "
                   "points to draw; the figure marks them)",
-        experiment="curse_of_memory",
-        args=(),
-        quick_args=(),
+        config=curse_of_memory.Config(),
         setup="our lru cell with one real mode (phase 0, B = 1, D = 0; without γ for the plain case, γ = "
               "sqrt(1 - λ²) held fixed otherwise), white N(0, 1) inputs, 20,000 steps from h = 0, 2,000 sequences "
               "per estimate, 4 estimates; dh/dν by forward-mode autodiff through unroll, dh/dλ = (dh/dν) / "
@@ -475,9 +456,7 @@ CLAIMS: tuple[Claim, ...] = (
                   "RNN's final loss rises by orders of magnitude from ν₀ = 0.36 to 0.99, the LRU's does not. The "
                   "figure's values are not stored here (no points to draw): the checks state 'orders of magnitude' "
                   "as at least 100x and 'does not' as at most 10x, fixed before our run",
-        experiment="linear_teacher",
-        args=(),
-        quick_args=(),
+        config=linear_teacher.Config(),
         setup="scaled to this CPU (see experiments/linear_teacher.py): 3,000 steps of batch 32 (96k sequences, "
               "7.5% of theirs), 3 seeds, ν₀ ∈ {0.36, 0.84, 0.96, 0.99} (four of their seven), learning rates "
               "from their grids (RNN 1e-4, 3.2e-4, 1e-3, 3.2e-3: a first run's best, 1e-3, was the top of a "
@@ -501,9 +480,7 @@ CLAIMS: tuple[Claim, ...] = (
                   "networks at initialisation (|log χ measured - log χ| ≤ 0.1), and the longest trainable T "
                   "divided by |ξ| is one constant c across σ_w to within a factor 4 (largest c / smallest c ≤ 4 "
                   "in each seed, over the σ_w whose boundary lies inside the grid)",
-        experiment="mean_field",
-        args=(),
-        quick_args=(),
+        config=mean_field.Config(),
         setup="see experiments/mean_field.py: tanh RNN, N = 128, W_hh ~ N(0, σ_w²/N) for σ_w = 0.5 … 2 (step "
               "0.25), W_ih ~ N(0, 1/64), no biases; task first_input (the sign of a ±1 at t = 0, N(0, 1) noise on "
               "64 more channels, so every unit's input term has variance near σ_x² = 1 as the mean field assumes) "
@@ -523,9 +500,7 @@ CLAIMS: tuple[Claim, ...] = (
                   "with flossing before and during training. The paper's success rates against the delay could not "
                   "be read here (no points to draw): the check is the direction the README states, at the example's "
                   "setup, with a held-out accuracy higher with flossing than without for at least 6 of 8 seeds",
-        experiment="gradient_flossing",
-        args=(),
-        quick_args=(),
+        config=gradient_flossing.Config(),
         setup="their example (see experiments/gradient_flossing.py): N = 80, J ~ N(0, 1/N), input weights N(0, 1), "
               "batch 16, Adam 1e-3, global-norm clipping 0.03; flossing 75 exponents towards 0 on 55-step "
               "sequences, 50 steps before training and 50 before steps 10 and 20; 8 seeds, each from the same "
@@ -545,9 +520,8 @@ CLAIMS: tuple[Claim, ...] = (
                   "converges'. The paper's curves could not be read here (no points to draw): the check is the "
                   "direction the abstract states, for a dependency longer than the truncation span, with a "
                   "held-out accuracy higher with UORO than with truncated BPTT for at least 3 of 4 seeds",
-        experiment="credit_assignment",
-        args=("--cells", "gru", "--rules", "tbptt", "uoro", "--lags", "32"),
-        quick_args=("--seq-len", "40"),
+        config=credit_assignment.Config(cells=("gru",), rules=("tbptt", "uoro"), lags=(32,)),
+        quick={"seq_len": 40},
         setup="our echo task (a cue bit recalled exactly 32 steps later; rnn_jax.tasks.Echo) in place of their "
               "influence-balancing task, a GRU of 8 units, sequences of 64 steps as streams of windows of 8 with "
               "one Adam (3e-3) update per window, batch 32, 600 steps (19,200 sequences) per seed, 4 seeds; truncated BPTT "
@@ -566,9 +540,8 @@ CLAIMS: tuple[Claim, ...] = (
                   "be read here (only the abstract and opening are stored; no points to draw): the check is the "
                   "direction the abstract states, a held-out accuracy higher with SnAp-1 than with UORO for at "
                   "least 3 of 4 seeds",
-        experiment="credit_assignment",
-        args=("--cells", "gru", "--rules", "uoro", "snap1", "--lags", "32"),
-        quick_args=("--seq-len", "40"),
+        config=credit_assignment.Config(cells=("gru",), rules=("uoro", "snap1"), lags=(32,)),
+        quick={"seq_len": 40},
         setup="our echo task at lag 32 in place of their copy curriculum, a dense GRU of 8 units (theirs were "
               "larger and sparse), streams of 64 steps in windows of 8, one Adam (3e-3) update per window, batch "
               "32, 600 steps (19,200 sequences) per seed, 4 seeds. Our SnAp-1 zeroes the dropped entries of the dense influence "
@@ -588,9 +561,8 @@ CLAIMS: tuple[Claim, ...] = (
                   "reproduces). Their copy-task table could not be read here (no points to draw): the check is "
                   "that the online LRU solves a dependency longer than its update window, final held-out "
                   "accuracy >= 0.95 for at least 3 of 4 seeds",
-        experiment="credit_assignment",
-        args=("--cells", "lru", "--rules", "bptt", "diagonal", "--lags", "32"),
-        quick_args=("--seq-len", "40"),
+        config=credit_assignment.Config(cells=("lru",), rules=("bptt", "diagonal"), lags=(32,)),
+        quick={"seq_len": 40},
         setup="one LRU layer of 4 complex modes (hidden 8) on our echo task at lag 32 in place of their "
               "4-layer LRU with GLUs on copy (their multi-layer rule adds spatial backpropagation, not built "
               "here), streams of 64 steps in windows of 8 with one Adam (3e-3) update per window, batch 32, 600 "
@@ -609,10 +581,9 @@ CLAIMS: tuple[Claim, ...] = (
                   "does not diverge where unclipped SGD does; the paper argues this and shows no curve of it "
                   "(no points to draw). It does not claim that clipping alone solves long lags: that is its "
                   "regulariser Ω, after ~1e5-1e6 iterations",
-        experiment="clipping",
-        args=("--seq-len", "10", "--recurrent-scale", "1.5", "--learning-rates", "0.03", "0.1", "0.3", "1.0",
-              "--modes", "none", "global_norm"),
-        quick_args=("--learning-rates", "0.3", "1.0"),
+        config=clipping.Config(seq_len=10, recurrent_scale=1.5, learning_rates=(0.03, 0.1, 0.3, 1.0),
+                               modes=("none", "global_norm")),
+        quick={"learning_rates": (0.3, 1.0)},
         setup="adding problem T = 10, hidden 64, W_hh gain 1.5 at init (a spectral radius above 1 invites "
               "explosion), SGD, batch 32, 1000 steps, 4 seeds. The checks read learning rate 0.3, the smallest of "
               "the sweep at which the unclipped runs diverged in a pilot run; *diverged* is a final loss >= 10 x "
@@ -637,7 +608,7 @@ NOT_RUN: tuple[tuple[str, str, str], ...] = (
      "their budget and optimiser settings for the recurrent baselines were not read here, so the numbers have no "
      "budget to compare ours at; the earlier suite compared them with a run of another setup"),
     ("Lezcano-Casado & Martínez-Rubio 2019, copying L = 1000 and 2000 (expRNN's own setup)",
-     "hidden 190, batch 128, 4000 iterations, RMSprop lr 2e-4 with lr_orth 2e-5 on A (--param-groups a=0.1)",
+     "hidden 190, batch 128, 4000 iterations, RMSprop lr 2e-4 with lr_orth 2e-5 on A (--lr-scales a 0.1)",
      "1020 steps of hidden 190 at batch 128 for 4000 iterations: from copy_memory_exprnn's measured rate, several "
      "hours per seed on this CPU"),
     ("Helfrich, Willmott & Ye 2018, copying T = 1000 (scoRNN; code SpartinStuff/scoRNN scoRNN_copying.py)",
@@ -689,10 +660,13 @@ def selected(names: tuple[str, ...], *, paper: bool = False) -> list[Claim]:
 
 
 def experiment_config(claim: Claim, run_dir: str, *, quick: bool = False, progress: bool = False):
-    """The claim's experiment Config, parsed from its command line exactly as the shell would."""
-    module = importlib.import_module(f"experiments.{claim.experiment}")
-    args = claim.command(run_dir, quick=quick)[3:] + ([] if progress else ["--no-progress"])
-    return module, _common.parse(module.Config, args)
+    """The claim's experiment module and Config, run into ``run_dir``: what its command line
+    (:meth:`Claim.command`) parses to, with --no-progress unless ``progress``."""
+    cfg = dataclasses.replace(claim.config, run_dir=run_dir, progress=progress)
+    if quick:
+        cfg = dataclasses.replace(cfg, quick=True)
+        cfg = dataclasses.replace(cfg.with_preset() if isinstance(cfg, _common.Common) else cfg, **claim.quick)
+    return importlib.import_module(f"experiments.{claim.experiment}"), cfg
 
 
 def _stored(directory: str) -> dict:

@@ -187,9 +187,13 @@ CLI_CASES = [
     ("adding_problem", ["--seq-lens", "0"], r"seq_len=0 must be a positive int"),
     ("vanishing_gradients", ["--steps", "30", "--eval-every", "0"], r"eval_every=0 must be a positive int"),
     ("copy_memory", ["--delays", "-2"], r"delay=-2"),
-    ("copy_memory", ["--param-groups", "a"], r"--param-groups 'a': expected PATTERN=LR_SCALE"),
+    ("copy_memory", ["--lr-scales", "a", "0"], r"--lr-scales \{'a': 0.0\}: expected PATTERN SCALE pairs with SCALE > 0"),
+    ("copy_memory", ["--lr-scales", "a"], r"Error parsing --lr-scales"),
+    ("copy_memory", ["--optimizer-args", "foo", "1"], r"--optimizer-args \{'foo': 1.0\}: .*unexpected keyword argument 'foo'"),
+    ("copy_memory", ["--clipping", "os.system"], r"--clipping os.system: .*not optax's nor registered"),
+    ("copy_memory", ["--cells", "lem", "--hidden-sizes", "8", "--lem.dt", "-1"], r"--lem.\* \{'dt': -1.0\}: dt=-1.0 must be"),
     ("copy_memory", ["--init", "glorot"], r"init='glorot' is not one of"),
-    ("copy_memory", ["--optimizer", "lamb"], r"--optimizer 'lamb': expected one of sgd, momentum"),
+    ("copy_memory", ["--optimizer", "adamm"], r"--optimizer adamm: optimizer factory 'adamm' is not optax's"),
     ("sequential_digits", ["--hidden-size", "0"], r"hidden_size=0 must be a positive int"),
 ]
 

@@ -64,7 +64,7 @@ def test_reaches_takes_the_best_value_up_to_the_budget():
     assert Reaches("r", above=0.99, examples=40).evaluate(res).values == {0: 1.0, 1: 0.995}
     assert Reaches("r", above=0.99, examples=20).evaluate(res).passed == 1  # seed 1 reaches it later
     published = Published("r", "accuracy", ((20, 0.5), (40, 1.0)), "log")
-    assert Claim("c", "s", "p", "clipping", (), "", (Reaches("r", examples=40),), points=(published,)
+    assert Claim("c", "s", "p", _config("clipping"), "", (Reaches("r", examples=40),), points=(published,)
                  ).evaluate_published()[0].holds
 
 
@@ -93,7 +93,7 @@ def test_decay_measures_decades_from_the_last_step_back_to_the_first():
 
 def test_a_claim_holds_only_when_every_check_does():
     res = _results({"lstm": [0.01, 0.01, 0.01, 0.01], "rnn": [0.17] * 4})
-    claim = Claim("c", "s", "p", "adding_problem", (), "setup",
+    claim = Claim("c", "s", "p", _config("adding_problem"), "setup",
                   (Final("lstm", below=0.5, relative_to_baseline=True), Final("rnn", above=0.9, relative_to_baseline=True)))
     assert holds(claim.evaluate(res))
     strict = claim.checks + (Final("rnn", below=0.1),)
@@ -106,7 +106,7 @@ def test_published_points_are_read_at_a_budget():
     curve = Published("lstm_T100", "loss", ((50_000, 0.172), (1_000_000, 0.145)), "Fig. 1", baseline=0.173)
     assert curve.at(1_000_000) == 0.145 and curve.at(980_000) == 0.145 and curve.at(None) == 0.145
     assert curve.at(400_000) is None  # no point there: the source says nothing at that budget
-    claim = Claim("c", "s", "p", "copy_memory", (), "setup", (Final("lstm_T100", below=0.95, relative_to_baseline=True,
+    claim = Claim("c", "s", "p", _config("copy_memory"), "setup", (Final("lstm_T100", below=0.95, relative_to_baseline=True,
                                                                     examples=1e6),), points=(curve,))
     (outcome,) = claim.evaluate_published()
     assert outcome.values == {0: 0.145} and outcome.holds  # 0.145 <= 0.95 x 0.173
@@ -131,8 +131,16 @@ def test_every_claim_s_source_passes_its_own_checks():
             assert p.source and p.metric == claim.metric, (claim.name, p.run)
 
 
-def test_every_claim_command_exists_and_parses():
-    from experiments import reproduce
+def _config(experiment: str):
+    import importlib
+
+    return importlib.import_module(f"experiments.{experiment}").Config()
+
+
+def test_every_claim_command_parses_to_the_claims_config():
+    """A claim holds a typed config; the command the report shows is generated from it, and
+    the shell would parse that command back into the very config the suite runs."""
+    from experiments import _common, reproduce
 
     names = [c.name for c in reproduce.CLAIMS]
     assert len(names) == len(set(names)) == 26
@@ -141,6 +149,8 @@ def test_every_claim_command_exists_and_parses():
         for quick in (False, True):
             module, cfg = reproduce.experiment_config(claim, f"runs/x/{claim.name}", quick=quick)
             assert module.__name__ == f"experiments.{claim.experiment}" and cfg.run_dir == f"runs/x/{claim.name}"
+            argv = claim.command(cfg.run_dir, quick=quick)[3:] + ["--no-progress"]
+            assert _common.parse(module.Config, argv) == cfg, (claim.name, quick)
             if hasattr(cfg, "steps") and not quick:  # the runner needs whole chunks (found: a suite that stopped)
                 assert cfg.steps % cfg.eval_every == 0, (claim.name, cfg.steps, cfg.eval_every)
         assert claim.command("d")[:3] == ["python", "-m", f"experiments.{claim.experiment}"]

@@ -18,7 +18,7 @@ The update rule for ``A`` is the authors' (SpartinStuff/scoRNN ``scoRNN_copying.
 ``V = (I + A)⁻ᵀ G (D + Wᵀ)`` and step ``A`` along ``Vᵀ - V``, a skew-symmetric direction, with
 its own optimiser and learning rate. Here the gradient that reaches ``params["a"]`` *is*
 ``Vᵀ - V`` (a custom VJP on ``A``), so any optax optimiser steps ``A`` as theirs does and keeps
-it skew-symmetric; give ``A`` its own rate with ``optax.partition`` (``--param-groups a=...``; theirs:
+it skew-symmetric; give ``A`` its own rate with ``optax.partition`` (``--lr-scales a ...``; theirs:
 RMSProp 1e-4 for ``A`` and 1e-3 for the rest on copy memory, ``a=0.1``). Note that
 ``Vᵀ - V`` is twice the gradient of ``L`` along skew-symmetric directions of ``A``.
 ``tests/test_remedy_parity.py`` checks both against a statement of their code.

@@ -26,7 +26,7 @@ here it is zero, as for every cell of the :class:`~rnn_jax.cells.base.Cell` cont
 
 The paper trains every parameter with the same RMSProp (lr 1e-3) and no clipping. To give
 the unitary parameters their own rate, give ``theta`` and ``reflection`` their own
-transformation with ``optax.partition`` (``--param-groups`` in the experiments).
+transformation with ``optax.partition`` (``--lr-scales`` in the experiments).
 
 References:
     Arjovsky, Shah & Bengio 2016, "Unitary evolution recurrent neural networks", ICML.
