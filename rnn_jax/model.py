@@ -198,7 +198,8 @@ class SequenceModel:
 
     def _init_head(self, key, fan_in: int) -> dict[str, jax.Array]:
         shape = (self.output_size, fan_in)
-        if preset(dict(self.cell_options)) is Preset.KERAS:  # Keras Dense: glorot-uniform, zero bias
+        if preset(dict(self.cell_options)) in (Preset.KERAS, Preset.ARJOVSKY):  # Keras Dense, and V of
+            # Arjovsky et al.'s models.py: glorot-uniform, zero bias
             w = jax.nn.initializers.glorot_uniform(in_axis=1, out_axis=0)(key, shape, jnp.float32)
             return {"w": w, "b": jnp.zeros((self.output_size,), jnp.float32)}
         bound = 1.0 / math.sqrt(fan_in)  # torch.nn.Linear's default

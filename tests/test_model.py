@@ -1,5 +1,7 @@
 """SequenceModel: reference architectures, readouts, dropout, probes and validation."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -170,3 +172,16 @@ def test_a_cell_object_is_as_good_as_its_name(key):
         SequenceModel(cells.get("gru"), 5, cell_options={"init": "keras"})
     with pytest.raises(TypeError, match="registered cell name"):
         SequenceModel(len, 5)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_the_arjovsky_preset_gives_their_readout(cell):
+    """Arjovsky et al.'s models.py draws the readout V Glorot-uniform, U(±sqrt(6 / (h + out))),
+    with a zero bias; torch's Linear would stay within U(±1/sqrt(h)) with a random bias."""
+    hidden = 128
+    model = SequenceModel(cell=cell, hidden_size=hidden, output_size=1, cell_options={"init": "arjovsky"})
+    head = model.init(jax.random.key(3), 2)["head"]
+    glorot, torch = math.sqrt(6 / (hidden + 1)), 1 / math.sqrt(hidden)
+    assert jnp.all(head["b"] == 0)
+    assert float(jnp.max(jnp.abs(head["w"]))) <= glorot
+    assert float(jnp.max(jnp.abs(head["w"]))) > 1.5 * torch  # all 128 within torch's bound: probability 0.41**128

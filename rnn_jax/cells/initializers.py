@@ -20,8 +20,9 @@ Presets (``init=``):
 * ``"arjovsky"``: the code of Arjovsky, Shah & Bengio 2016 (``models.py`` of
   amarshah/complex_RNN): every matrix Glorot-uniform *per gate block* (``[h, i]`` and
   ``[h, h]`` each drawn with bound sqrt(6 / (fan_in + h))), zero biases, a single bias, LSTM
-  forget bias 1. (Their LSTM also has an output-gate peephole and a learned initial state,
-  which ours has not.)
+  forget bias 1; :class:`~rnn_jax.model.SequenceModel`'s readout is Glorot-uniform with a zero
+  bias, as their ``V`` and ``out_bias``. (Their LSTM also has an output-gate peephole and a
+  learned initial state, which ours has not.)
 * ``"pascanu"``: the "smart_tanh" init of Pascanu, Mikolov & Bengio 2013's code (``RNN.py``
   of pascanur/trainingRNNs): W_ih ~ N(0, 0.01²); W_hh ~ N(0, 0.01²) with 15 nonzeros per row,
   rescaled to spectral radius 0.95 (``sparse_normal``); zero biases, a single bias.
