@@ -214,6 +214,69 @@ class _Paper:
         return self.metric(run, "decades", examples, {})
 
 
+class _Untrained(_Ours):
+    """Our runs before training: every quantity read at the first record (step 0), whatever
+    the check's budget."""
+
+    def metric(self, run, metric, examples, where):
+        return super().metric(run, metric, 0, where)
+
+    def best(self, run, metric, examples):
+        return super().best(run, metric, 0)
+
+    def decades(self, run, examples):
+        return super().decades(run, 0)
+
+
+class _Contrast(_Ours):
+    """Our runs with each run read in the place of another (``{"lstm_T100": "rnn_T100"}``)."""
+
+    def __init__(self, results, runs: Mapping[str, str]):
+        super().__init__(results)
+        self.runs = dict(runs)
+
+    def baseline(self, run):
+        return super().baseline(self.runs.get(run, run))
+
+    def metric(self, run, metric, examples, where):
+        return super().metric(self.runs.get(run, run), metric, examples, where)
+
+    def best(self, run, metric, examples):
+        return super().best(self.runs.get(run, run), metric, examples)
+
+    def decades(self, run, examples):
+        return super().decades(self.runs.get(run, run), examples)
+
+
+@dataclasses.dataclass(frozen=True)
+class Untrained:
+    """The control "a network that learned nothing": the same runs, read at initialisation."""
+
+    def source(self, results) -> _Ours:
+        return _Untrained(results)
+
+    def __str__(self) -> str:
+        return "the same runs untrained (step 0)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Contrast:
+    """The control "the contrasting model the source draws": each check read on another run
+    (``Contrast({"lstm_T100": "rnn_T100", "rnn_T100": "lstm_T100"})``)."""
+
+    runs: Mapping[str, str] | tuple[tuple[str, str], ...]
+
+    def __post_init__(self):
+        if isinstance(self.runs, Mapping):
+            object.__setattr__(self, "runs", tuple(self.runs.items()))
+
+    def source(self, results) -> _Ours:
+        return _Contrast(results, dict(self.runs))
+
+    def __str__(self) -> str:
+        return "each check read on " + ", ".join(f"{b} for {a}" for a, b in self.runs)
+
+
 def _budget(examples: float | None) -> str:
     return "final" if examples is None else f"at {fmt_examples(examples)} examples"
 
@@ -452,6 +515,12 @@ class Claim:
         paper_only: run only by ``experiments.reproduce --paper`` (the source's budget takes
             longer than the default suite can spend).
         metric: the metric the claim's figure draws (``loss``, ``accuracy`` or ``decades``).
+        control: what must fail the claim's checks (:class:`Untrained`, :class:`Contrast`):
+            a claim whose checks its control passes as well could not have failed, and does
+            not hold. ``None`` for a claim about a measurement (:class:`Measured`).
+        direction: the source states only a direction (A beats B, X grows), no value to
+            reach: its verdict is "direction holds", counted apart from "holds at the
+            published value".
     """
 
     name: str
@@ -467,6 +536,8 @@ class Claim:
     paper_only: bool = False
     metric: str = "loss"
     not_run: str = ""
+    control: Untrained | Contrast | None = None
+    direction: bool = False
 
     @property
     def experiment(self) -> str:
@@ -485,11 +556,21 @@ class Claim:
         """Every check on our runs; ``at_end`` reads each budgeted check at the runs' last
         evaluation instead, and each measured one at the nearest setting measured (for a
         ``--quick`` run, which stops long before any budget and measures fewer settings)."""
-        checks = self.checks
+        return [check.evaluate(results) for check in self._checks(at_end)]
+
+    def _checks(self, at_end: bool) -> list:
+        checks = list(self.checks)
         if at_end:
             checks = [dataclasses.replace(c, examples=None) if c.examples else c for c in checks]
             checks = [dataclasses.replace(c, nearest=True) if isinstance(c, Measured) else c for c in checks]
-        return [check.evaluate(results) for check in checks]
+        return checks
+
+    def evaluate_control(self, results, *, at_end: bool = False) -> list[Outcome] | None:
+        """Every check read on the claim's control (``None`` without one)."""
+        if self.control is None:
+            return None
+        source = self.control.source(results)
+        return [check.read(source) for check in self._checks(at_end)]
 
     def measured(self, results):
         """Our runs of the claim's published curves as a tidy frame (``run``, ``cell``,
@@ -532,5 +613,6 @@ class Claim:
         return [check.read(source) for check in self.checks]
 
 
-def holds(outcomes: Sequence[Outcome]) -> bool:
-    return bool(outcomes) and all(o.holds for o in outcomes)
+def holds(outcomes: Sequence[Outcome], control: Sequence[Outcome] | None = None) -> bool:
+    """Every check holds, and (given the control's outcomes) the control does not pass them all."""
+    return bool(outcomes) and all(o.holds for o in outcomes) and not (control and all(c.holds for c in control))

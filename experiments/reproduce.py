@@ -27,7 +27,8 @@ import time
 from experiments import (_cell_options, _common, adding_problem, claims, clipping, copy_memory, credit_assignment,
                          curse_of_memory, dynamics, gradient_flossing, linear_teacher, mean_field, mnist1d,
                          newton_iterations, vanishing_gradients)
-from experiments.claims import Beats, Budget, CarriesFurther, Claim, Decay, Final, Measured, Published, Reaches
+from experiments.claims import (Beats, Budget, CarriesFurther, Claim, Contrast, Decay, Final, Measured, Published,
+                               Reaches, Untrained)
 from rnn_jax.analysis import plots
 from rnn_jax.io import results, rundir
 
@@ -108,6 +109,7 @@ SGD_CR_POINTS = (Published("rnn_clip_global_norm_omega2", "accuracy",
 CLAIMS: tuple[Claim, ...] = (
     Claim(
         name="gradient_decay",
+        control=Contrast({"exprnn": "rnn", "rnn": "exprnn", "lstm": "exprnn"}),
         source="Arjovsky, Shah & Bengio 2016, Fig. 4",
         published="‖∂L/∂h_t‖ on the adding problem, T = 1000, hidden 128: at initialisation it falls about 13 "
                   "decades from t = 1000 to t = 0 for the tanh RNN and more than 22 for the LSTM (below the plot "
@@ -132,6 +134,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="adding_arjovsky",
+        control=Contrast({"lstm_T100": "rnn_T100", "rnn_T100": "lstm_T100", "irnn_T100": "lstm_T100"}),
         source="Arjovsky et al. 2016, Fig. 2 and §4.2",
         published="adding problem T = 100, hidden 128: the LSTM leaves the 1/6 baseline by ~1,000 steps and is "
                   "near 0 by ~3,000 (MSE ~0.01 at 5,000); the tanh RNN stays on the baseline for all 30,000 steps; "
@@ -154,6 +157,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="adding_arjovsky_paper",
+        control=Contrast({f"{a}_T{T}": f"{b}_T{T}" for T in (100, 200, 400) for a, b in (("lstm", "rnn"), ("rnn", "lstm"))}),
         source="Arjovsky et al. 2016, Fig. 2 and §4.2",
         published="adding problem, hidden 128, 30,000 steps: the LSTM 'convincingly' beats the baseline at T = 100, "
                   "200 and 400 (MSE ~0.005 at 30,000 steps in each panel); the tanh RNN and the IRNN never beat it",
@@ -176,6 +180,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="adding_hs97",
+        control=Untrained(),
         source="Hochreiter & Schmidhuber 1997, Exp. 4, Table 7",
         published="adding problem (their variant), T = 100: the LSTM solves it (1 wrong of 2560 test sequences, "
                   "|error| < 0.04) after 74,000 training sequences on average",
@@ -192,6 +197,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="copy_memory",
+        control=Contrast({"lstm_T100": "rnn_T100", "rnn_T100": "lstm_T100"}),
         source="Arjovsky et al. 2016, Fig. 1 (T = 100)",
         published="copy memory T = 100: the LSTM reaches the memoryless baseline 0.173 by ~50k examples, stays "
                   "on it until ~200k, then falls slowly to ~0.145 (0.84x) at 1e6; never near 0.5x. The tanh RNN "
@@ -213,6 +219,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     COPY_T200 := Claim(
         name="copy_memory_T200",
+        control=Contrast({"lstm_T200": "rnn_T200", "rnn_T200": "lstm_T200"}),
         source="Arjovsky et al. 2016, Fig. 1 (T = 200)",
         published="copy memory T = 200: the LSTM reaches the baseline 0.0945 by ~100k examples, dips to ~0.090 "
                   "(0.95x) between ~160k and ~340k, then sits on the baseline until 1e6; so does the tanh RNN",
@@ -238,6 +245,7 @@ CLAIMS: tuple[Claim, ...] = (
                 Final("rnn_T200", above=0.9, relative_to_baseline=True, examples=1_000_000))),
     Claim(
         name="copy_memory_exprnn",
+        control=Untrained(),
         source="Arjovsky et al. 2016, Fig. 1 (uRNN); Lezcano-Casado & Martínez-Rubio 2019 (expRNN)",
         published="copy memory: the uRNN (hidden 128, RMSProp 1e-3, no clipping) reaches ~0 cross-entropy within "
                   "~20k examples at T = 100 and ~0.003 at 30k, ~0 by 100k at T = 200; the LSTM sits on the "
@@ -256,6 +264,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="copy_memory_exprnn_paper",
+        control=Untrained(),
         source="Arjovsky et al. 2016, Fig. 1 (uRNN, T = 500)",
         published="copy memory T = 500: the uRNN is at ~0 cross-entropy from ~90k examples on (after spikes to "
                   "0.09 at ~45k and 0.04 at ~80k)",
@@ -269,6 +278,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="copy_memory_urnn",
+        control=Untrained(),
         source="Arjovsky, Shah & Bengio 2016, Fig. 1 (uRNN; code amarshah/complex_RNN)",
         published="copy memory: the uRNN (128 complex units, RMSProp 1e-3, no clipping) reaches ~0 cross-entropy "
                   "within ~20k examples at T = 100 and ~0.003 at 30k, ~0 by 100k at T = 200; the LSTM sits on the "
@@ -287,6 +297,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="copy_memory_urnn_paper",
+        control=Untrained(),
         source="Arjovsky, Shah & Bengio 2016, Fig. 1 (uRNN, T = 500)",
         published="copy memory T = 500: the uRNN is at ~0 cross-entropy from ~90k examples on (after spikes to "
                   "0.09 at ~45k and 0.04 at ~80k)",
@@ -300,6 +311,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="indrnn_adding",
+        control=Untrained(),
         source="Li, Li, Cook, Zhu & Gao 2018, Fig. 2(c) (IndRNN; code Sunnydreamrain/IndRNN_Theano_Lasagne "
                "adding/adding.py)",
         published="adding problem, T = 1000: the two-layer IndRNN (128 units each, Adam 2e-4) leaves the 0.167 "
@@ -329,6 +341,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="lem_adding",
+        control=Untrained(),
         source="Rusch, Mishra, Erichson & Mahoney 2022 (LEM; code and logs tk-rusch/LEM src/adding)",
         published="adding problem, T = 2000: LEM (128 units, Δt = 0.0242, Adam 0.0026, batch 50) sits on the "
                   "baseline for ~1,500 steps, then its test MSE falls to 0.0064 at 1,900 steps, 0.0023 at 2,500, "
@@ -353,6 +366,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="mnist1d",
+        control=Untrained(),
         source="Greydanus & Kobak 2024, MNIST-1D README and notebooks/models.py",
         published="bidirectional GRU, hidden 6, linear head over all 40 outputs, Adam 1e-2, batch 100, 8000 "
                   "steps (800k examples): 91% test accuracy (CNN 94%, MLP 68%, logistic regression 32%)",
@@ -366,6 +380,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     SGD_CR := Claim(
         name="sgd_cr",
+        control=Untrained(),
         source="Pascanu, Mikolov & Bengio 2013, SGD-CR (code pascanur/trainingRNNs, test_output.txt)",
         published=SGD_CR_TEXT + "; at 200k examples it is far from solved (46% accuracy, 25% is chance)",
         config=dataclasses.replace(SGD_CR_CONFIG, steps=10_000, eval_every=500),
@@ -380,6 +395,7 @@ CLAIMS: tuple[Claim, ...] = (
         Reaches("rnn_clip_global_norm_omega2", "accuracy", above=0.99, examples=6_720_000),))),
     Claim(
         name="newton_predictability",
+        direction=True,
         source="Gonzalez et al. 2025, Fig. 2 (code lindermanlab/predictability_enables_parallelization, experiments/fig2.py)",
         published="x_{t+1} = W tanh(x_t) + u_t, W ~ N(0, g²/D) with D = 100, g from 0.5 to 2, T up to 3000, float64, "
                   "DEER to tol 1e-10: the number of Newton iterations to converge stays small while the largest "
@@ -447,6 +463,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="curse_of_memory_teacher",
+        direction=True,
         source="Zucchet & Orvieto 2024, Fig. 3A (code NicolasZucchet/Vanishing-and-exploding-gradients-are-not-the-"
                "end-of-the-story, scans/comparison_architectures_LSI_*.yaml, figures/comparison_architectures_LSI"
                ".ipynb)",
@@ -471,6 +488,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="mean_field_timescale",
+        direction=True,
         source="Chen, Pennington & Schoenholz 2018, ICML, abstract (the mean-field χ of Schoenholz et al. 2017 "
                "applied to a tanh RNN)",
         published="'Our theory allows us to define a maximum timescale over which RNNs can remember an input. We "
@@ -494,6 +512,8 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="gradient_flossing",
+        direction=True,
+        control=Contrast({"rnn_flossing": "rnn", "rnn": "rnn_flossing"}),
         source="Engelken 2023, NeurIPS (code RainerEngelken/GradientFlossing, README and GradientFlossing_ExampleCode.jl)",
         published="'RNN training can be improved by pushing Lyapunov exponents of the forward pass to zero during or "
                   "before training' (their README); their example trains a tanh RNN on delayed XOR (d = 10, T = 300) "
@@ -514,6 +534,8 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="uoro_beyond_truncation",
+        direction=True,
+        control=Contrast({"gru_uoro_lag32": "gru_tbptt_lag32", "gru_tbptt_lag32": "gru_uoro_lag32"}),
         source="Tallec & Ollivier 2018, ICLR, abstract (Unbiased Online Recurrent Optimization)",
         published="'UORO provides unbiased gradient estimates' where truncated BPTT's are biased, 'leading to "
                   "possible divergence'; 'on synthetic tasks where truncated BPTT is shown to diverge, UORO "
@@ -533,6 +555,8 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="snap1_beats_uoro",
+        direction=True,
+        control=Contrast({"gru_snap1_lag32": "gru_uoro_lag32", "gru_uoro_lag32": "gru_snap1_lag32"}),
         source="Menick, Elsen, Evci, Osindero, Simonyan & Graves 2021, ICLR, abstract (SnAp)",
         published="SnAp-1 'is no more expensive than backpropagation but allows training on arbitrarily long "
                   "sequences', and 'substantially outperforms other RTRL approximations with comparable costs "
@@ -553,6 +577,8 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="online_lru",
+        direction=True,
+        control=Contrast({"lru_diagonal_lag32": "lru_tbptt_lag32"}),
         source="Zucchet, Meier, Schug, Mujika & Sacramento 2023, NeurIPS, abstract; code "
                "NicolasZucchet/Online-learning-LR-dependencies (tests/test_rec.py)",
         published="their online rule for independent (diagonal) recurrent modules 'performs competitively' with "
@@ -561,14 +587,15 @@ CLAIMS: tuple[Claim, ...] = (
                   "reproduces). Their copy-task table could not be read here (no points to draw): the check is "
                   "that the online LRU solves a dependency longer than its update window, final held-out "
                   "accuracy >= 0.95 for at least 3 of 4 seeds",
-        config=credit_assignment.Config(cells=("lru",), rules=("bptt", "diagonal"), lags=(32,)),
+        config=credit_assignment.Config(cells=("lru",), rules=("bptt", "diagonal", "tbptt"), lags=(32,)),
         quick={"seq_len": 40},
         setup="one LRU layer of 4 complex modes (hidden 8) on our echo task at lag 32 in place of their "
               "4-layer LRU with GLUs on copy (their multi-layer rule adds spatial backpropagation, not built "
               "here), streams of 64 steps in windows of 8 with one Adam (3e-3) update per window, batch 32, 600 "
-              "steps (19,200 sequences) per seed, 4 seeds; full BPTT beside it. At this setup truncated BPTT also solves the "
-              "task (experiments.credit_assignment): the LRU's slow modes hold the bit at initialisation, so "
-              "this check does not separate the rules",
+              "steps (19,200 sequences) per seed, 4 seeds; full BPTT beside it, and BPTT truncated at the window "
+              "as the control. An earlier report found truncated BPTT solving the task too (the LRU's slow modes "
+              "hold the bit at initialisation), so the control reads the check on it: if it passes as well, the "
+              "check does not separate the rules and the claim does not hold",
         checks=(Final("lru_diagonal_lag32", metric="accuracy", above=0.95),),
         metric="accuracy",
         figure="learning_curves",
@@ -576,6 +603,8 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         name="clipping",
+        direction=True,
+        control=Contrast({"rnn_clip_none": "rnn_clip_global_norm", "rnn_clip_global_norm": "rnn_clip_none"}),
         source="Pascanu, Mikolov & Bengio 2013, §3.2 and Algorithm 1",
         published="norm clipping (threshold 1) keeps the step bounded when the gradient explodes, so training "
                   "does not diverge where unclipped SGD does; the paper argues this and shows no curve of it "
@@ -691,30 +720,35 @@ def reproduce(claim: Claim, run_dir: str, *, quick: bool, progress: bool, train:
             res = module.load(directory)
         else:
             res = results.load(rundir.read_experiment(directory)["run_dirs"])
-        seconds = stored["seconds"]
+        seconds, day = stored["seconds"], stored.get("date", "")
     else:
         module, cfg = experiment_config(claim, directory, quick=quick, progress=progress)
         print(f"=== {claim.name}: {command}", flush=True)
         start = time.perf_counter()
         res = module.main(cfg)
-        seconds = time.perf_counter() - start
-        if stored.get("command") == command:  # the runs were trained before: report that wall time
-            seconds = stored["seconds"]
-        rundir.save_json(os.path.join(directory, "reproduce.json"), {"command": command, "seconds": seconds})
+        seconds, day = time.perf_counter() - start, datetime.date.today().isoformat()
+        if stored.get("command") == command:  # the runs were trained before: report that wall time and day
+            seconds, day = stored["seconds"], stored.get("date", "")
+        rundir.save_json(os.path.join(directory, "reproduce.json"), {"command": command, "seconds": seconds, "date": day})
     outcomes = claim.evaluate(res, at_end=quick)
+    control = claim.evaluate_control(res, at_end=quick)
     figures = []
     if claim.points:  # ours against the published points, on examples seen
         figures.append(plots.save(claim.draw(res), rundir.figures_dir(directory), "against_published")[0])
     if claim.figure:  # the experiment's own figure of the claim
         path = os.path.join(rundir.figures_dir(directory), f"{claim.figure}.png")
         figures += [path] if os.path.exists(path) else []
-    return {"claim": claim, "command": command, "seconds": seconds, "outcomes": outcomes,
+    return {"claim": claim, "command": command, "seconds": seconds, "date": day, "outcomes": outcomes,
             "published": claim.evaluate_published() if claim.points else None,
-            "holds": claims.holds(outcomes), "pictures": figures}
+            "control": control, "holds": claims.holds(outcomes, control), "pictures": figures}
 
 
 def _verdict(record: dict) -> str:
-    return "holds" if record["holds"] else "**does not hold**"
+    if record["holds"]:
+        return "direction holds" if record["claim"].direction else "holds at the published value"
+    if claims.holds(record["outcomes"]):
+        return "**does not hold**: its control passes every check too"
+    return "**does not hold**"
 
 
 def _published_table(claim: Claim) -> list[str]:
@@ -740,12 +774,16 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
         "Each claim states what its source shows and at which budget, in training examples seen (steps × batch "
         "size). Its checks compare our runs with the source at that budget, each threshold fixed before the runs. "
         + _promise(records) + " A check holds when at least 3/4 of the seeds pass it, a claim when all its checks "
-        "hold. *paper budget*: the source's own budget; *at N examples*: a scaled budget, checked against the "
+        "hold and its control does not pass them all: each claim that trains names a control, the same runs "
+        "untrained (step 0) or the contrasting model the source draws read in its place, and each section shows "
+        "the control's value beside ours. *paper budget*: the source's own budget; *at N examples*: a scaled budget, checked against the "
         "source's curve at N. Claims marked --paper run with `python -m experiments.reproduce --paper`. A gradient "
         "norm that underflowed to 0 counts as the smallest float32, so its decades are a lower bound (about 45). "
         "Wall times are those of the run that trained the claim on this machine, which may have been running "
         "other work at the same time. "
         f"Total wall time: {sum(r['seconds'] for r in records) / 60:.1f} min, the sum of the rows.",
+        "",
+        _counts(records),
         "",
         "| claim | the source shows | ours, at the same budget | budget | verdict | wall time |",
         "|---|---|---|---|---|---|",
@@ -763,19 +801,24 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
         lines += ["", f"## {_anchor(claim.name)}", "", f"**{claim.source}.** {claim.published}.", "",
                   f"Setup: {claim.setup}.", "", f"Budget: {claim.verdict}.", "",
                   f"Command: `{' '.join(claim.command(os.path.join(Config.run_dir, claim.name), quick=quick))}` "
-                  f"({r['seconds']:.0f} s).", ""]
+                  f"({r['seconds']:.0f} s" + (f", run on {r['date']}" if r.get("date") else "") + ").", ""]
         lines += _published_table(claim) if claim.points else ["The source gives no points to compare with."]
         published = r["published"] or [None] * len(r["outcomes"])
-        lines += ["", "| check | published | ours: mean ± std over seeds (seeds passing) | needed | holds |",
-                  "|---|---|---|---|---|"]
-        for o, p in zip(r["outcomes"], published):
+        control = r.get("control") or [None] * len(r["outcomes"])
+        lines += ["", f"Control: {claim.control or 'none (a measurement, not a training run)'}.", "",
+                  "| check | published | ours: mean ± std over seeds (seeds passing) | needed | holds | control |",
+                  "|---|---|---|---|---|---|"]
+        for o, p, c in zip(r["outcomes"], published, control):
             paper = "—" if p is None else f"{claims.fmt(next(iter(p.values.values())))} ({'passes' if p.holds else 'fails'})" if p.values else "no point"
-            lines.append(f"| {o.text} | {paper} | {o.summary()} | {o.needed}/{o.seeds} | {'yes' if o.holds else 'no'} |")
+            shown = "—" if c is None else f"{c.summary()}: {'passes' if c.holds else 'fails'}"
+            lines.append(f"| {o.text} | {paper} | {o.summary()} | {o.needed}/{o.seeds} | {'yes' if o.holds else 'no'} | "
+                         f"{shown} |")
         for i, figure in enumerate(r["pictures"]):
             name = claim.name + ("" if i == 0 else f"_{os.path.splitext(os.path.basename(figure))[0]}")
             shutil.copyfile(figure, os.path.join(figures, f"{name}.png"))
             lines += ["", f"![{name}](reproductions/{name}.png)"]
-        lines += ["", f"Verdict ({claim.verdict}): **{'holds' if r['holds'] else 'does not hold'}**."]
+        verdict = _verdict(r)
+        lines += ["", f"Verdict ({claim.verdict}): {verdict if verdict.startswith('**') else f'**{verdict}**'}."]
     lines += ["", "## Not run", "", "| source | what it reports | why it is not a claim here |", "|---|---|---|"]
     lines += [f"| {source} | {what} | {why} |" for source, what, why in NOT_RUN]
     reported = {r["claim"].name for r in records}
@@ -785,6 +828,15 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
     with open(doc, "w") as f:
         f.write(text)
     return text
+
+
+def _counts(records: list[dict]) -> str:
+    """How many claims hold at the published value, hold in direction, and do not hold."""
+    verdicts = [_verdict(r) for r in records]
+    kinds = {"hold at the published value": verdicts.count("holds at the published value"),
+             "hold in direction only (the source states no value)": verdicts.count("direction holds")}
+    kinds["do not hold"] = len(verdicts) - sum(kinds.values())
+    return f"Of {len(records)} claims run: " + "; ".join(f"{n} {kind}" for kind, n in kinds.items()) + "."
 
 
 def _promise(records: list[dict]) -> str:

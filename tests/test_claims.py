@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.claims import Beats, CarriesFurther, Claim, Decay, Final, Measured, Published, Reaches, holds
+from experiments.claims import (Beats, CarriesFurther, Claim, Contrast, Decay, Final, Measured, Published, Reaches,
+                               Untrained, holds)
 from rnn_jax.io.results import Results
 
 BASELINE = 1 / 6
@@ -102,6 +103,36 @@ def test_a_claim_holds_only_when_every_check_does():
         Final("rnn")
 
 
+def test_a_claim_that_its_control_also_passes_does_not_hold():
+    """The untrained network (step 0: loss 1.0 in these runs) fails "learned", passes "stays
+    above 0.9"; a contrast reads each check on the other run. A claim holds only when its
+    control fails at least one of its checks."""
+    res = _results({"lstm": [0.01] * 4, "rnn": [0.95] * 4})
+    learned = Final("lstm", below=0.5, relative_to_baseline=True)
+    stays = Final("rnn", above=0.9)
+    untrained = Claim("c", "s", "p", _config("adding_problem"), "", (learned, stays), control=Untrained())
+    control = untrained.evaluate_control(res)
+    assert [c.holds for c in control] == [False, True] and control[0].values == {s: 1.0 for s in range(4)}
+    assert holds(untrained.evaluate(res), control)
+    only_stays = dataclasses.replace(untrained, checks=(stays,))  # a model that learned nothing passes it
+    assert not holds(only_stays.evaluate(res), only_stays.evaluate_control(res))
+    swap = dataclasses.replace(untrained, control=Contrast({"lstm": "rnn", "rnn": "lstm"}))
+    assert [c.holds for c in swap.evaluate_control(res)] == [False, False]
+    same = dataclasses.replace(swap, control=Contrast({"rnn": "rnn"}), checks=(stays,))
+    assert not holds(same.evaluate(res), same.evaluate_control(res))
+
+
+def test_every_claim_that_trains_names_a_control():
+    from experiments import reproduce
+
+    for claim in reproduce.CLAIMS:
+        measures = any(isinstance(c, Measured) for c in claim.checks)
+        assert (claim.control is None) == measures, claim.name
+        runs = {getattr(c, "run", None) for c in claim.checks} | {getattr(c, "other", None) for c in claim.checks}
+        if isinstance(claim.control, Contrast):
+            assert {a for a, _ in claim.control.runs} <= runs, claim.name
+
+
 def test_published_points_are_read_at_a_budget():
     curve = Published("lstm_T100", "loss", ((50_000, 0.172), (1_000_000, 0.145)), "Fig. 1", baseline=0.173)
     assert curve.at(1_000_000) == 0.145 and curve.at(980_000) == 0.145 and curve.at(None) == 0.145
@@ -177,7 +208,7 @@ def test_the_report_shows_every_miss_counts_the_promise_and_sums_the_wall_time(t
     from experiments.claims import Outcome
 
     with_points = next(c for c in reproduce.CLAIMS if c.points)
-    without = next(c for c in reproduce.CLAIMS if not c.points)
+    without = next(c for c in reproduce.CLAIMS if not c.points and not c.direction)
     passing = [Outcome(f"passing {i}", {0: 1.0, 1: 1.0}, 2, 0.75) for i in range(3)]
     failing = [Outcome(f"failing {i}", {0: 0.0, 1: 0.0}, 0, 0.75) for i in range(2)]
     records = [{"claim": with_points, "command": "c", "seconds": 90.0, "outcomes": passing + failing, "published": None,
@@ -190,6 +221,11 @@ def test_the_report_shows_every_miss_counts_the_promise_and_sums_the_wall_time(t
     assert "passing 1" not in row and "… (5 checks)" in row
     assert "For the 1 claims with published points" in text and "The other 1 give no points" in text
     assert "Total wall time: 2.0 min, the sum of the rows." in text
+    assert ("Of 2 claims run: 1 hold at the published value; 0 hold in direction only (the source states no value); "
+            "1 do not hold.") in text
+    direction = dataclasses.replace(without, direction=True)
+    assert reproduce._verdict({**records[1], "claim": direction}) == "direction holds"
+    assert reproduce._verdict({**records[0], "holds": False}) == "**does not hold**"
 
 
 def test_a_measured_check_reads_its_setting_or_with_nearest_the_closest_one():

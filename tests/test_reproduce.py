@@ -17,7 +17,9 @@ def test_a_claim_runs_quick_and_its_verdict_is_its_checks(claim, tmp_path):
     record = reproduce.reproduce(claim, str(tmp_path), quick=True, progress=False)
     # every check found the runs it names (both quick seeds), and the verdict is exactly the checks' conjunction
     assert record["outcomes"] and all(o.seeds == 2 for o in record["outcomes"]), [(o.text, o.seeds) for o in record["outcomes"]]
-    assert record["holds"] == claims.holds(record["outcomes"])
+    assert record["holds"] == claims.holds(record["outcomes"], record["control"])
+    if claim.control is not None:  # the control read every check off the same runs
+        assert [c.seeds for c in record["control"]] == [o.seeds for o in record["outcomes"]], claim.name
     stored = json.loads((tmp_path / claim.name / "reproduce.json").read_text())
     assert stored["command"] == " ".join(claim.command(str(tmp_path / claim.name), quick=True))
     assert all(os.path.exists(p) for p in record["pictures"])
@@ -35,13 +37,13 @@ def test_the_report_lists_each_claim_run_and_the_site_splits_it(tmp_path):
     text = doc.read_text()
     rows = []
     for r in records:
-        verdict = "holds" if r["holds"] else "**does not hold**"
+        verdict = reproduce._verdict(r)
         row = next(line for line in text.splitlines() if line.startswith(f"| [{r['claim'].name}]"))
         assert f"| {verdict} |" in row
         assert all(f"{o.text}: {o.summary()} (fails)" in row for o in r["outcomes"] if not o.holds)  # every miss shown
         rows.append(float(row.rsplit("|", 2)[1].split()[0]))
         shown = " ".join(r["claim"].command(os.path.join("runs/reproduce", r["claim"].name), quick=True))
-        assert f"Command: `{shown}`" in text  # as a reader would type it, at the default run directory
+        assert f"Command: `{shown}` ({r['seconds']:.0f} s, run on {r['date']})." in text  # as a reader types it
         assert os.path.exists(tmp_path / "reproductions" / f"{r['claim'].name}.png")
     assert "paper budget (--paper)" in text
     total = float(text.split("Total wall time: ", 1)[1].split()[0])
