@@ -6,6 +6,7 @@ redeclared with another default keeps its help text) and names its --quick value
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import os
@@ -51,6 +52,8 @@ class Common:
     """Also write TensorBoard event files here: DIR/<run>/<member>, one TensorBoard run per
     seed and swept value with its hyperparameters (`tensorboard --logdir DIR`; needs
     pip install 'rnn_jax[tensorboard]'). Empty: none."""
+    pdf: bool = False
+    """Also write each figure as PDF, beside its PNG (or later: python -m experiments.figures --pdf)."""
     debug: bool = False
     """When a seed diverges, replay its step under checkify and name the operation (file and
     line) that produced the first NaN."""
@@ -221,7 +224,8 @@ def cli(main: Callable[[Any], Any], config_type: type) -> None:
             else:
                 compile_cache.disable()
             _start_processes(cfg)
-        main(cfg)
+        with plots.formats("png", "pdf") if getattr(cfg, "pdf", False) else contextlib.nullcontext():
+            main(cfg)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

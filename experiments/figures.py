@@ -19,10 +19,12 @@ DEFAULT_DIRS = ("runs/vanishing_gradients", "runs/adding_problem", "runs/copy_me
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Regenerate the figures (PNG and PDF) of finished experiments from their run directories."""
+    """Regenerate the figures of finished experiments from their run directories."""
 
     run_dirs: tuple[str, ...] = ()
     """Experiment run directories (default: each experiment's default --run-dir that exists)."""
+    pdf: bool = False
+    """Also write each figure as PDF, beside its PNG."""
 
 
 def redraw(run_dir: str) -> None:

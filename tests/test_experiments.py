@@ -42,9 +42,9 @@ def test_main_experiment_cli_quick_runs_and_resumes(tmp_path):
     assert first.returncode == 0, first.stderr
     assert f"results: {run_dir}" in first.stdout
     for name in FIGURES["vanishing_gradients"]:
-        for ext in ("png", "pdf"):
-            path = os.path.join(run_dir, "figures", f"{name}.{ext}")
-            assert os.path.getsize(path) > 1000, path
+        path = os.path.join(run_dir, "figures", f"{name}.png")
+        assert os.path.getsize(path) > 1000, path
+        assert not os.path.exists(path[:-3] + "pdf")  # PDF only when asked (--pdf)
     # one TensorBoard run per run and seed (--quick: 2 seeds)
     runs = sorted(os.listdir(tb))
     assert runs and all(sorted(os.listdir(tb / r)) == ["000_seed0", "001_seed1"] for r in runs)
@@ -81,8 +81,8 @@ def test_quick_preset_runs_and_writes_figures(name, tmp_path):
     # redraw from the stored results only
     for f in os.listdir(os.path.join(run_dir, "figures")):
         os.unlink(os.path.join(run_dir, "figures", f))
-    figures = importlib.import_module("experiments.figures")
-    figures.main(figures.Config(run_dirs=(run_dir,)))
+    redrawn = _cli("experiments.figures", "--run-dirs", run_dir, "--pdf")
+    assert redrawn.returncode == 0, redrawn.stderr
     assert sorted(os.listdir(os.path.join(run_dir, "figures"))) == sorted(
         f"{fig}.{ext}" for fig in FIGURES[name] for ext in ("png", "pdf"))
 

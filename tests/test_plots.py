@@ -1,6 +1,9 @@
 """The figures' drawing: what a reader sees of the seeds."""
 
+import os
+
 import numpy as np
+import pytest
 
 from rnn_jax.analysis import plots
 from tests.test_claims import _results
@@ -17,3 +20,19 @@ def test_an_accuracy_band_stays_within_zero_and_one():
     ys = np.concatenate([path.vertices[:, 1] for path in band.get_paths()])
     assert ys.min() >= 0.0 and ys.max() <= 1.0 and ys.max() == 1.0
 
+
+
+def test_save_writes_png_and_pdf_only_when_asked(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    assert plots.save(fig, tmp_path / "a", "f") == [str(tmp_path / "a" / "f.png")]
+    assert sorted(os.listdir(tmp_path / "a")) == ["f.png"]
+    with plots.formats("pdf"):
+        paths = plots.save(fig, tmp_path / "b", "f")
+    assert [os.path.basename(p) for p in paths] == ["f.png", "f.pdf"] and all(os.path.getsize(p) > 500 for p in paths)
+    assert plots.save(fig, tmp_path / "c", "f") == [str(tmp_path / "c" / "f.png")]  # the block ended
+    with pytest.raises(ValueError, match="expected some of png, pdf, svg"):
+        with plots.formats("eps"):
+            pass

@@ -3,12 +3,14 @@
 Lines are seed means (geometric means on log axes) with a 95% confidence band for the mean
 over seeds (mean ± t·s/√n, on the log scale for log axes);
 colours are the Okabe–Ito colour-blind-safe palette, each cell keeping its colour in every
-figure. :func:`save` writes PNG and PDF. No pyplot state is touched, so the functions work
+figure. :func:`save` writes PNG, and PDF inside ``with formats("png", "pdf")``. No pyplot state is touched, so the functions work
 in scripts, tests and notebooks alike (display a Figure in Jupyter by evaluating it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import warnings
 from collections.abc import Sequence
@@ -476,11 +478,29 @@ def against_published(measured, published, *, baselines=None, ylabel: str = "hel
     return fig
 
 
+_FORMATS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("formats", default=("png",))
+
+
+@contextlib.contextmanager
+def formats(*extensions: str):
+    """Within the block, :func:`save` writes these formats as well as PNG (default: PNG
+    only; a PDF of a figure takes about as long as its PNG, and is asked for with ``--pdf``)."""
+    unknown = sorted(set(extensions) - {"png", "pdf", "svg"})
+    if not extensions or unknown:
+        raise ValueError(f"formats{extensions}: expected some of png, pdf, svg")
+    token = _FORMATS.set(tuple(extensions))
+    try:
+        yield
+    finally:
+        _FORMATS.reset(token)
+
+
 def save(fig, directory: str | os.PathLike, name: str) -> list[str]:
-    """Writes ``name.png`` (150 dpi) and ``name.pdf`` into ``directory``; returns the paths."""
+    """Writes ``name.png`` (150 dpi) into ``directory``, and the other :func:`formats` asked
+    for; returns the paths, the PNG first."""
     os.makedirs(directory, exist_ok=True)
     paths = []
-    for ext in ("png", "pdf"):
+    for ext in dict.fromkeys(("png", *_FORMATS.get())):
         path = os.path.join(os.fspath(directory), f"{name}.{ext}")
         fig.savefig(path, dpi=150 if ext == "png" else None)
         paths.append(path)
