@@ -70,6 +70,24 @@ def test_every_module_and_path_a_page_names_exists(page):
         assert os.path.exists(os.path.join(ROOT, path)), path
 
 
+def test_every_experiment_command_in_a_code_block_parses():
+    """Every ``python -m experiments.X ...`` line of the README's and the pages' bash blocks
+    (continuation lines joined, the text after ``#`` dropped) parses into X's Config."""
+    import shlex
+
+    from experiments import _common
+
+    texts = [open(os.path.join(ROOT, "README.md")).read()] + [open(p).read() for p in PAGES]
+    commands = [line for text in texts for block in blocks(text, "bash")
+                for line in block.replace("\\\n", " ").splitlines() if "python -m experiments." in line]
+    assert len(commands) >= 5
+    for line in commands:
+        words = shlex.split(line[line.index("python -m experiments."):], comments=True)
+        module = importlib.import_module(words[2])
+        if hasattr(module, "Config") and "NAME" not in words[2]:
+            _common.parse(module.Config, [w for w in words[3:] if w != "--help"])
+
+
 def test_the_site_lists_every_hand_written_page():
     listed = {path for _, path in site.CONCEPTS + site.HOW_TO} | {"getting-started.md", "architecture.md"}
     written = {os.path.relpath(p, os.path.join(ROOT, "docs")) for p in PAGES}
