@@ -320,18 +320,18 @@ def parse(config_type: type, args: Sequence[str] | None = None):
 def argv(cfg: Any, base: Any = None) -> list[str]:
     """The command-line arguments that :func:`parse` turns into ``cfg``: a flag for every
     field that differs from ``base`` (default: the config type's defaults), in field order.
-    A field holding a dataclass (the cell options) gives its own fields' flags, each group
-    named as tyro names it (``--lem.dt``)."""
+    The cell options give ``--CELL.OPTION VALUE`` for each option given (each is ``T | None``,
+    so a bool takes a value too: ``--mingru.log-space False``)."""
     base = type(cfg)() if base is None else base
     args = []
     for field in dataclasses.fields(cfg):
         value, default = getattr(cfg, field.name), getattr(base, field.name)
         if value == default:
             continue
-        if dataclasses.is_dataclass(value):
-            for group in dataclasses.fields(value):
-                args += [arg.replace("--", f"--{group.name}.", 1) if arg.startswith("--") else arg
-                         for arg in argv(getattr(value, group.name), getattr(default, group.name))]
+        if isinstance(value, CellOptions):
+            for cell in (f.name for f in dataclasses.fields(value)):
+                given = _cell_options.given(value, cell).items() - _cell_options.given(default, cell).items()
+                args += [w for option, v in sorted(given) for w in (f"--{cell}.{option.replace('_', '-')}", _word(v))]
         else:
             args += flag(field.name, value)
     return args

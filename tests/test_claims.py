@@ -168,6 +168,14 @@ def _config(experiment: str):
     return importlib.import_module(f"experiments.{experiment}").Config()
 
 
+def test_a_generated_command_gives_every_kind_of_cell_option():
+    from experiments import _cell_options, _common, adding_problem
+
+    cfg = adding_problem.Config(cell_options=_cell_options.of(mingru={"log_space": False}, lem={"dt": 0.5},
+                                                              indrnn={"recurrent_init": "near_one"}))
+    assert _common.parse(adding_problem.Config, _common.argv(cfg)) == cfg
+
+
 def test_every_claim_command_parses_to_the_claims_config():
     """A claim holds a typed config; the command the report shows is generated from it, and
     the shell would parse that command back into the very config the suite runs."""
