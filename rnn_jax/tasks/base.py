@@ -166,6 +166,18 @@ class Task(abc.ABC):
         return _checks.positive_int(batch_size, "batch_size")
 
 
+class BitTask(Task):
+    """A task whose targets are bits, read with a binary cross-entropy on one logit (per
+    sequence or per step): ``accuracy`` says how well it is solved, and the memoryless
+    baseline predicts 1/2, at loss ``ln 2``. One input channel unless the task says otherwise."""
+
+    loss_kind = LossKind.BCE
+    success_metric = "accuracy"
+    input_size = 1
+    output_size = 1
+    baseline_loss = math.log(2.0)
+
+
 # --- registry ----------------------------------------------------------------------------
 
 REGISTRY: Registry[Task] = Registry("task", Task)

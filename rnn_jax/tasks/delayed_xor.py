@@ -17,19 +17,18 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 
 from rnn_jax import _checks
 from rnn_jax._random import draw
-from rnn_jax.tasks.base import LossKind, Task
+from rnn_jax.tasks.base import BitTask
 from rnn_jax.types import Batch, Readout
 
 
 @dataclasses.dataclass(frozen=True)
-class DelayedXOR(Task):
+class DelayedXOR(BitTask):
     """Delayed XOR of a bit stream.
 
     Attributes:
@@ -46,20 +45,12 @@ class DelayedXOR(Task):
 
     name = "delayed_xor"
     readout = Readout.ALL
-    loss_kind = LossKind.BCE
-    success_metric = "accuracy"
-    input_size = 1
-    output_size = 1
 
     def __post_init__(self):
         super().__post_init__()
         _checks.number(self.scale, "scale", low=0.0, low_open=True)
         if 2 * self.delay >= self.seq_len:
             raise ValueError(f"delay={self.delay}: 2 * delay must be below seq_len={self.seq_len} (no step is scored)")
-
-    @property
-    def baseline_loss(self) -> float:
-        return math.log(2.0)
 
     def sample(self, key, batch_size: int) -> Batch:
         batch_size = self.check_batch_size(batch_size)

@@ -15,18 +15,17 @@ than the lag (``experiments.credit_assignment``).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 
 from rnn_jax._random import draw
-from rnn_jax.tasks.base import LossKind, Task
+from rnn_jax.tasks.base import BitTask
 from rnn_jax.types import Batch, Readout
 
 
 @dataclasses.dataclass(frozen=True)
-class Echo(Task):
+class Echo(BitTask):
     """Repeat each cue ``delay`` steps later.
 
     Attributes:
@@ -41,19 +40,11 @@ class Echo(Task):
 
     name = "echo"
     readout = Readout.ALL
-    loss_kind = LossKind.BCE
-    success_metric = "accuracy"
-    input_size = 1
-    output_size = 1
 
     def __post_init__(self):
         super().__post_init__()
         if self.delay >= self.seq_len:
             raise ValueError(f"delay={self.delay}: it must be below seq_len={self.seq_len} (no cue is recalled)")
-
-    @property
-    def baseline_loss(self) -> float:
-        return math.log(2.0)
 
     def cue_steps(self) -> jax.Array:
         """``[T]`` bool: the steps where a cue arrives."""

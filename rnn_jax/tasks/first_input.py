@@ -20,19 +20,18 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 
 from rnn_jax import _checks
 from rnn_jax._random import draw
-from rnn_jax.tasks.base import LossKind, Task
+from rnn_jax.tasks.base import BitTask
 from rnn_jax.types import Batch
 
 
 @dataclasses.dataclass(frozen=True)
-class FirstInput(Task):
+class FirstInput(BitTask):
     """The sign of the first input under noise.
 
     Attributes:
@@ -48,9 +47,6 @@ class FirstInput(Task):
     eval_size: int = 1000
 
     name = "first_input"
-    loss_kind = LossKind.BCE
-    success_metric = "accuracy"
-    output_size = 1
 
     def __post_init__(self):
         super().__post_init__()
@@ -60,10 +56,6 @@ class FirstInput(Task):
     @property
     def input_size(self) -> int:
         return 1 + self.noise_channels
-
-    @property
-    def baseline_loss(self) -> float:
-        return math.log(2.0)
 
     def sample(self, key, batch_size: int) -> Batch:
         batch_size = self.check_batch_size(batch_size)

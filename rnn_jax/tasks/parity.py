@@ -13,20 +13,19 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
 
 from rnn_jax._random import draw
-from rnn_jax.tasks.base import LossKind, Task
+from rnn_jax.tasks.base import BitTask
 from rnn_jax.types import Batch
 
 SOLVED_ACCURACY = 0.99
 
 
 @dataclasses.dataclass(frozen=True)
-class Parity(Task):
+class Parity(BitTask):
     """Parity of ``seq_len`` random bits.
 
     Attributes:
@@ -38,14 +37,6 @@ class Parity(Task):
     eval_size: int = 1000
 
     name = "parity"
-    loss_kind = LossKind.BCE
-    success_metric = "accuracy"
-    input_size = 1
-    output_size = 1
-
-    @property
-    def baseline_loss(self) -> float:
-        return math.log(2.0)
 
     def sample(self, key, batch_size: int) -> Batch:
         batch_size = self.check_batch_size(batch_size)

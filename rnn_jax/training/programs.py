@@ -32,21 +32,29 @@ from rnn_jax.training.trainer import Trainer, sample_batch
 from rnn_jax.types import Batch
 
 
+class Program:
+    """What every program says of itself, with the common values: compiled for fast runs,
+    no argument shared by the members."""
+
+    name = "program"
+    runs_once = False
+    shared = 0
+
+
 @dataclasses.dataclass(frozen=True)
-class Initialise:
+class Initialise(Program):
     """``(seed, hparams) -> TrainState``."""
 
     trainer: Trainer
     name = "init"
     runs_once = True
-    shared = 0
 
     def __call__(self, seed, hparams):
         return self.trainer.init(jax.random.key(seed), hparams)
 
 
 @dataclasses.dataclass(frozen=True)
-class SampleBatches:
+class SampleBatches(Program):
     """``(key, step) -> batches``: the training batches of ``steps`` steps from ``step`` on,
     stacked (:func:`~rnn_jax.training.trainer.sample_batch`). Its identity is the task and
     the batch, not the model, so runs of every cell and size on one task share it, and the
@@ -57,8 +65,6 @@ class SampleBatches:
     train_size: int | None
     steps: int
     name = "batches"
-    runs_once = False
-    shared = 0
 
     @classmethod
     def of(cls, trainer: Trainer, steps: int) -> SampleBatches:
@@ -76,25 +82,22 @@ class SampleBatches:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainChunk:
+class TrainChunk(Program):
     """``(state, batches) -> (state, per-step metrics)``: one training step per batch."""
 
     trainer: Trainer
     name = "chunk"
-    runs_once = False
-    shared = 0
 
     def __call__(self, state, batches: Batch):
         return self.trainer.train_on(state, batches)
 
 
 @dataclasses.dataclass(frozen=True)
-class Evaluate:
+class Evaluate(Program):
     """``(params, held_out) -> held-out metrics``."""
 
     trainer: Trainer
     name = "evaluate"
-    runs_once = False
     shared = 1
 
     def __call__(self, params, held_out: Batch):
@@ -102,7 +105,7 @@ class Evaluate:
 
 
 @dataclasses.dataclass(frozen=True)
-class Diagnose:
+class Diagnose(Program):
     """``(params, held_out) -> diagnostics``: :func:`~rnn_jax.analysis.diagnostics.record` of
     ``what`` on the first ``batch`` held-out sequences (``jacobian_batch`` of them for the
     Jacobian norms and Lyapunov exponents)."""
@@ -112,7 +115,6 @@ class Diagnose:
     jacobian_batch: int
     what: tuple[str, ...] = diagnostics.DEFAULT
     name = "diagnose"
-    runs_once = False
     shared = 1
 
     def __call__(self, params, held_out: Batch):
