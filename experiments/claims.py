@@ -68,10 +68,16 @@ class Outcome:
 
 
 def fmt(x: float) -> str:
-    """A number in 3 significant digits (scientific below 1e-3)."""
+    """A number in 3 significant digits (scientific below 1e-3); a fraction that 3 digits
+    would round to 1, such as an accuracy of 2559/2560, gets the digits that tell it from 1."""
     if not math.isfinite(x):
         return str(x)
-    return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
+    if abs(x) < 1e-3 and x != 0:
+        return f"{x:.2e}"
+    digits = 3
+    while abs(x) < 1 and abs(float(f"{x:.{digits}g}")) == 1 and digits < 9:
+        digits += 1
+    return f"{x:.{digits}g}"
 
 
 def fmt_examples(n: float) -> str:
@@ -521,6 +527,9 @@ class Claim:
         direction: the source states only a direction (A beats B, X grows), no value to
             reach: its verdict is "direction holds", counted apart from "holds at the
             published value".
+        thresholds: where the thresholds come from, when they were set after a run of the
+            claim (printed in its section, so that a reader knows they were not fixed before
+            every run); empty when they were fixed before the first.
     """
 
     name: str
@@ -538,6 +547,7 @@ class Claim:
     not_run: str = ""
     control: Untrained | Contrast | None = None
     direction: bool = False
+    thresholds: str = ""
 
     @property
     def experiment(self) -> str:

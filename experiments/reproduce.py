@@ -68,8 +68,7 @@ def _sgd_cr_only(claim: Claim) -> Claim:
     """``claim`` with SGD-CR's run only (``--omegas 2``, not ``0 2``)."""
     return dataclasses.replace(
         claim, config=dataclasses.replace(claim.config, omegas=(2.0,)),
-        setup=claim.setup + "; SGD-CR only (SGD-C is drawn by sgd_cr at 200k examples; at this budget it would "
-        "double the wall time)",
+        setup=claim.setup + "; SGD-CR only (SGD-C would double the wall time)",
         not_run="not in this report: 1-2 h alone on this CPU, 3-4 h beside other work (this SGD-CR run made 23-31 "
                 "steps/s beside three other jobs on 2026-12-02 and was stopped). An earlier run of SGD-C and SGD-CR "
                 "together (121 min beside other work, 2026-12-02, run directory not kept) measured: holds, best "
@@ -84,6 +83,41 @@ def _adding_points(run: str, T: int, label: str, steps_values) -> Published:
     return Published(run, "loss", tuple((20 * n, v) for n, v in steps_values), FIG2.format(T=T),
                      baseline=ADDING_BASELINE, label=label)
 
+
+UNITARY_COPY = {100: ((20_000, 0.0), (100_000, 0.0)), 200: ((30_000, 0.003), (100_000, 0.0)),
+                500: ((100_000, 0.0), (1_000_000, 0.0))}
+"""The uRNN's copy-memory curve in Arjovsky et al.'s Fig. 1, by T: (examples, cross-entropy)."""
+
+
+def _unitary_copy(cell: str, hidden: int, source: str, model: str, setup: str) -> tuple[Claim, Claim]:
+    """``copy_memory_{cell}`` (T = 100 and 200) and ``copy_memory_{cell}_paper`` (T = 500):
+    ``cell`` at the uRNN's setup, checked against the uRNN's curves."""
+
+    def claim(delays, **fields):
+        return Claim(
+            control=Untrained(),
+            config=copy_memory.Config(cells=(cell,), hidden_sizes=(hidden,), delays=delays, **ARJOVSKY_UNCLIPPED,
+                                      steps=5000, eval_every=250),
+            quick={**QUICK, "hidden_sizes": (8,)},
+            checks=tuple(Final(f"{cell}_T{T}", below=0.25, relative_to_baseline=True, examples=100_000)
+                         for T in delays),
+            points=tuple(_copy_points(f"{cell}_T{T}", T, "uRNN", UNITARY_COPY[T]) for T in delays), **fields)
+
+    return (
+        claim((100, 200), name=f"copy_memory_{cell}", source=source, setup=setup,
+              published=f"copy memory: {model} reaches ~0 cross-entropy within ~20k examples at T = 100 and ~0.003 "
+                        "at 30k, ~0 by 100k at T = 200; the LSTM sits on the baseline there"),
+        claim((500,), name=f"copy_memory_{cell}_paper", source="Arjovsky, Shah & Bengio 2016, Fig. 1 (uRNN, T = 500)",
+              setup=f"as copy_memory_{cell}, at T = 500", paper_only=True,
+              published="copy memory T = 500: the uRNN is at ~0 cross-entropy from ~90k examples on (after spikes "
+                        "to 0.09 at ~45k and 0.04 at ~80k)"),
+    )
+
+
+REVISED = ("set on 2026-12-07, after the runs of that day, from the source alone (a value read off a figure "
+           "within its reading error: a factor 2 on a linear loss axis, a decade on a log one; a table's count "
+           "as it stands): ")
+"""How a threshold revised after a run says where it came from (:attr:`Claim.thresholds`)."""
 
 IRNN_TEXT = Published("irnn_T100", "loss", ((100_000, ADDING_BASELINE), (600_000, ADDING_BASELINE)),
                       f"{URNN_PAPER}, §4.2 text: the IRNN was 'not able to beat the baseline for any number of time "
@@ -106,6 +140,23 @@ SGD_CR_POINTS = (Published("rnn_clip_global_norm_omega2", "accuracy",
                            ((40_000, 0.2496), (200_000, 0.4583), (400_000, 0.2834), (800_000, 0.2467),
                             (2_000_000, 0.2507), (4_000_000, 0.2517), (5_000_000, 0.4899), (6_000_000, 0.9742),
                             (6_600_000, 0.9704), (6_720_000, 1.0)), _LOG, label="SGD-CR (their log)"),)
+SGD_CR = Claim(
+    name="sgd_cr",
+    control=Untrained(),
+    source="Pascanu, Mikolov & Bengio 2013, SGD-CR (code pascanur/trainingRNNs, test_output.txt)",
+    published=SGD_CR_TEXT + "; at 200k examples it is far from solved (46% accuracy, 25% is chance)",
+    config=dataclasses.replace(SGD_CR_CONFIG, steps=10_000, eval_every=500),
+    quick={**QUICK, "seq_len": 20, "min_len": 10, "hidden_size": 8},
+    setup=SGD_CR_SETUP + "; 200k examples (10,000 steps) of their 6.7M: the full budget is sgd_cr_paper",
+    checks=(Final("rnn_clip_global_norm_omega2", "accuracy", below=0.9, examples=200_000),),
+    points=SGD_CR_POINTS,
+    metric="accuracy",
+    verdict=Budget.scaled(200_000),
+)
+"""SGD-CR at 200k examples, where their log sits at chance: the base of sgd_cr_paper, and not a claim of its
+own, since a network that learns nothing passes its check (dropped on 2026-12-07; the 200k-example runs of
+SGD-C and SGD-CR measured 0.25 accuracy, chance, where their log is at chance but for a blip to 0.46)."""
+
 CLAIMS: tuple[Claim, ...] = (
     Claim(
         name="gradient_decay",
@@ -121,7 +172,10 @@ CLAIMS: tuple[Claim, ...] = (
         setup="the source's setup (RMSProp 1e-3, element-wise clip 1, Glorot init, batch 20, 100 iterations), "
               "hidden 128 for all three; exprnn (orthogonal W_hh = expm(A - Aᵀ)) stands in for the uRNN, at hidden "
               "128 where the paper's adding uRNN had 512, and is clipped like the others for these 100 steps",
-        checks=(Decay("rnn", 0, at_least=6.5), Decay("lstm", 0, at_least=11), Decay("exprnn", 0, at_most=1),
+        thresholds=REVISED + "a decade read off Fig. 4's log axis, so the tanh RNN's 'about 13' decades at "
+                   "initialisation is ≥ 12, and the LSTM's curve, which leaves the plot at 22 decades, is ≥ 22 (they "
+                   "were ≥ 6.5 and ≥ 11, half the published values)",
+        checks=(Decay("rnn", 0, at_least=12), Decay("lstm", 0, at_least=22), Decay("exprnn", 0, at_most=1),
                 CarriesFurther("exprnn", "rnn", examples=2000), CarriesFurther("exprnn", "lstm", examples=2000)),
         points=(Published("rnn", "decades", ((0, 13.0), (2000, 22.0)), FIG4.format(which="0 and grads_100"),
                           label="RNN"),
@@ -145,7 +199,9 @@ CLAIMS: tuple[Claim, ...] = (
         setup="the source's setup (see ARJOVSKY in experiments/reproduce.py), T = 100 only, 5,000 steps of batch 20 "
               "(100k examples) of the figure's 30,000; the IRNN with identity W_hh and Glorot input weights as in "
               "their code, at lr 1e-3 (they report it stable only at much lower rates)",
-        checks=(Final("lstm_T100", below=0.5, relative_to_baseline=True, examples=100_000),
+        thresholds=REVISED + "the LSTM's value of 0.01 at 5,000 steps (100k examples) within a factor 2, so "
+                   "≤ 0.02 (it was ≤ 0.5 × baseline, 0.083: eight times the published value)",
+        checks=(Final("lstm_T100", below=2 * 0.01, examples=100_000),
                 Final("rnn_T100", above=0.9, relative_to_baseline=True, examples=100_000),
                 Final("irnn_T100", above=0.9, relative_to_baseline=True, examples=100_000)),
         points=(_adding_points("lstm_T100", 100, "LSTM", ((1000, 0.16), (1500, 0.07), (3000, 0.02), (5000, 0.01),
@@ -166,7 +222,7 @@ CLAIMS: tuple[Claim, ...] = (
         quick={**QUICK, "hidden_size": 8},
         setup="the source's setup and budget (30,000 steps of batch 20 = 600k examples)",
         checks=tuple(check for T in (100, 200, 400) for check in (
-            Final(f"lstm_T{T}", below=0.5, relative_to_baseline=True, examples=600_000),
+            Final(f"lstm_T{T}", below=2 * 0.005, examples=600_000),
             Final(f"rnn_T{T}", above=0.9, relative_to_baseline=True, examples=600_000))),
         points=(_adding_points("lstm_T100", 100, "LSTM", ((5000, 0.01), (30_000, 0.005))),
                 _adding_points("lstm_T200", 200, "LSTM", ((5000, 0.167), (10_000, 0.09), (15_000, 0.02),
@@ -190,7 +246,9 @@ CLAIMS: tuple[Claim, ...] = (
         setup="a modern LSTM (forget gate, hidden 32, chrono init, Adam 3e-3, global-norm clip 1, batch 32) for "
               "the same 74,000 sequences; theirs had no forget gate, 2 memory blocks of 2 cells, online SGD at "
               "lr 0.5, which ours does not express",
-        checks=(Final("lstm_T100", "accuracy", above=0.99, examples=74_000),),
+        thresholds=REVISED + "Table 7's 1 wrong of 2,560 test sequences, so accuracy ≥ 2559/2560 (it was ≥ 0.99, "
+                   "25 wrong)",
+        checks=(Final("lstm_T100", "accuracy", above=2559 / 2560, examples=74_000),),
         points=(Published("lstm_T100", "accuracy", ((74_000, 2559 / 2560),), "Table 7 (T = 100: 1 of 2560 wrong, "
                           "74,000 sequences)", label="LSTM (H&S 1997)"),),
         metric="accuracy",
@@ -243,72 +301,20 @@ CLAIMS: tuple[Claim, ...] = (
         checks=(Final("lstm_T200", above=0.9, relative_to_baseline=True, examples=1_000_000),
                 Final("lstm_T200", below=1.1, relative_to_baseline=True, examples=1_000_000),
                 Final("rnn_T200", above=0.9, relative_to_baseline=True, examples=1_000_000))),
-    Claim(
-        name="copy_memory_exprnn",
-        control=Untrained(),
-        source="Arjovsky et al. 2016, Fig. 1 (uRNN); Lezcano-Casado & Martínez-Rubio 2019 (expRNN)",
-        published="copy memory: the uRNN (hidden 128, RMSProp 1e-3, no clipping) reaches ~0 cross-entropy within "
-                  "~20k examples at T = 100 and ~0.003 at 30k, ~0 by 100k at T = 200; the LSTM sits on the "
-                  "baseline there",
-        config=copy_memory.Config(cells=("exprnn",), hidden_sizes=(128,), delays=(100, 200), **ARJOVSKY_UNCLIPPED,
-                                  steps=5000, eval_every=250),
-        quick={**QUICK, "hidden_sizes": (8,)},
+    *_unitary_copy(
+        "exprnn", 128, "Arjovsky et al. 2016, Fig. 1 (uRNN); Lezcano-Casado & Martínez-Rubio 2019 (expRNN)",
+        "the uRNN (hidden 128, RMSProp 1e-3, no clipping)",
         setup="exprnn (orthogonal W_hh = expm(A - Aᵀ), modReLU, Henaff init; an orthogonal real RNN, not the "
               "uRNN's complex product of reflections, permutation and FFTs) at the uRNN's setup: hidden 128, "
               "RMSProp 1e-3 for every parameter, no clipping, batch 20, 1e5 examples; T = 500 is left to --paper "
-              "(copy_memory_exprnn_paper): at hidden 128 and 520 steps it alone takes about 20 minutes here",
-        checks=(Final("exprnn_T100", below=0.25, relative_to_baseline=True, examples=100_000),
-                Final("exprnn_T200", below=0.25, relative_to_baseline=True, examples=100_000)),
-        points=(_copy_points("exprnn_T100", 100, "uRNN", ((20_000, 0.0), (100_000, 0.0))),
-                _copy_points("exprnn_T200", 200, "uRNN", ((30_000, 0.003), (100_000, 0.0)))),
-    ),
-    Claim(
-        name="copy_memory_exprnn_paper",
-        control=Untrained(),
-        source="Arjovsky et al. 2016, Fig. 1 (uRNN, T = 500)",
-        published="copy memory T = 500: the uRNN is at ~0 cross-entropy from ~90k examples on (after spikes to "
-                  "0.09 at ~45k and 0.04 at ~80k)",
-        config=copy_memory.Config(cells=("exprnn",), hidden_sizes=(128,), delays=(500,), **ARJOVSKY_UNCLIPPED, steps=5000,
-                                  eval_every=250),
-        quick={**QUICK, "hidden_sizes": (8,)},
-        setup="as copy_memory_exprnn, at T = 500",
-        checks=(Final("exprnn_T500", below=0.25, relative_to_baseline=True, examples=100_000),),
-        points=(_copy_points("exprnn_T500", 500, "uRNN", ((100_000, 0.0), (1_000_000, 0.0))),),
-        paper_only=True,
-    ),
-    Claim(
-        name="copy_memory_urnn",
-        control=Untrained(),
-        source="Arjovsky, Shah & Bengio 2016, Fig. 1 (uRNN; code amarshah/complex_RNN)",
-        published="copy memory: the uRNN (128 complex units, RMSProp 1e-3, no clipping) reaches ~0 cross-entropy "
-                  "within ~20k examples at T = 100 and ~0.003 at 30k, ~0 by 100k at T = 200; the LSTM sits on the "
-                  "baseline there",
-        config=copy_memory.Config(cells=("urnn",), hidden_sizes=(256,), delays=(100, 200), **ARJOVSKY_UNCLIPPED,
-                                  steps=5000, eval_every=250),
-        quick={**QUICK, "hidden_sizes": (8,)},
+              "(copy_memory_exprnn_paper): at hidden 128 and 520 steps it alone takes about 20 minutes here"),
+    *_unitary_copy(
+        "urnn", 256, "Arjovsky, Shah & Bengio 2016, Fig. 1 (uRNN; code amarshah/complex_RNN)",
+        "the uRNN (128 complex units, RMSProp 1e-3, no clipping)",
         setup="urnn (W = D₃R₂F⁻¹D₂ΠR₁FD₁ on 128 complex units, carried as 256 reals; modReLU), exact to the "
               "authors' recurrence, at their setup: RMSProp 1e-3 for every parameter, no clipping, batch 20, a "
               "fixed set of 1e5 training sequences; their trained initial state is zero here. T = 500 is "
-              "copy_memory_urnn_paper",
-        checks=(Final("urnn_T100", below=0.25, relative_to_baseline=True, examples=100_000),
-                Final("urnn_T200", below=0.25, relative_to_baseline=True, examples=100_000)),
-        points=(_copy_points("urnn_T100", 100, "uRNN", ((20_000, 0.0), (100_000, 0.0))),
-                _copy_points("urnn_T200", 200, "uRNN", ((30_000, 0.003), (100_000, 0.0)))),
-    ),
-    Claim(
-        name="copy_memory_urnn_paper",
-        control=Untrained(),
-        source="Arjovsky, Shah & Bengio 2016, Fig. 1 (uRNN, T = 500)",
-        published="copy memory T = 500: the uRNN is at ~0 cross-entropy from ~90k examples on (after spikes to "
-                  "0.09 at ~45k and 0.04 at ~80k)",
-        config=copy_memory.Config(cells=("urnn",), hidden_sizes=(256,), delays=(500,), **ARJOVSKY_UNCLIPPED, steps=5000,
-                                  eval_every=250),
-        quick={**QUICK, "hidden_sizes": (8,)},
-        setup="as copy_memory_urnn, at T = 500",
-        checks=(Final("urnn_T500", below=0.25, relative_to_baseline=True, examples=100_000),),
-        points=(_copy_points("urnn_T500", 500, "uRNN", ((100_000, 0.0), (1_000_000, 0.0))),),
-        paper_only=True,
-    ),
+              "copy_memory_urnn_paper"),
     Claim(
         name="indrnn_adding",
         control=Untrained(),
@@ -377,19 +383,6 @@ CLAIMS: tuple[Claim, ...] = (
                           "8000 steps of batch 100", label="GRU (Greydanus & Kobak)"),),
         metric="accuracy",
         figure="accuracy",
-    ),
-    SGD_CR := Claim(
-        name="sgd_cr",
-        control=Untrained(),
-        source="Pascanu, Mikolov & Bengio 2013, SGD-CR (code pascanur/trainingRNNs, test_output.txt)",
-        published=SGD_CR_TEXT + "; at 200k examples it is far from solved (46% accuracy, 25% is chance)",
-        config=dataclasses.replace(SGD_CR_CONFIG, steps=10_000, eval_every=500),
-        quick={**QUICK, "seq_len": 20, "min_len": 10, "hidden_size": 8},
-        setup=SGD_CR_SETUP + "; 200k examples (10,000 steps) of their 6.7M: the full budget is sgd_cr_paper",
-        checks=(Final("rnn_clip_global_norm_omega2", "accuracy", below=0.9, examples=200_000),),
-        points=SGD_CR_POINTS,
-        metric="accuracy",
-        verdict=Budget.scaled(200_000),
     ),
     _sgd_cr_only(at_paper_budget(SGD_CR, steps=336_000, published=SGD_CR_TEXT, checks=(
         Reaches("rnn_clip_global_norm_omega2", "accuracy", above=0.99, examples=6_720_000),))),
@@ -772,7 +765,8 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
         + ", ".join(f"{name} {env['versions'][name]}" for name in ("jax", "jaxlib", "optax", "numpy"))
         + "; each run directory's config.json records its own versions, and requirements.lock pins them). "
         "Each claim states what its source shows and at which budget, in training examples seen (steps × batch "
-        "size). Its checks compare our runs with the source at that budget, each threshold fixed before the runs. "
+        "size). Its checks compare our runs with the source at that budget, each threshold fixed before the runs unless its section "
+        "says it was set later from the source. "
         + _promise(records) + " A check holds when at least 3/4 of the seeds pass it, a claim when all its checks "
         "hold and its control does not pass them all: each claim that trains names a control, the same runs "
         "untrained (step 0) or the contrasting model the source draws read in its place, and each section shows "
@@ -800,6 +794,7 @@ def report(records: list[dict], doc: str, *, quick: bool) -> str:
         claim = r["claim"]
         lines += ["", f"## {_anchor(claim.name)}", "", f"**{claim.source}.** {claim.published}.", "",
                   f"Setup: {claim.setup}.", "", f"Budget: {claim.verdict}.", "",
+                  *([f"Thresholds: {claim.thresholds}.", ""] if claim.thresholds else []),
                   f"Command: `{' '.join(claim.command(os.path.join(Config.run_dir, claim.name), quick=quick))}` "
                   f"({r['seconds']:.0f} s" + (f", run on {r['date']}" if r.get("date") else "") + ").", ""]
         lines += _published_table(claim) if claim.points else ["The source gives no points to compare with."]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from experiments.claims import (Beats, CarriesFurther, Claim, Contrast, Decay, Final, Measured, Published, Reaches,
-                               Untrained, holds)
+                               Untrained, fmt, holds)
 from rnn_jax.io.results import Results
 
 BASELINE = 1 / 6
@@ -42,6 +42,13 @@ def test_final_counts_seeds_against_a_threshold_relative_to_the_baseline():
     assert "0.5 × baseline (0.0833)" in outcome.text and "2/4 seeds" in outcome.summary()
     assert Final("lstm_T100", above=0.05).evaluate(res).passed == 2
     assert Final("lstm_T100", below=0.1, share=0.5).evaluate(res).holds  # 3 of 4 pass, 2 needed
+
+
+def test_a_threshold_near_1_is_written_with_the_digits_that_tell_it_from_1():
+    """Table 7's 1 wrong of 2560 is 0.9996, not "1"; other numbers keep 3 digits."""
+    assert [fmt(x) for x in (2559 / 2560, 0.998, 0.0179, 150.4, 1e-5)] == ["0.9996", "0.998", "0.0179", "150", "1.00e-05"]
+    res = _results({"lstm_T100": [1.0, 1.0, 1.0, 0.98]})
+    assert Final("lstm_T100", above=2559 / 2560).evaluate(res).text.endswith("≥ 0.9996")
 
 
 def test_a_check_reads_the_evaluation_at_its_budget_of_examples():
@@ -182,7 +189,7 @@ def test_every_claim_command_parses_to_the_claims_config():
     from experiments import _common, reproduce
 
     names = [c.name for c in reproduce.CLAIMS]
-    assert len(names) == len(set(names)) == 26
+    assert len(names) == len(set(names)) == 25
     assert {c.name for c in reproduce.selected(())} | {c.name for c in reproduce.selected((), paper=True)} == set(names)
     for claim in reproduce.CLAIMS:
         for quick in (False, True):
