@@ -35,20 +35,30 @@ def choice(enum_cls: type[E], value: Any, name: str) -> E:
 
 def positive_int(value: Any, name: str) -> int:
     """``value`` as an int >= 1; bools and floats are refused."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}={value!r} must be a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive int (>= 1)")
-    return int(value)
+    return _int_from(value, name, 1, "a positive int")
 
 
 def nonneg_int(value: Any, name: str) -> int:
     """``value`` as an int >= 0."""
+    return _int_from(value, name, 0, "an int >= 0")
+
+
+def _int_from(value: Any, name: str, low: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}={value!r} must be an int >= 0, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name}={value!r} must be an int >= 0")
+        raise TypeError(f"{name}={value!r} must be {what}, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name}={value!r} must be {what} (>= {low})")
     return int(value)
+
+
+def sizes(input_size: Any, hidden_size: Any, *, complex_state: str = "") -> tuple[int, int]:
+    """A cell's ``input_size`` and ``hidden_size`` as positive ints; with ``complex_state``
+    (the cell's name and what its complex numbers are), ``hidden_size`` must be even, since
+    the state is ``h/2`` complex numbers carried as ``[Re | Im]``."""
+    input_size, hidden_size = positive_int(input_size, "input_size"), positive_int(hidden_size, "hidden_size")
+    if complex_state and hidden_size % 2:
+        raise ValueError(f"hidden_size={hidden_size} must be even for the {complex_state}")
+    return input_size, hidden_size
 
 
 def number(

@@ -55,8 +55,7 @@ def antisymmetric(*, epsilon: float = 0.1, gamma: float = 0.01, gated: bool = Fa
     gates = 2 if gated else 1
 
     def init(key, input_size: int, hidden_size: int):
-        input_size = _checks.positive_int(input_size, "input_size")
-        hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+        input_size, hidden_size = _checks.sizes(input_size, hidden_size)
         k_v, k_w = jax.random.split(key)
         return {"w_ih": draw(jax.random.normal, k_v, (gates * hidden_size, input_size), dtype=jnp.float32)
                 / math.sqrt(input_size),

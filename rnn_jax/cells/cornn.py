@@ -50,8 +50,7 @@ def cornn(*, dt: float = 0.06, gamma: float = 66.0, epsilon: float = 15.0) -> ba
     epsilon = float(_checks.number(epsilon, "epsilon", low=0.0))
 
     def init(key, input_size: int, hidden_size: int):
-        input_size = _checks.positive_int(input_size, "input_size")
-        hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+        input_size, hidden_size = _checks.sizes(input_size, hidden_size)
         bound = 1.0 / math.sqrt(input_size + 2 * hidden_size)
         k_x, k_h, k_b = jax.random.split(key, 3)
         return {"w_ih": base.uniform(k_x, (hidden_size, input_size), bound),

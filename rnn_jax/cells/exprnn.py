@@ -92,8 +92,7 @@ def exprnn(*, init: str | SkewInit = SkewInit.HENAFF) -> base.Cell:
     kind = _checks.choice(SkewInit, init, "init")
 
     def init_params(key, input_size: int, hidden_size: int):
-        input_size = _checks.positive_int(input_size, "input_size")
-        hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+        input_size, hidden_size = _checks.sizes(input_size, hidden_size)
         k_in, k_a, k_b = jax.random.split(key, 3)
         return {
             "w_ih": draw(jax.random.normal, k_in, (hidden_size, input_size), dtype=jnp.float32) * math.sqrt(2.0 / input_size),

@@ -64,8 +64,7 @@ def indrnn(*, seq_len: int | None = None, magnitude: float = 2.0, recurrent_init
     bound = 1.0 if seq_len is None else magnitude ** (1.0 / seq_len)
 
     def init(key, input_size: int, hidden_size: int):
-        input_size = _checks.positive_int(input_size, "input_size")
-        hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+        input_size, hidden_size = _checks.sizes(input_size, hidden_size)
         k_w, k_u = jax.random.split(key)
         low = 1.0 / bound if kind is RecurrentInit.NEAR_ONE else 0.0
         return {"w_ih": draw(jax.random.normal, k_w, (hidden_size, input_size), dtype=jnp.float32) * input_std,

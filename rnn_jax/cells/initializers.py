@@ -239,8 +239,7 @@ def init_params(
     Returns:
         A dict of arrays in PyTorch's layout (see the module docstring).
     """
-    input_size = _checks.positive_int(input_size, "input_size")
-    hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+    input_size, hidden_size = _checks.sizes(input_size, hidden_size)
     spec, dtype = resolve(options, num_gates=num_gates, gru_reset_after=gru_reset_after)
     g = num_gates * hidden_size
     k_ih, k_hh, k_bih, k_bhh = jax.random.split(key, 4)

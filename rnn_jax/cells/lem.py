@@ -44,8 +44,7 @@ def lem(*, dt: float = 1.0) -> base.Cell:
     dt = float(_checks.positive(dt, "dt"))
 
     def init(key, input_size: int, hidden_size: int):
-        input_size = _checks.positive_int(input_size, "input_size")
-        hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+        input_size, hidden_size = _checks.sizes(input_size, hidden_size)
         bound = 1.0 / math.sqrt(hidden_size)
         h = hidden_size
         shapes = {"w_ih": (4 * h, input_size), "b_ih": (4 * h,), "w_hh": (3 * h, h), "b_hh": (3 * h,),

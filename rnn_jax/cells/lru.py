@@ -71,10 +71,7 @@ def lru(*, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = 2 * math
         raise TypeError(f"normalize={normalize!r} must be a bool")
 
     def init(key, input_size: int, hidden_size: int):
-        input_size = _checks.positive_int(input_size, "input_size")
-        hidden_size = _checks.positive_int(hidden_size, "hidden_size")
-        if hidden_size % 2:
-            raise ValueError(f"hidden_size={hidden_size} must be even for the lru: its state is h/2 complex modes")
+        input_size, hidden_size = _checks.sizes(input_size, hidden_size, complex_state="lru: its state is h/2 complex modes")
         n = hidden_size // 2
         k_r, k_phase, k_b, k_d, k_c = jax.random.split(key, 5)
         u1 = jax.random.uniform(k_r, (n,), jnp.float32)

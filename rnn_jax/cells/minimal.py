@@ -69,8 +69,7 @@ def _minimal_cell(name: str, gates: int, log_space: bool, update_logit, candidat
         return -jax.nn.softplus(d), -jax.nn.softplus(-d) + log_g(candidate_logit(x_proj))
 
     def init(key, input_size: int, hidden_size: int):
-        input_size = _checks.positive_int(input_size, "input_size")
-        hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+        input_size, hidden_size = _checks.sizes(input_size, hidden_size)
         bound = 1.0 / math.sqrt(input_size)  # torch.nn.Linear's default
         k_w, k_b = jax.random.split(key)
         return {

@@ -89,8 +89,7 @@ def scornn(*, negative_eigenvalues: int = 0, authors_update: bool = True) -> bas
         return skew_gradient(a) if authors_update else 0.5 * (a - jnp.swapaxes(a, -1, -2))
 
     def init(key, input_size: int, hidden_size: int):
-        input_size = _checks.positive_int(input_size, "input_size")
-        hidden_size = _checks.positive_int(hidden_size, "hidden_size")
+        input_size, hidden_size = _checks.sizes(input_size, hidden_size)
         if negatives > hidden_size:
             raise ValueError(f"negative_eigenvalues={negatives} must be ≤ hidden_size={hidden_size}")
         k_u, k_a = jax.random.split(key)

@@ -91,10 +91,7 @@ def urnn(*, permutation_seed: int = 1234) -> base.Cell:
     seed = _checks.nonneg_int(permutation_seed, "permutation_seed")
 
     def init(key, input_size: int, hidden_size: int):
-        input_size = _checks.positive_int(input_size, "input_size")
-        hidden_size = _checks.positive_int(hidden_size, "hidden_size")
-        if hidden_size % 2:
-            raise ValueError(f"hidden_size={hidden_size} must be even for the urnn: its state is h/2 complex units")
+        input_size, hidden_size = _checks.sizes(input_size, hidden_size, complex_state="urnn: its state is h/2 complex units")
         n = hidden_size // 2
         k_v, k_b, k_r, k_t = jax.random.split(key, 4)
         return {
