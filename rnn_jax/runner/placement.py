@@ -171,12 +171,13 @@ def _name(program: Callable) -> str:
     return getattr(program, "name", None) or getattr(program, "__name__", type(program).__name__)
 
 
-def _jit(over: Callable, program: Callable, sharding: NamedSharding, **static) -> Callable:
-    """``over`` jitted under ``program``'s name, with the compile options for ``sharding``'s
-    platform (:mod:`rnn_jax.runtime.compiler`). ``program`` is a static argument hashed by
-    value, so equal programs share one compilation."""
+def _compile(over: Callable, program: Callable, sharding: NamedSharding, args: tuple, kwargs=None, **static):
+    """``over`` compiled for ``args`` under ``program``'s name, with the compile options for
+    ``sharding``'s platform, through the executable cache (:func:`rnn_jax.runtime.compiler.compile`).
+    ``program`` is a static argument hashed by value, so equal programs share one compilation."""
     platform = sharding.mesh.devices.flat[0].platform
-    return compiler.named_jit(over, _name(program), platform, getattr(program, "runs_once", False), **static)
+    return compiler.compile(over, _name(program), platform, getattr(program, "runs_once", False), args, kwargs,
+                            **static)
 
 
 def _shards(xs, device: jax.Device):
@@ -266,16 +267,16 @@ class MemberPrograms:
     def _run_all(self, fn, name, cache, *xs):
         # Compiled ahead of time, in the caller's thread, so that its JAX settings apply.
         if "all" not in cache:
-            over_all = _jit(_over_all, fn, self.sharding, static_argnums=(0, 1))
-            cache["all"] = compiled = over_all.lower(fn, self.sharding, *xs).compile()
+            cache["all"] = compiled = _compile(_over_all, fn, self.sharding, (fn, self.sharding, *xs),
+                                               static_argnums=(0, 1))
             devices = sorted(self.sharding.addressable_devices, key=lambda d: d.id)
             if len(devices) > 1 and self._check_alone(name, compiled, devices):
                 cache["devices"] = {}
-                over_group = _jit(_over_group, fn, self.sharding, static_argnames=("program", "size"))
                 for d in devices:
                     local = _shards(xs, d)
-                    cache["devices"][d] = over_group.lower(0, *local, program=fn,
-                                                           size=jax.tree.leaves(local)[0].shape[0]).compile()
+                    size = jax.tree.leaves(local)[0].shape[0]
+                    cache["devices"][d] = _compile(_over_group, fn, self.sharding, (0, *local),
+                                                   {"program": fn, "size": size}, static_argnames=("program", "size"))
         with self.watch(name):
             if "devices" in cache:
                 return self._device_by_device(cache["devices"], xs)
@@ -298,9 +299,9 @@ class MemberPrograms:
         # (``with jax.numpy_dtype_promotion(...)``, matmul precision...) apply; the
         # worker threads only run the compiled programs.
         for _, size in self.groups:
-            if size not in cache:  # the named jit is looked up only to compile, not on every call
-                over_group = _jit(_over_group, fn, self.sharding, static_argnames=("program", "size"))
-                cache[size] = over_group.lower(0, *xs, program=fn, size=size).compile()
+            if size not in cache:  # compiled once, not looked up on every call
+                cache[size] = _compile(_over_group, fn, self.sharding, (0, *xs), {"program": fn, "size": size},
+                                       static_argnames=("program", "size"))
         if "alone" not in cache:
             cache["alone"] = len(self.groups) > 1 and any(
                 self._check_alone(name, cache[size], self.sharding.addressable_devices) for _, size in self.groups)

@@ -16,6 +16,9 @@ Each program's ``jax.jit`` carries the program's name (``init``, ``chunk``, ``ev
 ``diagnose``, ``held_out``), so JAX's compile log (``jax.config.update("jax_log_compiles",
 True)``) and its monitoring events (``fun_name``) say which program was compiled
 (``benchmarks.interactive`` and ``benchmarks.main_job`` print the time of each).
+
+:func:`compile` compiles a program ahead of its calls through the executable cache
+(:mod:`.executables`), so that a later process loads it without tracing it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 import jax
 
+from rnn_jax.runtime import executables
 from rnn_jax.types import CPU
 
 RUN_ONCE_OPTIONS: Mapping[str, Any] = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 0}
@@ -62,3 +66,12 @@ def named_jit(fn: Callable, name: str, platform: str, runs_once: bool = False, *
 
     program.__name__ = program.__qualname__ = name
     return jax.jit(program, compiler_options=options(platform, runs_once) or None, **jit_kwargs)
+
+
+def compile(fn: Callable, name: str, platform: str, runs_once: bool, args: tuple, kwargs: Mapping[str, Any] | None = None,
+            **jit_kwargs):
+    """:func:`named_jit` of ``fn`` lowered and compiled for ``args`` / ``kwargs``, or the
+    executable :mod:`.executables` holds for them (its key names everything that made it)."""
+    jitted = named_jit(fn, name, platform, runs_once, **jit_kwargs)
+    parts = (name, platform, options(platform, runs_once), jit_kwargs)
+    return executables.load_or_compile(fn, jitted, args, kwargs or {}, name=name, parts=parts)
