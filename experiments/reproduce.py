@@ -359,7 +359,10 @@ CLAIMS: tuple[Claim, ...] = (
         setup="as their adding_task.py (PyTorch default initialisation of every LEM weight at U(±1/sqrt(128)), "
               "fresh sequences, 1,000 test sequences), 2 seeds for 2,500 of their 30,000 steps (125k examples): "
               "at T = 2000 a step of 2 seeds takes about a second here",
-        checks=(Final("lem_T2000", below=0.25, relative_to_baseline=True, examples=125_000),),
+        thresholds="set on 2026-12-07 while the run was at step 600 of 2,500, still on the baseline, from the "
+                   "source alone: their log's 0.0023 at 2,500 steps within a factor 2, so ≤ 0.0046 (it was ≤ 0.25 × "
+                   "baseline, 0.042: eighteen times the published value)",
+        checks=(Final("lem_T2000", below=2 * 0.0023, examples=125_000),),
         points=(Published("lem_T2000", "loss", tuple((50 * n, v) for n, v in (
             (0, 0.163), (1000, 0.163), (1500, 0.216), (1700, 0.073), (1900, 0.0064), (2000, 0.0046), (2500, 0.0023),
             (5000, 0.0014), (10000, 0.00035), (20000, 7.6e-05), (29900, 5.3e-05))),
@@ -367,8 +370,6 @@ CLAIMS: tuple[Claim, ...] = (
             "converted at batch 50", baseline=ADDING_BASELINE, label="LEM (their log)"),),
         verdict=Budget.scaled(125_000),
         paper_only=True,
-        not_run="at T = 2000 and hidden 128, 100 steps of the 2 seeds took 7 min here beside two other runs: about "
-                "1 h alone for the 2,500 steps, more than this session had left",
     ),
     Claim(
         name="mnist1d",
