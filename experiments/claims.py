@@ -530,6 +530,8 @@ class Claim:
         thresholds: where the thresholds come from, when they were set after a run of the
             claim (printed in its section, so that a reader knows they were not fixed before
             every run); empty when they were fixed before the first.
+        tried: the differences from the source tried, one run each, and what each measured
+            (the diagnosis of a miss; the section lists them, and what is left untried).
     """
 
     name: str
@@ -548,6 +550,7 @@ class Claim:
     control: Untrained | Contrast | None = None
     direction: bool = False
     thresholds: str = ""
+    tried: tuple[str, ...] = ()
 
     @property
     def experiment(self) -> str:

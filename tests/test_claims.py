@@ -240,6 +240,11 @@ def test_the_report_shows_every_miss_counts_the_promise_and_sums_the_wall_time(t
             "1 do not hold.") in text
     direction = dataclasses.replace(without, direction=True)
     assert reproduce._verdict({**records[1], "claim": direction}) == "direction holds"
+    # a miss lists the differences tried; thresholds set after a run say so
+    diagnosed = dataclasses.replace(with_points, tried=("the batch: 50, still fails",), thresholds="set later")
+    text = reproduce.report([{**records[0], "claim": diagnosed}], str(tmp_path / "diagnosed.md"), quick=False)
+    assert "Thresholds: set later.\n\nDifferences from the source tried, one at a time:\n\n- the batch: 50, still fails\n" in text
+    assert "Differences from the source tried" not in reproduce.report(records, str(tmp_path / "plain.md"), quick=False)
     assert reproduce._verdict({**records[0], "holds": False}) == "**does not hold**"
 
 
