@@ -90,18 +90,10 @@ def load_or_compile(fn: Callable, jitted, args: tuple, kwargs: Mapping[str, Any]
         parts: everything else that made ``jitted`` (its name, platform, XLA options, ``jit``
             arguments), described as the static arguments are.
     """
-    where = directory()
-    key = None
-    if where is not None:
-        try:
-            key = program_key(fn, args, kwargs, parts)
-        except Unkeyable:
-            key = None
-    path = None if key is None else os.path.join(where, key)
-    if path is not None:
-        compiled = _load(path, name)
-        if compiled is not None:
-            return compiled
+    path = _entry(fn, args, kwargs, parts)
+    compiled = None if path is None else _load(path, name)
+    if compiled is not None:
+        return compiled
     lowered = jitted.lower(*args, **kwargs)
     if path is None:
         return lowered.compile()
@@ -110,6 +102,18 @@ def load_or_compile(fn: Callable, jitted, args: tuple, kwargs: Mapping[str, Any]
     if fresh:
         _store(path, compiled)
     return compiled
+
+
+def _entry(fn: Callable, args: tuple, kwargs: Mapping[str, Any], parts: Any) -> str | None:
+    """The file of the program's executable, or ``None`` when the cache is off or the key
+    cannot name the program completely."""
+    where = directory()
+    if where is None:
+        return None
+    try:
+        return os.path.join(where, program_key(fn, args, kwargs, parts))
+    except Unkeyable:
+        return None
 
 
 @contextlib.contextmanager
