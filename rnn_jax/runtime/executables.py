@@ -26,7 +26,7 @@ is created ``0700``, and an entry that another user owns, that others could have
 SHA-256 digest of its contents) is refused with one line, and the program is compiled
 again. Any error while loading falls back to compiling (jax-ml/jax#38445 reports loads
 that fail on some CPUs). Before the first load, XLA:CPU's LAPACK kernels are set up as a
-lowering would have set them up (:func:`_kernels_ready`).
+lowering would have set them up (``_kernels_ready``).
 
 The directory is ``executables/`` under the compile cache's (``RNN_JAX_COMPILE_CACHE``);
 ``RNN_JAX_EXECUTABLE_CACHE=off`` turns this cache off alone, and it is off whenever the
@@ -85,7 +85,8 @@ def load_or_compile(fn: Callable, jitted, args: tuple, kwargs: Mapping[str, Any]
         fn: the function ``jitted`` compiles (its ``module:qualname`` is part of the key).
         jitted: ``jax.jit(fn, ...)``, with ``static_argnums`` / ``static_argnames`` as given
             in ``parts``.
-        args, kwargs: what ``lower`` gets.
+        args: the positional arguments ``lower`` gets.
+        kwargs: the keyword arguments ``lower`` gets.
         name: the program's name, for the messages.
         parts: everything else that made ``jitted`` (its name, platform, XLA options, ``jit``
             arguments), described as the static arguments are.
