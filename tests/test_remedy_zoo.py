@@ -15,7 +15,7 @@ import pytest
 from rnn_jax import cells, unroll
 from rnn_jax.training import TrainConfig, make_train, model_for
 from rnn_jax.optimizer import Optax
-from rnn_jax.unroll import Newton
+from rnn_jax.unroll import Newton, Options
 
 ZOO = ["urnn", "scornn", "indrnn", "cornn", "lem", "antisymmetric"]
 
@@ -33,6 +33,7 @@ ZOO = ["urnn", "scornn", "indrnn", "cornn", "lem", "antisymmetric"]
         (lambda: cells.get("indrnn", magnitude=1.0), ValueError, "magnitude=1.0"),
         (lambda: cells.get("indrnn", recurrent_init="near_one"), ValueError, "needs seq_len"),
         (lambda: cells.get("indrnn", recurrent_init="ones"), ValueError, "recurrent_init='ones'"),
+        (lambda: cells.get("indrnn", grad_clip=0), ValueError, "grad_clip=0"),
         (lambda: cells.get("scornn", negative_eigenvalues=-1), ValueError, "negative_eigenvalues=-1"),
         (lambda: cells.get("scornn", negative_eigenvalues=9).init(jax.random.key(0), 2, 8), ValueError,
          "negative_eigenvalues=9 must be ≤ hidden_size=8"),
@@ -57,6 +58,50 @@ def test_indrnn_refuses_sequences_longer_than_its_bound_was_made_for():
     model = model_for("adding", cells.get("indrnn", seq_len=50), 4)
     with pytest.raises(ValueError, match="got sequences of 100 steps"):
         make_train(TrainConfig(model=model, task="adding", steps=2, batch_size=2))(jax.random.key(0))
+
+
+def _indrnn_gradients_by_hand(params, inputs, weights, bound):
+    """Lasagne's backward pass through ``relu(W x + b + u h)`` with ``grad_clipping=bound``,
+    written out in NumPy: at every step the cotangent of the pre-activation is clipped."""
+    w, b, u = (np.asarray(params[k], np.float64) for k in ("w_ih", "b_ih", "u"))
+    x, c = np.asarray(inputs, np.float64), np.asarray(weights, np.float64)
+    hs, pres = [np.zeros((x.shape[0], u.size))], []
+    for t in range(x.shape[1]):
+        pres.append(x[:, t] @ w.T + b + u * hs[-1])
+        hs.append(np.maximum(pres[-1], 0.0))
+    grads = {"w_ih": np.zeros_like(w), "b_ih": np.zeros_like(b), "u": np.zeros_like(u)}
+    g_h = np.zeros_like(hs[0])
+    for t in reversed(range(x.shape[1])):
+        g_pre = np.clip((g_h + c[:, t]) * (pres[t] > 0), -bound, bound)
+        grads["w_ih"] += g_pre.T @ x[:, t]
+        grads["b_ih"] += g_pre.sum(0)
+        grads["u"] += (g_pre * hs[t]).sum(0)
+        g_h = g_pre * u
+    return grads
+
+
+def test_indrnn_grad_clip_clips_the_pre_activation_gradient_at_every_step_as_lasagne_does():
+    cell = cells.get("indrnn", grad_clip=0.5)
+    params = cell.init(jax.random.key(0), 3, 6)
+    params = {**params, "w_ih": params["w_ih"] * 1000.0, "b_ih": jnp.full((6,), 0.1), "u": params["u"] + 0.5}
+    inputs = jax.random.normal(jax.random.key(1), (2, 7, 3))
+    weights = 3.0 * jax.random.normal(jax.random.key(2), (2, 7, 6))  # dL/dh_t from each step's output
+
+    def loss(p, cell):
+        return jnp.sum(unroll(cell, p, inputs)[1] * weights)
+
+    got = jax.grad(loss)(params, cell)
+    want = _indrnn_gradients_by_hand(params, inputs, weights, 0.5)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    plain = jax.grad(loss)(params, cells.get("indrnn"))
+    assert not np.allclose(plain["u"], got["u"], rtol=0.1)  # the bound binds here
+    np.testing.assert_allclose(plain["u"], _indrnn_gradients_by_hand(params, inputs, weights, np.inf)["u"], rtol=1e-4)
+    with pytest.raises(ValueError, match="mode='newton' needs forward-mode derivatives .* use mode='sequential'"):
+        unroll(cell, params, inputs, options=Options(mode="newton"))
+    model = model_for("adding", cell, 4)
+    with pytest.raises(ValueError, match="gradient.rule='rtrl' carries credit forwards; 'indrnn' was made with grad_clip"):
+        TrainConfig(model=model, task="adding", steps=2, batch_size=2, gradient="rtrl")
 
 
 @pytest.mark.usefixtures("standard_dtype_promotion")

@@ -17,6 +17,11 @@ Initialisation, from the authors' adding script (Sunnydreamrain/IndRNN_Theano_La
 ``u ~ U[0, 1]`` and nothing is clipped (their PyTorch default). ``tests/test_remedy_parity.py``
 checks the step against their PyTorch ``IndRNNCell_onlyrecurrent``.
 
+Their Lasagne layers also clip, at every step, the gradient that reaches the pre-activation
+``W x + b + u ⊙ h`` element-wise (Lasagne's ``grad_clipping``, 10 in their adding script):
+``grad_clip=10``. It changes only the backward pass, which forward-mode rules (RTRL, UORO,
+SnAp, the diagonal rule) and Newton's unroll cannot express, so they refuse it.
+
 References:
     Li, Li, Cook, Zhu & Gao 2018, "Independently recurrent neural network (IndRNN): building a
     longer and deeper RNN", CVPR.
@@ -25,6 +30,7 @@ References:
 from __future__ import annotations
 
 import enum
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -39,8 +45,26 @@ class RecurrentInit(enum.StrEnum):
     NEAR_ONE = "near_one"
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def clip_gradient(x: jax.Array, bound: float) -> jax.Array:
+    """``x``, whose cotangent is clipped element-wise to ``[-bound, bound]`` (Theano's
+    ``grad_clip``)."""
+    return x
+
+
+def _clip_forward(x, bound):
+    return x, None
+
+
+def _clip_backward(bound, _, cotangent):
+    return (jnp.clip(cotangent, -bound, bound),)
+
+
+clip_gradient.defvjp(_clip_forward, _clip_backward)
+
+
 def indrnn(*, seq_len: int | None = None, magnitude: float = 2.0, recurrent_init: str | RecurrentInit = "uniform",
-           input_std: float = 0.001) -> base.Cell:
+           input_std: float = 0.001, grad_clip: float | None = None) -> base.Cell:
     """An IndRNN cell (relu).
 
     Args:
@@ -50,6 +74,8 @@ def indrnn(*, seq_len: int | None = None, magnitude: float = 2.0, recurrent_init
         recurrent_init: ``"uniform"`` (``u ~ U[0, bound]``) or ``"near_one"``
             (``U[1/bound, bound]``; needs ``seq_len``).
         input_std: the standard deviation of ``W``'s normal initialisation (> 0).
+        grad_clip: clip the gradient reaching the pre-activation at every step to
+            ``±grad_clip`` (> 0; Lasagne's ``grad_clipping``); ``None``: no clipping.
 
     Returns:
         A :class:`~rnn_jax.cells.base.Cell`; its carry is ``h[*b, h]``.
@@ -61,6 +87,8 @@ def indrnn(*, seq_len: int | None = None, magnitude: float = 2.0, recurrent_init
     if kind is RecurrentInit.NEAR_ONE and seq_len is None:
         raise ValueError("recurrent_init='near_one' draws u in [MAG^(-1/T), MAG^(1/T)]: it needs seq_len=T")
     input_std = float(_checks.positive(input_std, "input_std"))
+    if grad_clip is not None:
+        grad_clip = float(_checks.positive(grad_clip, "grad_clip"))
     bound = 1.0 if seq_len is None else magnitude ** (1.0 / seq_len)
 
     def init(key, input_size: int, hidden_size: int):
@@ -72,7 +100,8 @@ def indrnn(*, seq_len: int | None = None, magnitude: float = 2.0, recurrent_init
                 "u": jax.random.uniform(k_u, (hidden_size,), jnp.float32, low, bound)}
 
     def step(params, h, x_t):
-        h = jax.nn.relu(x_t + jnp.broadcast_to(params["u"], h.shape) * h)
+        pre = x_t + jnp.broadcast_to(params["u"], h.shape) * h
+        h = jax.nn.relu(pre if grad_clip is None else clip_gradient(pre, grad_clip))
         return h, h
 
     def constrain(params):
@@ -89,8 +118,8 @@ def indrnn(*, seq_len: int | None = None, magnitude: float = 2.0, recurrent_init
         initial_carry=base.zeros_sized_by("u"),
         project_inputs=base.project_all_biases,
         step=step,
-        options=(("input_std", input_std), ("magnitude", magnitude), ("recurrent_init", kind.value),
-                 ("seq_len", seq_len)),
+        options=(("grad_clip", grad_clip), ("input_std", input_std), ("magnitude", magnitude),
+                 ("recurrent_init", kind.value), ("seq_len", seq_len)),
         init_options=("input_std", "recurrent_init"),
         hooks=base.Hooks(recurrent_matrix=lambda params: jnp.vectorize(jnp.diag, signature="(n)->(n,n)")(params["u"]),
                          constrain=None if seq_len is None else constrain,

@@ -164,7 +164,12 @@ class _Problem:
 
     def jacobians(self, params, previous, inputs) -> jax.Array:
         """``J_t = ∂f_t/∂s`` at ``previous``: ``[T, B, n, n]``."""
-        return jax.vmap(jax.vmap(jax.jacfwd(self._state_step(params))))(previous, inputs)
+        try:
+            return jax.vmap(jax.vmap(jax.jacfwd(self._state_step(params))))(previous, inputs)
+        except TypeError as error:  # a step with a custom backward pass (indrnn's grad_clip)
+            reason = str(error).strip().splitlines()[0]
+            raise ValueError(f"mode='newton' needs forward-mode derivatives (jax.jvp) of the {self.cell.name!r} "
+                             f"step, which it does not provide ({reason}): use mode='sequential'") from None
 
 
 def _shift(s0: jax.Array, states: jax.Array) -> jax.Array:
