@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from rnn_jax import cells, unroll
+from rnn_jax.analysis import diagnostics, dynamics
 from rnn_jax.training import TrainConfig, make_train, model_for
 from rnn_jax.optimizer import Optax
 from rnn_jax.unroll import Newton, Options
@@ -99,6 +100,12 @@ def test_indrnn_grad_clip_clips_the_pre_activation_gradient_at_every_step_as_las
     np.testing.assert_allclose(plain["u"], _indrnn_gradients_by_hand(params, inputs, weights, np.inf)["u"], rtol=1e-4)
     with pytest.raises(ValueError, match="mode='newton' needs forward-mode derivatives .* use mode='sequential'"):
         unroll(cell, params, inputs, options=Options(mode="newton"))
+    # the analyses of the forward map see the map, not the training device
+    plain_cell = cells.get("indrnn")
+    np.testing.assert_allclose(dynamics.lyapunov_spectrum(cell, params, inputs, num=3),
+                               dynamics.lyapunov_spectrum(plain_cell, params, inputs, num=3), rtol=1e-6)
+    np.testing.assert_allclose(diagnostics.jacobian_norms(cell, params, inputs),
+                               diagnostics.jacobian_norms(plain_cell, params, inputs), rtol=1e-6)
     model = model_for("adding", cell, 4)
     with pytest.raises(ValueError, match="gradient.rule='rtrl' carries credit forwards; 'indrnn' was made with grad_clip"):
         TrainConfig(model=model, task="adding", steps=2, batch_size=2, gradient="rtrl")

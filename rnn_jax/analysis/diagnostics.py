@@ -27,7 +27,7 @@ import numpy as np
 
 from rnn_jax import _checks, credit
 from rnn_jax.analysis import dynamics
-from rnn_jax.cells.base import Cell
+from rnn_jax.cells.base import Cell, forward_map
 from rnn_jax.cells.carry_vector import CarryVector
 from rnn_jax.io import rundir
 from rnn_jax.model import SequenceModel
@@ -109,6 +109,7 @@ def jacobian_norms(
 def long_term_jacobians(cell: Cell, params, xs: jax.Array) -> jax.Array:
     """``∂h_T/∂h_t`` for every sequence and t (through every later step, the hidden state's
     own rows and columns): ``[b, t, h, h]``, by ``h`` backward passes per sequence."""
+    cell = forward_map(cell)
     seq_len = xs.shape[-2]
     hidden = jax.eval_shape(lambda p: cell.hidden(cell.initial_carry(p, ())), params).shape[-1]
 

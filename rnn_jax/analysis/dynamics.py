@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnn_jax import _checks
-from rnn_jax.cells.base import Cell
+from rnn_jax.cells.base import Cell, forward_map
 from rnn_jax.cells.carry_vector import CarryVector
 from rnn_jax.types import Params
 
@@ -79,6 +79,7 @@ def lyapunov_spectrum(cell: Cell, params: Params, xs: jax.Array, *, num: int | N
     if num > n:
         raise ValueError(f"num={num} exceeds the state's size {n}")
     state = layout.flatten(carry).reshape(-1, n)
+    cell = forward_map(cell)
     params = cell.hooks.prepare(params)  # as unroll does once per call (exprnn: w_hh = expm(A - Aᵀ))
     x_proj = jnp.moveaxis(cell.project_inputs(params, xs), -2, 0).reshape(steps, state.shape[0], -1)
     step = jax.vmap(_state_step(cell, params, layout))  # over sequences

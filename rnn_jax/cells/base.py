@@ -63,6 +63,9 @@ class Hooks(NamedTuple):
         check_length: ``steps -> None``, called by ``unroll`` with the number of time steps
             before anything is traced; raises ``ValueError`` for a length the cell was not
             made for (``indrnn``'s bound belongs to one ``T``).
+        forward_map: ``() -> Cell``, the same cell without the changes it makes to its
+            backward pass (``indrnn(grad_clip=...)``), for the analyses of the forward map
+            (Jacobians, Lyapunov spectra): see :func:`forward_map`.
     """
 
     prepare: Callable[[Params], Params] = lambda params: params
@@ -70,6 +73,7 @@ class Hooks(NamedTuple):
     recurrent_matrix: Callable[[Params], jax.Array | None] | None = _w_hh
     constrain: Callable[[Params], Params] | None = None
     check_length: Callable[[int], None] | None = None
+    forward_map: Callable[[], Cell] | None = None
 
 
 class Cell(NamedTuple):
@@ -157,6 +161,13 @@ class LinearRecurrence(NamedTuple):
             return carry, carry if output is None else output(params, carry, x_t)
 
         return step
+
+
+def forward_map(cell: Cell) -> Cell:
+    """``cell``, or the twin its hooks give whose step is differentiable forwards
+    (``jax.jvp``) and whose Jacobians are those of the map itself: a custom backward pass
+    (``indrnn``'s ``grad_clip``) is a training device, not part of the dynamics."""
+    return cell if cell.hooks.forward_map is None else cell.hooks.forward_map()
 
 
 def add_to_hidden(cell: Cell, carry: Carry, delta: jax.Array) -> Carry:

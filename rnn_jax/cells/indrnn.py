@@ -20,7 +20,8 @@ checks the step against their PyTorch ``IndRNNCell_onlyrecurrent``.
 Their Lasagne layers also clip, at every step, the gradient that reaches the pre-activation
 ``W x + b + u ⊙ h`` element-wise (Lasagne's ``grad_clipping``, 10 in their adding script):
 ``grad_clip=10``. It changes only the backward pass, which forward-mode rules (RTRL, UORO,
-SnAp, the diagonal rule) and Newton's unroll cannot express, so they refuse it.
+SnAp, the diagonal rule) and Newton's unroll cannot express, so they refuse it; Jacobians and
+Lyapunov spectra analyse the map without it (``hooks.forward_map``).
 
 References:
     Li, Li, Cook, Zhu & Gao 2018, "Independently recurrent neural network (IndRNN): building a
@@ -123,5 +124,7 @@ def indrnn(*, seq_len: int | None = None, magnitude: float = 2.0, recurrent_init
         init_options=("input_std", "recurrent_init"),
         hooks=base.Hooks(recurrent_matrix=lambda params: jnp.vectorize(jnp.diag, signature="(n)->(n,n)")(params["u"]),
                          constrain=None if seq_len is None else constrain,
-                         check_length=None if seq_len is None else check_length),
+                         check_length=None if seq_len is None else check_length,
+                         forward_map=None if grad_clip is None else functools.partial(
+                             indrnn, seq_len=seq_len, magnitude=magnitude, recurrent_init=kind, input_std=input_std)),
     )
