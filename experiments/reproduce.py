@@ -180,6 +180,18 @@ CLAIMS: tuple[Claim, ...] = (
         thresholds=REVISED + "a decade read off Fig. 4's log axis, so the tanh RNN's 'about 13' decades at "
                    "initialisation is ≥ 12, and the LSTM's curve, which leaves the plot at 22 decades, is ≥ 22 (they "
                    "were ≥ 6.5 and ≥ 11, half the published values)",
+        tried=(
+            "the draw of the initial weights (2026-12-07, 80 s; the decades at initialisation of the claim's models on "
+            "one batch of 20 sequences, for 16 seeds and for the authors' own draw): Glorot W_hh of 128 units has "
+            "spectral radius about 1, and there the decay depends on the draw by tens of decades. The tanh RNN falls "
+            "a median 8.4 decades (from -0.5, a gradient that grows backwards, to 45, an underflow; 5/16 seeds ≥ 12), "
+            "the LSTM a median 17.9 (9.5 to 45; 7/16 ≥ 22). The authors' one draw (models.py: NumPy RandomState(1234), "
+            "their order of draws; the LSTM without its peephole V_o) gives -1.2 decades for the tanh RNN and an "
+            "underflow for the LSTM. So Fig. 4's 13 decades for the tanh RNN is one draw of a quantity that varies "
+            "between draws far more than the figure's reading error, and their own draw does not give it in our "
+            "code; the LSTM's > 22 holds for their draw and for 7 of 16 of ours",
+            "left untried: the batch the figure was drawn on (one sequence or a mean, not stated), and the uRNN "
+            "itself (exprnn stands in)"),
         checks=(Decay("rnn", 0, at_least=12), Decay("lstm", 0, at_least=22), Decay("exprnn", 0, at_most=1),
                 CarriesFurther("exprnn", "rnn", examples=2000), CarriesFurther("exprnn", "lstm", examples=2000)),
         points=(Published("rnn", "decades", ((0, 13.0), (2000, 22.0)), FIG4.format(which="0 and grads_100"),
