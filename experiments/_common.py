@@ -111,6 +111,13 @@ class Training(Common):
     train at SCALE × the learning rate (expRNN's A at a tenth: a 0.1)."""
     cell_options: Annotated[CellOptions, tyro_arg(name="")] = CellOptions()
     """Options of the cells made, one group per cell (--lem.dt 0.0242, --cornn.gamma 1.3)."""
+    first_layer: CellOptions = CellOptions()
+    """Options of the first layer's cell, over the cells' own (--first-layer.indrnn.recurrent-init
+    uniform: Li et al.'s first IndRNN layer draws u from [0, 2^(1/T)], their last near 1)."""
+    head_init: str | None = None
+    """The linear head's initialisation: torch (U(±1/sqrt(fan_in)), a random bias) or glorot
+    (Glorot-uniform, a zero bias: Keras's Dense, Lasagne's DenseLayer, Arjovsky et al.'s code);
+    None: glorot under --init keras or arjovsky, torch otherwise."""
     init: str = "torch"
     """Cell initialisation preset for the rnn, irnn, lstm and gru cells: torch, keras, irnn,
     arjovsky (Glorot-uniform per gate, zero biases, LSTM forget bias 1) or pascanu (sparse
@@ -328,10 +335,12 @@ def argv(cfg: Any, base: Any = None) -> list[str]:
         value, default = getattr(cfg, field.name), getattr(base, field.name)
         if value == default:
             continue
-        if isinstance(value, CellOptions):
+        if isinstance(value, CellOptions):  # --CELL.OPTION for cell_options, --FIELD.CELL.OPTION for others
+            prefix = "" if field.name == "cell_options" else field.name.replace("_", "-") + "."
             for cell in (f.name for f in dataclasses.fields(value)):
                 given = _cell_options.given(value, cell).items() - _cell_options.given(default, cell).items()
-                args += [w for option, v in sorted(given) for w in (f"--{cell}.{option.replace('_', '-')}", _word(v))]
+                args += [w for option, v in sorted(given)
+                         for w in (f"--{prefix}{cell}.{option.replace('_', '-')}", _word(v))]
         else:
             args += flag(field.name, value)
     return args
@@ -402,6 +411,16 @@ def train_config(cfg: Training, task, cell: str, hidden_size: int | tuple[int, .
             cells.get(cell, **model_options["cell_options"])
         except (TypeError, ValueError) as error:  # an option the cell does not take, or a bad value
             raise ValueError(f"--{cell}.* {given}: {error}") from None
+    first = _cell_options.given(cfg.first_layer, cell)
+    if first:
+        layers = len(hidden_size) if isinstance(hidden_size, tuple) else 1
+        try:
+            cells.get(cell, **{**model_options.get("cell_options", {}), **first})
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"--first-layer.{cell}.* {first}: {error}") from None
+        model_options["layer_options"] = (first,) + ({},) * (layers - 1)
+    if cfg.head_init is not None:
+        model_options["head_init"] = cfg.head_init
     return TrainConfig(
         model=model_for(task, cell, hidden_size, **model_options), task=task, optimizer=optimizer,
         steps=cfg.steps, batch_size=cfg.batch_size, eval_every=cfg.eval_every, train_size=cfg.train_size or None,

@@ -35,6 +35,13 @@ from rnn_jax.types import Readout
 from rnn_jax.unroll import Options, at_last_step, input_size_of, step_mask, unroll
 
 
+class HeadInit(enum.StrEnum):
+    """How :class:`SequenceModel` initialises its linear head (``head_init``)."""
+
+    TORCH = "torch"  # torch.nn.Linear's default: w, b ~ U(±1/sqrt(fan_in))
+    GLOROT = "glorot"  # Glorot-uniform w, zero bias: Keras's Dense, Lasagne's DenseLayer, Arjovsky et al.'s V
+
+
 class Direction(enum.StrEnum):
     """A layer's directions; their values are the keys of the layer's parameters."""
 
@@ -83,6 +90,11 @@ class SequenceModel:
             ``seq_len`` outputs, as MNIST-1D's reference GRU does).
         cell_options: options for ``rnn_jax.cells.get`` (``{"init": "keras"}``,
             ``{"activation": "relu"}``, ``{"forget_bias": 1.0}``...).
+        layer_options: one mapping per layer whose options override ``cell_options`` in that
+            layer (``({"recurrent_init": "uniform"}, {})``: IndRNN's first layer drawn apart,
+            as its authors' adding script does); empty: every layer's cell is the same.
+        head_init: ``"torch"`` or ``"glorot"`` (see :class:`HeadInit`); ``None``: Glorot for
+            the ``keras`` and ``arjovsky`` initialisation presets, PyTorch's otherwise.
         loop: the :class:`~rnn_jax.unroll.Options` every layer runs over time with
             (``Options(mode="newton")``, ``Options(remat=True)``...; see :func:`rnn_jax.unroll`).
     """
@@ -97,6 +109,8 @@ class SequenceModel:
     readout: Readout = Readout.LAST
     seq_len: int | None = None
     cell_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
+    layer_options: tuple[Mapping[str, Any] | tuple[tuple[str, Any], ...], ...] = ()
+    head_init: HeadInit | None = None
     loop: Options = Options()
 
     def __post_init__(self):
@@ -130,11 +144,26 @@ class SequenceModel:
             _checks.positive_int(self.seq_len, "seq_len")
         if isinstance(self.cell_options, Mapping):
             set_("cell_options", tuple(sorted(self.cell_options.items())))
+        if not isinstance(self.layer_options, (tuple, list)):
+            raise TypeError(f"layer_options={self.layer_options!r} must be a tuple of one mapping per layer")
+        if self.layer_options:
+            if isinstance(self.cell, Cell):
+                raise TypeError("layer_options cannot be given with a Cell object: make each layer's cell yourself")
+            if len(self.layer_options) != self.num_layers:
+                raise ValueError(f"layer_options has {len(self.layer_options)} entries; the model has "
+                                 f"num_layers={self.num_layers}: give one mapping per layer")
+            set_("layer_options", tuple(tuple(sorted((dict(o) if isinstance(o, Mapping) else dict(map(tuple, o))).items()))
+                                        for o in self.layer_options))
+        else:
+            set_("layer_options", ())
+        if self.head_init is not None:
+            set_("head_init", _checks.choice(HeadInit, self.head_init, "head_init"))
         if not isinstance(self.bidirectional, bool):
             raise TypeError(f"bidirectional={self.bidirectional!r} must be a bool")
         if not isinstance(self.loop, Options):
             raise TypeError(f"loop={self.loop!r} must be a rnn_jax.unroll.Options (Options(mode='newton'), ...)")
-        self.loop.for_cell(self.cell_fn)  # unknown cell names and options fail here, not at apply time
+        for cell in self.layer_cells:  # unknown cell names and options fail here, not at apply time
+            self.loop.for_cell(cell)
 
     # --- derived values -------------------------------------------------------------------
 
@@ -147,6 +176,14 @@ class SequenceModel:
     def cell_fn(self) -> Cell:
         """The :class:`~rnn_jax.cells.Cell` every layer uses."""
         return cells.get(self.cell, **dict(self.cell_options))
+
+    @property
+    def layer_cells(self) -> tuple[Cell, ...]:
+        """Each layer's :class:`~rnn_jax.cells.Cell`: :attr:`cell_fn`, with that layer's
+        :attr:`layer_options` over :attr:`cell_options`."""
+        if not self.layer_options:
+            return (self.cell_fn,) * self.num_layers
+        return tuple(cells.get(self.cell, **{**dict(self.cell_options), **dict(o)}) for o in self.layer_options)
 
     @property
     def cell_name(self) -> str:
@@ -183,10 +220,9 @@ class SequenceModel:
             The parameter pytree described in the module docstring.
         """
         input_size = _checks.positive_int(input_size, "input_size")
-        cell = self.cell_fn
         keys = jax.random.split(key, self.num_layers + 1)
         layers, size = [], input_size
-        for layer_key, hidden in zip(keys[:-1], self.layer_sizes):
+        for layer_key, hidden, cell in zip(keys[:-1], self.layer_sizes, self.layer_cells):
             direction_keys = jax.random.split(layer_key)
             directions = Direction.of(self.bidirectional)
             layers.append({d.value: cell.init(k, size, hidden) for d, k in zip(directions, direction_keys)})
@@ -198,8 +234,10 @@ class SequenceModel:
 
     def _init_head(self, key, fan_in: int) -> dict[str, jax.Array]:
         shape = (self.output_size, fan_in)
-        if preset(dict(self.cell_options)) in (Preset.KERAS, Preset.ARJOVSKY):  # Keras Dense, and V of
-            # Arjovsky et al.'s models.py: glorot-uniform, zero bias
+        kind = self.head_init
+        if kind is None:  # Keras's Dense, and V of Arjovsky et al.'s models.py: Glorot
+            kind = HeadInit.GLOROT if preset(dict(self.cell_options)) in (Preset.KERAS, Preset.ARJOVSKY) else HeadInit.TORCH
+        if kind is HeadInit.GLOROT:
             w = jax.nn.initializers.glorot_uniform(in_axis=1, out_axis=0)(key, shape, jnp.float32)
             return {"w": w, "b": jnp.zeros((self.output_size,), jnp.float32)}
         bound = 1.0 / math.sqrt(fan_in)  # torch.nn.Linear's default
@@ -267,13 +305,12 @@ class SequenceModel:
                                     or any(len(c) != self.num_directions for c in carries)):
             raise ValueError(f"carries must hold one carry per layer and direction "
                              f"([{self.num_layers}][{self.num_directions}]), as run returns them")
-        cell = self.cell_fn
         dropping = train and (self.dropout > 0 or self.output_dropout > 0)
         keys = jax.random.split(key, self.num_layers + 1) if dropping else [None] * (self.num_layers + 1)
         xs = jnp.moveaxis(inputs, -2, 0)  # time-major once, for every layer
         options = self.loop_options(truncation)
         final_carries = []
-        for index, layer in enumerate(params["layers"]):
+        for index, (layer, cell) in enumerate(zip(params["layers"], self.layer_cells)):
             if index > 0 and train and self.dropout > 0:
                 xs = _dropout(keys[index], xs, self.dropout)
             probe = None if probes is None else probes[index]
@@ -313,10 +350,11 @@ class SequenceModel:
     def constrain(self, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` with the cell's ``hooks.constrain`` applied to every layer and direction
         (``params`` itself for a cell without one). The trainer calls it after every update."""
-        project = self.cell_fn.hooks.constrain
-        if project is None:
+        projects = [cell.hooks.constrain for cell in self.layer_cells]
+        if all(project is None for project in projects):
             return params
-        return {**params, "layers": [{d: project(p) for d, p in layer.items()} for layer in params["layers"]]}
+        return {**params, "layers": [layer if project is None else {d: project(p) for d, p in layer.items()}
+                                     for layer, project in zip(params["layers"], projects)]}
 
     def cell_params(self, params: dict[str, Any]) -> list[list[Any]]:
         """Each layer's cell parameters by direction, ``[layer][direction]`` (forward first)."""

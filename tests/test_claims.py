@@ -179,8 +179,11 @@ def test_a_generated_command_gives_every_kind_of_cell_option():
     from experiments import _cell_options, _common, adding_problem
 
     cfg = adding_problem.Config(cell_options=_cell_options.of(mingru={"log_space": False}, lem={"dt": 0.5},
-                                                              indrnn={"recurrent_init": "near_one"}))
-    assert _common.parse(adding_problem.Config, _common.argv(cfg)) == cfg
+                                                              indrnn={"recurrent_init": "near_one"}),
+                                first_layer=_cell_options.of(indrnn={"recurrent_init": "uniform"}), head_init="glorot")
+    words = _common.argv(cfg)
+    assert "--first-layer.indrnn.recurrent-init" in words and "--head-init" in words
+    assert _common.parse(adding_problem.Config, words) == cfg
 
 
 def test_every_claim_command_parses_to_the_claims_config():

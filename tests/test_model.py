@@ -128,6 +128,12 @@ def test_probes_give_per_layer_hidden_gradients(key):
         (lambda: SequenceModel("lstm", 4, readout="flat"), ValueError, "readout='flat' needs seq_len"),
         (lambda: SequenceModel("lstm", 4, output_size=0), ValueError, "output_size=0"),
         (lambda: SequenceModel("rnn", 4, cell_options={"activation": "gelu"}), ValueError, "activation='gelu'"),
+        (lambda: SequenceModel("rnn", (4, 4), layer_options=({},)), ValueError, "layer_options has 1 entries"),
+        (lambda: SequenceModel("rnn", (4, 4), layer_options={"activation": "relu"}), TypeError, "one mapping per layer"),
+        (lambda: SequenceModel("rnn", (4, 4), layer_options=({"activation": "gelu"}, {})), ValueError,
+         "activation='gelu'"),
+        (lambda: SequenceModel(cells.get("rnn"), (4, 4), layer_options=({}, {})), TypeError, "Cell object"),
+        (lambda: SequenceModel("rnn", 4, head_init="xavier"), ValueError, "head_init='xavier'"),
     ],
 )
 def test_bad_model_configs(make, error, match):
@@ -185,3 +191,40 @@ def test_the_arjovsky_preset_gives_their_readout(cell):
     assert jnp.all(head["b"] == 0)
     assert float(jnp.max(jnp.abs(head["w"]))) <= glorot
     assert float(jnp.max(jnp.abs(head["w"]))) > 1.5 * torch  # all 128 within torch's bound: probability 0.41**128
+
+
+def test_layer_options_give_each_layer_its_cell(key):
+    """IndRNN as its authors' adding script builds it: the first layer's u from [0, bound], the
+    last one's near 1; the stack computes what the two cells unrolled by hand compute, and the
+    trainer's constraint keeps each layer within its own cell's bound."""
+    bound = 2 ** (1 / 50)
+    model = SequenceModel("indrnn", (16, 16), cell_options={"seq_len": 50, "recurrent_init": "near_one"},
+                          layer_options=({"recurrent_init": "uniform"}, {}))
+    first, last = model.layer_cells
+    assert dict(first.options)["recurrent_init"] == "uniform" and dict(last.options)["recurrent_init"] == "near_one"
+    params = model.init(key, 2)
+    u0, u1 = (params["layers"][i]["fwd"]["u"] for i in (0, 1))
+    assert float(u0.min()) < 0.5 and float(u1.min()) >= 1 / bound - 1e-6  # drawn by different rules
+    xs = jax.random.uniform(jax.random.key(1), (3, 50, 2))
+    _, h0 = unroll(first, params["layers"][0]["fwd"], xs)
+    final, _ = unroll(last, params["layers"][1]["fwd"], h0)
+    expected = final @ params["head"]["w"].T + params["head"]["b"][None]
+    np.testing.assert_allclose(model.apply(params, xs), expected, rtol=1e-5, atol=1e-6)
+    # an option that changes the step: a relu first layer under a tanh one
+    mixed = SequenceModel("rnn", (6, 6), output_size=None, layer_options=({"activation": "relu"}, {}))
+    p = mixed.init(key, 2)
+    _, h = unroll(cells.get("rnn", activation="relu"), p["layers"][0]["fwd"], xs)
+    final, _ = unroll(cells.get("rnn"), p["layers"][1]["fwd"], h)
+    np.testing.assert_allclose(mixed.apply(p, xs), final, rtol=1e-5, atol=1e-6)
+    wide = {**params, "layers": [{"fwd": {**layer["fwd"], "u": layer["fwd"]["u"] * 3}} for layer in params["layers"]]}
+    assert all(float(jnp.max(jnp.abs(layer["fwd"]["u"]))) <= bound + 1e-6 for layer in model.constrain(wide)["layers"])
+
+
+@pytest.mark.parametrize("head_init, glorot", [("glorot", True), ("torch", False), (None, False)])
+def test_head_init_draws_the_head_as_asked(head_init, glorot):
+    hidden = 128
+    head = SequenceModel("indrnn", hidden, output_size=1, head_init=head_init).init(jax.random.key(3), 2)["head"]
+    assert bool(jnp.all(head["b"] == 0)) == glorot
+    widest = float(jnp.max(jnp.abs(head["w"])))
+    assert widest <= (math.sqrt(6 / (hidden + 1)) if glorot else 1 / math.sqrt(hidden))
+    assert (widest > 1.5 / math.sqrt(hidden)) == glorot  # all 128 within torch's bound: probability 0.41**128

@@ -341,8 +341,9 @@ def test_runs_that_differ_only_in_initialisation_share_their_compiled_programs()
 def test_programs_are_shared_only_between_equal_identities():
     """An option the step reads, or a cell registered again under the same name, changes the
     run identity; an init option changes only the initialisation's identity."""
-    def key(cell="gru", with_init=False, **cell_options):
-        cfg = TrainConfig(model=model_for(TASK, cell, 8, cell_options=cell_options), task=TASK)
+    def key(cell="gru", with_init=False, model_options=None, **cell_options):
+        model = model_for(TASK, cell, (8, 8) if model_options else 8, cell_options=cell_options, **(model_options or {}))
+        cfg = TrainConfig(model=model, task=TASK)
         trainer = make_train(cfg) if with_init else make_train(cfg).for_steps()
         assert hash(trainer) == hash(trainer.for_steps() if not with_init else make_train(cfg))
         return trainer
@@ -352,6 +353,12 @@ def test_programs_are_shared_only_between_equal_identities():
     assert key("rnn", activation="relu") != key("rnn") and key("rnn", init="keras") == key("rnn")
     assert key("lru", r_min=0.5, max_phase=1.0) == key("lru") and key("lru", normalize=False) != key("lru")
     assert key("exprnn", init="cayley") == key("exprnn") and key("mingru", log_space=False) != key("mingru")
+    # per-layer options and the head's initialisation: the same rule, layer by layer
+    two = {"layer_options": ({}, {})}
+    assert key("rnn", model_options={"layer_options": ({"init": "keras"}, {})}) == key("rnn", model_options=two)
+    assert key("rnn", model_options={"layer_options": ({"activation": "relu"}, {})}) != key("rnn", model_options=two)
+    assert key(model_options={**two, "head_init": "glorot"}) == key(model_options=two)
+    assert key(with_init=True, model_options={**two, "head_init": "glorot"}) != key(with_init=True, model_options=two)
     try:
         cells.register("gru_again", lambda **o: cells.get("gru", **o))
         before = key("gru_again")

@@ -113,12 +113,15 @@ class Trainer:
         identity of the programs that never initialise (training chunks, evaluation,
         diagnostics), so runs that differ only in their initialisation share them."""
         trainer = self.for_programs()
-        init_only = set(self.model.cell_fn.init_options)
-        options = tuple(kv for kv in self.model.cell_options if kv[0] not in init_only)
-        if options == self.model.cell_options:
+        def steps_only(options, cell):
+            return tuple(kv for kv in options if kv[0] not in cell.init_options)
+
+        model = dataclasses.replace(
+            self.model, cell_options=steps_only(self.model.cell_options, self.model.cell_fn), head_init=None,
+            layer_options=tuple(steps_only(o, c) for o, c in zip(self.model.layer_options, self.model.layer_cells)))
+        if model == self.model:
             return trainer
-        cfg = dataclasses.replace(trainer.cfg, model=dataclasses.replace(self.model, cell_options=options))
-        return Trainer(cfg, self.factories)
+        return Trainer(dataclasses.replace(trainer.cfg, model=model), self.factories)
 
     @functools.cached_property
     def tx(self) -> optax.GradientTransformation:
