@@ -351,20 +351,30 @@ CLAIMS: tuple[Claim, ...] = (
                   "baseline at once and reaches ~0.07 MSE at 1,000 steps, ~0.025 at 2,000, ~0.015 at 3,000, ~0.007 "
                   "at 5,000 and ~0 by 20,000, while the tanh RNN, IRNN and LSTM stay on the baseline for 60,000 "
                   "steps",
-        config=adding_problem.Config(cells=("indrnn",), cell_options=_cell_options.of(indrnn={"recurrent_init": "near_one"}),
-                                     layers=2, hidden_size=128, seq_lens=(1000,), chrono_cells=(), optimizer="adam",
-                                     learning_rate=2e-4, clipping=None, batch_size=32, steps=3000, eval_every=250,
-                                     seeds=4),
+        config=adding_problem.Config(cells=("indrnn",), layers=2, hidden_size=128, seq_lens=(1000,), chrono_cells=(),
+                                     cell_options=_cell_options.of(indrnn={"recurrent_init": "near_one", "grad_clip": 10.0}),
+                                     first_layer=_cell_options.of(indrnn={"recurrent_init": "uniform"}), head_init="glorot",
+                                     optimizer="adam", learning_rate=2e-4, clipping=None, batch_size=32, steps=3000,
+                                     eval_every=250, seeds=4),
         quick={**QUICK, "hidden_size": 8, "batch_size": 32},
-        setup="two IndRNN layers of 128, |u| ≤ 2^(1/1000) kept by clipping after every step, W ~ N(0, 0.001²), "
-              "u ~ U[2^(-1/1000), 2^(1/1000)] in both layers (their second layer's range; their first layer draws "
-              "u from [0, 2^(1/1000)]: one model's cells share their options here), Adam 2e-4, batch 32 (their "
-              "script's default; the paper does not state it), fresh sequences. Their Lasagne layers also clip the "
-              "gradient flowing through the hidden state at 10 at every step, which is not done here. A first run "
-              "with u ~ U[0, 2^(1/1000)] in both layers sat on the baseline too (0.171-0.184 at 1,500 steps, 4/4 "
-              "seeds) and was stopped there. 3,000 of the figure's 60,000 steps (96k examples); T = 5000 (Fig. "
-              "2(d)) needs about 20,000 steps and is not run",
-        checks=(Final("indrnn_T1000", below=0.25, relative_to_baseline=True, examples=96_000),),
+        setup="their adding script's model: two IndRNN layers of 128, |u| ≤ 2^(1/1000) kept by clipping after every "
+              "step, W ~ N(0, 0.001²), u ~ U[0, 2^(1/1000)] in the first layer and U[2^(-1/1000), 2^(1/1000)] in the "
+              "second, the gradient reaching each step's pre-activation clipped at 10 (Lasagne's grad_clipping), a "
+              "Glorot-uniform output layer with a zero bias (Lasagne's DenseLayer); Adam 2e-4, batch 32 (their "
+              "script's default; the paper does not state it), fresh sequences. 3,000 of the figure's 60,000 steps "
+              "(96k examples); T = 5000 (Fig. 2(d)) needs about 20,000 steps and is not run",
+        tried=(
+            "each difference from their script alone, then together (2026-12-07; 2 seeds, 1,500 steps, held-out MSE "
+            "at 1,500 steps; the run of 2026-12-04 had none of them and sat at 0.168 ± 0.013 at 3,000 steps): the "
+            "Glorot output layer alone 0.174 / 0.160; the per-step gradient clip at 10 alone 0.162 / 0.167; their "
+            "first layer's u ~ U[0, 2^(1/1000)] alone 0.142 / 0.159, all near the 0.167 baseline. All three "
+            "together: one seed leaves the baseline by 500 steps (0.117, then 0.051 at 750, 0.031 at 1,000, where "
+            "the paper is at ~0.07), the other by 1,500 (0.105). So the three differences matter together, and the "
+            "claim is now run with all three (this section's row)",),
+        thresholds="set on 2026-12-07 from the source alone, before the run with the three differences and after "
+                   "the 1,500-step runs of its diagnosis: the paper's ~0.015 at 3,000 steps within a factor 2 (a linear "
+                   "axis read by eye), so ≤ 0.03 (it was ≤ 0.25 × baseline, 0.042: nearly three times the value)",
+        checks=(Final("indrnn_T1000", below=2 * 0.015, examples=96_000),),
         points=(Published("indrnn_T1000", "loss", ((32_000, 0.07), (64_000, 0.025), (96_000, 0.015),
                                                    (160_000, 0.007), (320_000, 0.003), (640_000, 0.001)),
                           "Li et al. 2018, Fig. 2(c) (paper PDF in Sunnydreamrain/IndRNN_Theano_Lasagne), read off "
