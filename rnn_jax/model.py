@@ -152,8 +152,8 @@ class SequenceModel:
             if len(self.layer_options) != self.num_layers:
                 raise ValueError(f"layer_options has {len(self.layer_options)} entries; the model has "
                                  f"num_layers={self.num_layers}: give one mapping per layer")
-            set_("layer_options", tuple(tuple(sorted((dict(o) if isinstance(o, Mapping) else dict(map(tuple, o))).items()))
-                                        for o in self.layer_options))
+            as_dict = lambda o: dict(o) if isinstance(o, Mapping) else dict(map(tuple, o))  # noqa: E731 (JSON: pairs)
+            set_("layer_options", tuple(tuple(sorted(as_dict(o).items())) for o in self.layer_options))
         else:
             set_("layer_options", ())
         if self.head_init is not None:
@@ -236,7 +236,8 @@ class SequenceModel:
         shape = (self.output_size, fan_in)
         kind = self.head_init
         if kind is None:  # Keras's Dense, and V of Arjovsky et al.'s models.py: Glorot
-            kind = HeadInit.GLOROT if preset(dict(self.cell_options)) in (Preset.KERAS, Preset.ARJOVSKY) else HeadInit.TORCH
+            glorot = preset(dict(self.cell_options)) in (Preset.KERAS, Preset.ARJOVSKY)
+            kind = HeadInit.GLOROT if glorot else HeadInit.TORCH
         if kind is HeadInit.GLOROT:
             w = jax.nn.initializers.glorot_uniform(in_axis=1, out_axis=0)(key, shape, jnp.float32)
             return {"w": w, "b": jnp.zeros((self.output_size,), jnp.float32)}
