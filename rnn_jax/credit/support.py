@@ -43,10 +43,11 @@ def check(rule: Rule | str, model: SequenceModel, *, batch_size: int, input_size
     forward.check_model(rule, model, argument)
     name = f"{argument}={rule.value!r}"
     cell = model.cell_fn
-    if dict(cell.options).get("grad_clip") is not None:
-        raise ValueError(f"{name} carries credit forwards; {cell.name!r} was made with grad_clip="
-                         f"{dict(cell.options)['grad_clip']}, which clips the backward pass of BPTT at every step: "
-                         "use rule='bptt', or grad_clip=None")
+    if cell.hooks.forward_map is not None:  # a step with its own backward pass (indrnn's grad_clip)
+        plain = dict(cell.hooks.forward_map().options)
+        made = ", ".join(f"{k}={v!r}" for k, v in cell.options if plain.get(k) != v)
+        raise ValueError(f"{name} carries credit forwards; {cell.name!r} was made with {made}, which changes the "
+                         "backward pass of BPTT at every step: use rule='bptt', or the cell without it")
     if rule.dense:
         size = forward.influence_bytes(rule, model, batch_size, input_size)
         if size > forward.MAX_INFLUENCE_BYTES:
