@@ -29,6 +29,22 @@ CELL_LABELS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "irnn": "IRNN", 
                "cornn": "coRNN", "lem": "LEM", "antisymmetric": "AntisymmetricRNN"}
 
 
+CELL_FAMILIES = {"tanh RNN": ("rnn", "irnn"), "gated": ("lstm", "gru"), "minimal gated": ("mingru", "minlstm"),
+                 "orthogonal, unitary": ("exprnn", "scornn", "urnn"), "element-wise, diagonal": ("indrnn", "lru"),
+                 "oscillator, ODE": ("cornn", "lem", "antisymmetric")}
+"""The cell families of figures that draw every cell at once (the atlas): one colour per family."""
+FAMILY_COLOURS = dict(zip((*CELL_FAMILIES, "your cells"), OKABE_ITO[:6] + ["#000000"]))
+
+
+def family(cell: str) -> tuple[str, str, str]:
+    """``(family, colour, marker)`` of ``cell``: its family's colour, a marker per member of
+    the family; a cell of no family (your own) is in "your cells", black."""
+    for name, members in CELL_FAMILIES.items():
+        if cell in members:
+            return name, FAMILY_COLOURS[name], "osd"[members.index(cell)]
+    return "your cells", FAMILY_COLOURS["your cells"], "*"
+
+
 DASHES = [(0, (5, 3)), (0, (1, 2)), (0, (8, 2, 1, 2)), (0, (3, 1, 1, 1, 1, 1))]  # one per baseline
 
 
