@@ -51,7 +51,9 @@ baseline's, in at least 3 of 4 seeds (:func:`solved`)."""
 
 HORIZON_DECADES = 3.0
 """The gradient horizon: how many steps back from the last one ‖∂L/∂h_t‖ stays within this
-many decades of its value there."""
+many decades of its value there. Measured on the tasks scored at the last step only (adding,
+first_input): where every step is scored (copy memory), ‖∂L/∂h_t‖ holds each step's own
+term, so it tells nothing of how far the recall's gradient reaches."""
 
 _ARJOVSKY_OPTIMISER = {k: v for k, v in ARJOVSKY_UNCLIPPED.items() if k not in ("batch_size", "train_size")}
 _ARJOVSKY = {**_ARJOVSKY_OPTIMISER, "clipping": "clip", "clip": 1.0}
@@ -111,7 +113,7 @@ class Config(_common.Comparison):
     lengths: tuple[int, ...] = (50, 100, 200, 500, 1000)
     """T: the adding problem's and the first input's sequence length, copy memory's delay."""
     hidden_size: int = 32
-    steps: int = 300
+    steps: int = 500
     eval_every: int = 100
     learning_rate: float = 1e-3
     """The learning rate of cells without an authors' setup (:data:`SETUPS`)."""
@@ -156,23 +158,29 @@ def main(cfg: Config) -> results.Results | None:
     recorded = _recorded(cfg.run_dir)
     if cfg.train:
         _common.run_all("atlas", configs, cfg, diagnose_at=[0, cfg.steps])
-    started = [name for name in configs if rundir.RunDir(os.path.join(cfg.run_dir, name)).exists()]
-    if recorded or started:  # every slice's runs, so that the figures draw them all
-        rundir.write_experiment(cfg.run_dir, "atlas", sorted(set(recorded) | set(started)), dataclasses.asdict(cfg))
+    written = [name for name in configs if _has_status(os.path.join(cfg.run_dir, name))]
+    if recorded or written:  # every slice's runs, so that the figures draw them all
+        rundir.write_experiment(cfg.run_dir, "atlas", sorted(set(recorded) | set(written)), dataclasses.asdict(cfg))
     if cfg.cost_steps:
         measure_cost(cfg, {name: c for name, c in configs.items() if parse_name(name)[0] == cfg.tasks[0]})
-    if not _recorded(cfg.run_dir):
+    drawn = _recorded(cfg.run_dir)
+    if not drawn:
         return None
-    return finish(results.load(rundir.read_experiment(cfg.run_dir)["run_dirs"]), cfg.run_dir)
+    return finish(results.load([os.path.join(cfg.run_dir, name) for name in drawn]), cfg.run_dir)
+
+
+def _has_status(path: str) -> bool:
+    """Whether a run has written its first chunk (a run still compiling, or killed before, has not)."""
+    return os.path.exists(os.path.join(path, rundir.STATUS))
 
 
 def _recorded(run_dir: str) -> list[str]:
-    """The runs that earlier slices recorded in ``run_dir`` and started."""
+    """The runs of ``run_dir`` (every slice's) that have written a chunk."""
     try:
         info = rundir.read_experiment(run_dir)
     except FileNotFoundError:
         return []
-    return [name for name, path in zip(info["runs"], info["run_dirs"]) if rundir.RunDir(path).exists()]
+    return [name for name, path in zip(info["runs"], info["run_dirs"]) if _has_status(path)]
 
 
 COST = "cost.json"
@@ -272,7 +280,7 @@ def table(res: results.Results, cost: Mapping[str, Any] | None = None):
                "loss_ratio_min": float(ratios.min()), "loss_ratio_max": float(ratios.max()),
                "solved_seeds": int(np.sum(ratios <= SOLVED)), "seeds": len(ratios), "solved": solved(ratios)}
         for when, norms in (("init", init_norms), ("trained", trained_norms)):
-            if run.run in norms:
+            if run.run in norms and not TASKS[task](T).readout.per_step:
                 row[f"decay_{when}"] = float(np.median(decay_per_100(norms[run.run])))
                 row[f"horizon_{when}"] = float(np.median(horizon(norms[run.run])))
         if lyap is not None:
@@ -300,6 +308,34 @@ def longest_solved(frame):
     return pd.DataFrame(rows)
 
 
+def markdown(frame) -> str:
+    """The atlas as one markdown table, a row per cell (family order): the longest T solved on
+    each task, and at the longest T of the first task the gradient's horizon and decay and the
+    largest Lyapunov exponent (initialisation → trained), and the cost of a step."""
+    task_names = list(dict.fromkeys(frame.task))
+    first = frame[frame.task == task_names[0]]
+    at = int(first["T"].max())
+    fmt = lambda v, spec: "–" if v is None or not np.isfinite(v) else format(v, spec)  # noqa: E731
+    head = (["cell", "family"] + [f"{t}: longest T solved" for t in task_names]
+            + [f"horizon at T = {at} ({task_names[0]}, steps)", "decades / 100 steps (init)", "λ₁ (init → trained)",
+               f"step at T = {at} (ms)", "compile (s)"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cell in _order(frame):
+        solved_at = []
+        for task in task_names:
+            part = frame[(frame.cell == cell) & (frame.task == task)]
+            solved_at.append(str(int(part[part.solved]["T"].max())) if part.solved.any() else "none")
+        row = first[(first.cell == cell) & (first["T"] == at)]
+        get = lambda name: float(row[name].iloc[0]) if name in row and len(row) else None  # noqa: E731
+        lines.append("| " + " | ".join([
+            plots.label(cell), plots.family(cell)[0], *solved_at,
+            f"{fmt(get('horizon_init'), '.0f')} → {fmt(get('horizon_trained'), '.0f')}",
+            fmt(get("decay_init"), ".2g"),
+            f"{fmt(get('lyapunov_init'), '.3f')} → {fmt(get('lyapunov_trained'), '.3f')}",
+            fmt(get("step_ms"), ".1f"), fmt(get("compile_s"), ".1f")]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def finish(res: results.Results, run_dir: str) -> results.Results:
     """The table and the figures from every finished run (also used by experiments.figures)."""
     path = os.path.join(run_dir, COST)
@@ -315,6 +351,8 @@ def finish(res: results.Results, run_dir: str) -> results.Results:
     if rundir.primary_process():
         frame.to_csv(os.path.join(run_dir, "atlas.csv"), index=False)
         longest_solved(frame).to_csv(os.path.join(run_dir, "longest.csv"), index=False)
+        with open(os.path.join(run_dir, "atlas.md"), "w") as f:
+            f.write(markdown(frame))
     _common.report(longest_solved(frame), written, run_dir)
     return res
 
@@ -365,10 +403,11 @@ def horizon_figure(frame):
     """Per task, the gradient horizon (steps back within :data:`HORIZON_DECADES` decades)
     against T per cell, at initialisation (dotted) and after training (solid); on the
     diagonal the gradient reaches the first step."""
-    task_names = list(dict.fromkeys(frame.task))
+    measured = frame.dropna(subset=["horizon_init"]) if "horizon_init" in frame else frame.iloc[:0]
+    task_names = list(dict.fromkeys(measured.task)) or list(dict.fromkeys(frame.task))[:1]
     fig, axes = _panels(len(task_names), 4.0, 3.4)
     for ax, task in zip(axes, task_names):
-        part = frame[frame.task == task]
+        part = measured[measured.task == task]
         for cell in _order(part):
             rows = part[part.cell == cell].sort_values("T")
             name, colour, marker = plots.family(cell)

@@ -29,7 +29,7 @@ CELL_LABELS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "irnn": "IRNN", 
                "cornn": "coRNN", "lem": "LEM", "antisymmetric": "AntisymmetricRNN"}
 
 
-CELL_FAMILIES = {"tanh RNN": ("rnn", "irnn"), "gated": ("lstm", "gru"), "minimal gated": ("mingru", "minlstm"),
+CELL_FAMILIES = {"plain RNN": ("rnn", "irnn"), "gated": ("lstm", "gru"), "minimal gated": ("mingru", "minlstm"),
                  "orthogonal, unitary": ("exprnn", "scornn", "urnn"), "element-wise, diagonal": ("indrnn", "lru"),
                  "oscillator, ODE": ("cornn", "lem", "antisymmetric")}
 """The cell families of figures that draw every cell at once (the atlas): one colour per family."""
