@@ -14,8 +14,9 @@ each), every cell on the same batch and number of steps, so the budget in exampl
     python -m experiments.atlas --quick                           # about a minute
 
 The figures and the table draw from every run in ``--run-dir`` that has finished, so slices
-add up; a cell registered with ``rnn_jax.cells.register`` (or made by ``cells.from_flax``)
-joins with ``--cells NAME``, at the atlas's own default setup.
+add up. Your own cell joins from Python, at the atlas's own default setup, once registered
+(``rnn_jax.cells.register("mine", factory)``, or a Flax cell through ``cells.from_flax``):
+``atlas.main(atlas.Config(cells=(*atlas.Config.cells, "mine")))``.
 """
 
 from __future__ import annotations
@@ -227,14 +228,19 @@ def measure_cost(cfg: Config, configs: Mapping[str, Any]) -> dict[str, Any]:
 
 def _log_norms(res: results.Results, step_of: str):
     """``{run: [members, t]}`` log10 ‖∂L/∂h_t‖ of the first layer at the first (``"min"``) or
-    last (``"max"``) diagnostics step, floored at float32's smallest normal number."""
+    last (``"max"``) diagnostics step, floored at :data:`FLOOR`."""
     frame = res.grad_norms[res.grad_norms.layer == 0]
     out = {}
     for run, part in frame.groupby("run"):
         part = part[part.step == getattr(part.step, step_of)()]
         table = part.pivot_table(index="member", columns="t", values="value")
-        out[run] = np.log10(np.maximum(table.to_numpy(), np.finfo(np.float32).tiny))
+        out[run] = np.maximum(np.log10(np.maximum(table.to_numpy(), 1e-300)), FLOOR)
     return out
+
+
+FLOOR = float(np.log10(np.finfo(np.float32).tiny))
+"""log10 of float32's smallest normal number: a gradient norm below it has underflowed, and
+the decay measured through it is a lower bound."""
 
 
 def decay_per_100(log_norms: np.ndarray) -> np.ndarray:
@@ -283,6 +289,7 @@ def table(res: results.Results, cost: Mapping[str, Any] | None = None):
             if run.run in norms and not TASKS[task](T).readout.per_step:
                 row[f"decay_{when}"] = float(np.median(decay_per_100(norms[run.run])))
                 row[f"horizon_{when}"] = float(np.median(horizon(norms[run.run])))
+                row[f"underflow_{when}"] = bool(np.median(norms[run.run][:, 0]) <= FLOOR)
         if lyap is not None:
             part = lyap[lyap.run == run.run]
             for when, step in (("init", part.step.min()), ("trained", part.step.max())):
@@ -330,7 +337,7 @@ def markdown(frame) -> str:
         lines.append("| " + " | ".join([
             plots.label(cell), plots.family(cell)[0], *solved_at,
             f"{fmt(get('horizon_init'), '.0f')} → {fmt(get('horizon_trained'), '.0f')}",
-            fmt(get("decay_init"), ".2g"),
+            ("≥ " if get("underflow_init") == 1.0 else "") + fmt(get("decay_init"), ".2g"),
             f"{fmt(get('lyapunov_init'), '.3f')} → {fmt(get('lyapunov_trained'), '.3f')}",
             fmt(get("step_ms"), ".1f"), fmt(get("compile_s"), ".1f")]) + " |")
     return "\n".join(lines) + "\n"
@@ -417,7 +424,7 @@ def horizon_figure(frame):
                             color=colour, label=plots.label(cell) if when == "trained" else None)
         lengths = sorted(set(part["T"]))
         ax.plot(lengths, lengths, color="0.6", linewidth=0.8)
-        ax.set(xscale="log", yscale="symlog", title=task, xlabel="T",
+        ax.set(xscale="log", yscale="log", title=task, xlabel="T",
                ylabel=f"gradient horizon (steps within {HORIZON_DECADES:g} decades)")
         ax.grid(alpha=0.3)
     axes[-1].legend(frameon=False, fontsize=6, ncol=2)
