@@ -100,6 +100,7 @@ for name, text in report.items():
         page.write(text)
     reproductions.append(("Overview" if name == "index" else name, path))
 _section("Reproductions", reproductions)
+nav.append(f"* [{site.ATLAS[0]}]({site.ATLAS[1]})")
 
 # Benchmarks and architecture.
 with open(os.path.join(ROOT, "benchmarks", "README.md")) as source, mkdocs_gen_files.open("benchmarks.md", "w") as page:

@@ -35,6 +35,8 @@ EXPERIMENTS_INTRO = (
     "minute), `--seeds N` and `--run-dir PATH` are always there, and rerunning a command on an existing run "
     "directory resumes it. The comparisons (`vanishing_gradients`, `adding_problem`, `sequential_digits`) give the "
     "gated cells chrono initialisation with T_max = T (`--chrono-cells`).")
+ATLAS = ("The atlas", "atlas.md")
+"""The page of ``experiments.atlas``'s run, its figures in ``docs/atlas/``."""
 NOT_EXPERIMENTS = {"claims"}
 """Modules of ``experiments/`` that are not commands (``claims``: claims as data)."""
 MAIN_FIGURES = [("figures/grad_norms.png", "‖∂L/∂h_t‖ against t, at initialisation and after training"),
@@ -70,6 +72,9 @@ def experiment_figures(name: str) -> list[tuple[str, str]]:
     from experiments import reproduce
 
     figures = list(MAIN_FIGURES) if name == "vanishing_gradients" else []
+    if name == "atlas":
+        figures += [(f"atlas/{f}", f"the atlas: {f[:-4].replace('_', ' ')}")
+                    for f in sorted(os.listdir(os.path.join(ROOT, "docs", "atlas"))) if f.endswith(".png")]
     claims = {c.name: c for c in reproduce.CLAIMS}
     for file in sorted(os.listdir(os.path.join(ROOT, "docs", "reproductions"))):
         stem = os.path.splitext(file)[0]

@@ -351,7 +351,9 @@ def finish(res: results.Results, run_dir: str) -> results.Results:
     if frame.empty:
         print("no run has finished yet")
         return res
-    figures = {"heat_map": lambda: heat_map(frame), "horizon": lambda: horizon_figure(frame)}
+    figures = {"heat_map": lambda: heat_map(frame)}
+    if "horizon_init" in frame and frame.horizon_init.notna().any():  # a task scored at the last step
+        figures["horizon"] = lambda: horizon_figure(frame)
     if "step_ms" in frame and frame.step_ms.notna().any():
         figures["cost"] = lambda: cost_figure(frame)
     written = _common.write_figures(figures, run_dir)
@@ -410,8 +412,8 @@ def horizon_figure(frame):
     """Per task, the gradient horizon (steps back within :data:`HORIZON_DECADES` decades)
     against T per cell, at initialisation (dotted) and after training (solid); on the
     diagonal the gradient reaches the first step."""
-    measured = frame.dropna(subset=["horizon_init"]) if "horizon_init" in frame else frame.iloc[:0]
-    task_names = list(dict.fromkeys(measured.task)) or list(dict.fromkeys(frame.task))[:1]
+    measured = frame.dropna(subset=["horizon_init"])
+    task_names = list(dict.fromkeys(measured.task))
     fig, axes = _panels(len(task_names), 4.0, 3.4)
     for ax, task in zip(axes, task_names):
         part = measured[measured.task == task]
