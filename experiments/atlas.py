@@ -196,8 +196,7 @@ def measure_cost(cfg: Config, configs: Mapping[str, Any]) -> dict[str, Any]:
 
     from rnn_jax.training.trainer import Trainer
 
-    path = os.path.join(cfg.run_dir, COST)
-    found = json.load(open(path)) if os.path.exists(path) else {}
+    found = read_cost(cfg.run_dir)
     cache = jax.config.jax_enable_compilation_cache
     jax.config.update("jax_enable_compilation_cache", False)
     try:
@@ -222,8 +221,17 @@ def measure_cost(cfg: Config, configs: Mapping[str, Any]) -> dict[str, Any]:
         jax.config.update("jax_enable_compilation_cache", cache)
     if rundir.primary_process():
         os.makedirs(cfg.run_dir, exist_ok=True)
-        rundir.save_json(path, found)
+        rundir.save_json(os.path.join(cfg.run_dir, COST), found)
     return found
+
+
+def read_cost(run_dir: str) -> dict[str, Any]:
+    """``run_dir/cost.json``, or ``{}`` when nothing was timed there."""
+    path = os.path.join(run_dir, COST)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
 def _log_norms(res: results.Results, step_of: str):
@@ -327,11 +335,9 @@ def markdown(frame) -> str:
             + [f"horizon at T = {at} ({task_names[0]}, steps)", "decades / 100 steps (init)", "λ₁ (init → trained)",
                f"step at T = {at} (ms)", "compile (s)"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    longest = longest_solved(frame).set_index(["cell", "task"]).longest_T_solved
     for cell in _order(frame):
-        solved_at = []
-        for task in task_names:
-            part = frame[(frame.cell == cell) & (frame.task == task)]
-            solved_at.append(str(int(part[part.solved]["T"].max())) if part.solved.any() else "none")
+        solved_at = [str(longest.get((cell, task), 0) or "none") for task in task_names]
         row = first[(first.cell == cell) & (first["T"] == at)]
         get = lambda name: float(row[name].iloc[0]) if name in row and len(row) else None  # noqa: E731
         lines.append("| " + " | ".join([
@@ -345,9 +351,7 @@ def markdown(frame) -> str:
 
 def finish(res: results.Results, run_dir: str) -> results.Results:
     """The table and the figures from every finished run (also used by experiments.figures)."""
-    path = os.path.join(run_dir, COST)
-    cost = json.load(open(path)) if os.path.exists(path) else {}
-    frame = table(res, cost)
+    frame = table(res, read_cost(run_dir))
     if frame.empty:
         print("no run has finished yet")
         return res
@@ -357,20 +361,14 @@ def finish(res: results.Results, run_dir: str) -> results.Results:
     if "step_ms" in frame and frame.step_ms.notna().any():
         figures["cost"] = lambda: cost_figure(frame)
     written = _common.write_figures(figures, run_dir)
+    longest = longest_solved(frame)
     if rundir.primary_process():
         frame.to_csv(os.path.join(run_dir, "atlas.csv"), index=False)
-        longest_solved(frame).to_csv(os.path.join(run_dir, "longest.csv"), index=False)
+        longest.to_csv(os.path.join(run_dir, "longest.csv"), index=False)
         with open(os.path.join(run_dir, "atlas.md"), "w") as f:
             f.write(markdown(frame))
-    _common.report(longest_solved(frame), written, run_dir)
+    _common.report(longest, written, run_dir)
     return res
-
-
-def _panels(count: int, width: float, height: float):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width * count, height), layout="constrained")
-    return fig, fig.subplots(1, count, squeeze=False)[0]
 
 
 def _order(frame) -> list[str]:
@@ -388,7 +386,7 @@ def heat_map(frame):
     task_names = list(dict.fromkeys(frame.task))
     order = _order(frame)
     lengths = sorted(set(frame["T"]))
-    fig, axes = _panels(len(task_names), 3.2 + 0.5 * len(lengths), 0.9 + 0.32 * len(order))
+    fig, axes = plots._figure(len(task_names), 3.2 + 0.5 * len(lengths), 0.9 + 0.32 * len(order))
     norm = LogNorm(1e-3, 2.0)
     for ax, task in zip(axes, task_names):
         grid = np.full((len(order), len(lengths)), np.nan)
@@ -414,7 +412,7 @@ def horizon_figure(frame):
     diagonal the gradient reaches the first step."""
     measured = frame.dropna(subset=["horizon_init"])
     task_names = list(dict.fromkeys(measured.task))
-    fig, axes = _panels(len(task_names), 4.0, 3.4)
+    fig, axes = plots._figure(len(task_names), 4.0, 3.4)
     for ax, task in zip(axes, task_names):
         part = measured[measured.task == task]
         for cell in _order(part):
@@ -425,31 +423,37 @@ def horizon_figure(frame):
                     ax.plot(rows["T"], rows[f"horizon_{when}"], linestyle=style, marker=marker, markersize=3.5,
                             color=colour, label=plots.label(cell) if when == "trained" else None)
         lengths = sorted(set(part["T"]))
-        ax.plot(lengths, lengths, color="0.6", linewidth=0.8)
+        ax.plot(lengths, lengths, color="0.6", linewidth=0.8, label="= T: reaches the first step")
         ax.set(xscale="log", yscale="log", title=task, xlabel="T",
                ylabel=f"gradient horizon (steps within {HORIZON_DECADES:g} decades)")
         ax.grid(alpha=0.3)
-    axes[-1].legend(frameon=False, fontsize=6, ncol=2)
+    axes[-1].plot([], [], color="0.3", linestyle=":", label="at initialisation")
+    axes[-1].plot([], [], color="0.3", linestyle="-", label="after training")
+    fig.legend(*axes[-1].get_legend_handles_labels(), loc="outside right center", frameon=False, fontsize=6)
     return fig
 
 
 def cost_figure(frame):
     """Per cell at the longest T: the cost of a training step against the gradient horizon
     after training (the median over tasks), the colour its family's."""
-    fig, axes = _panels(1, 4.6, 3.6)
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    fig, axes = plots._figure(1, 7.0, 3.6)
     ax = axes[0]
     timed = frame.dropna(subset=["step_ms"])
     longest = timed[timed["T"] == timed["T"].max()]
     for cell in _order(longest):
         rows = longest[longest.cell == cell]
         name, colour, marker = plots.family(cell)
-        x, y = rows.step_ms.median(), rows.get("horizon_trained", rows.step_ms * np.nan).median()
-        ax.scatter([x], [y], color=colour, marker=marker, s=30, label=f"{plots.label(cell)} ({name})")
-        ax.annotate(plots.label(cell), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        y = rows.horizon_trained.median() if "horizon_trained" in rows else np.nan
+        ax.scatter([rows.step_ms.median()], [y], color=colour, marker=marker, s=30, label=f"{plots.label(cell)} ({name})")
     ax.set(xscale="log", xlabel=f"training step at T = {timed['T'].max()} (ms, one seed, alone)",
-           ylabel="gradient horizon after training (steps, median over tasks)")
+           ylabel="gradient horizon after training\n(steps, median over tasks)")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=5.5, ncol=2)
+    fig.legend(loc="outside right center", frameon=False, fontsize=6)
     return fig
 
 
